@@ -1,0 +1,112 @@
+// Package bitfield encodes pinger sequence numbers as bits of the integer
+// fields of a ping document, and decodes them back.
+//
+// Sequence n lives in the field named hex(n / 63) (lower-case, no prefix) at
+// bit n % 63. Only 63 bits of each int64 are used so that the sign bit stays
+// clear and every stored value is a non-negative int64, which is how Juju
+// lays out its documents. The package knows nothing of the driver: values
+// arrive as the Go types a BSON decoder produces.
+package bitfield
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+)
+
+// BitsPerField is how many sequences share one field.
+const BitsPerField = 63
+
+// maxIndex is the largest field index whose sequences all fit in an int64.
+const maxIndex = (math.MaxInt64 - (BitsPerField - 1)) / BitsPerField
+
+// Encode returns the field name and the bit mask that record seq. It
+// reports an error for a negative seq, which no pinger is ever given.
+func Encode(seq int64) (fieldKey string, fieldBit uint64, err error) {
+	if seq < 0 {
+		return "", 0, fmt.Errorf("sequence %d is negative", seq)
+	}
+	return strconv.FormatInt(seq/BitsPerField, 16), 1 << uint(seq%BitsPerField), nil
+}
+
+// ParseFieldKey returns the index named by a field name written by Encode.
+// Upper-case digits are accepted as Juju's reader accepts them; signs,
+// prefixes, empty names and indexes whose sequences would overflow are not.
+func ParseFieldKey(fieldKey string) (int64, error) {
+	if fieldKey == "" {
+		return 0, fmt.Errorf("empty field name")
+	}
+	for i := 0; i < len(fieldKey); i++ {
+		c := fieldKey[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return 0, fmt.Errorf("field name %q is not hexadecimal", fieldKey)
+		}
+	}
+	index, err := strconv.ParseInt(fieldKey, 16, 64)
+	if err != nil || index > maxIndex {
+		return 0, fmt.Errorf("field name %q is out of range", fieldKey)
+	}
+	return index, nil
+}
+
+// ValidFieldBit reports whether fieldBit is a single bit of the 63 in use.
+func ValidFieldBit(fieldBit uint64) bool {
+	return fieldBit != 0 && fieldBit&(fieldBit-1) == 0 && fieldBit < 1<<BitsPerField
+}
+
+// Word returns the bits held by a decoded field value. Integers of any width
+// are accepted when they are non-negative; anything else (floats, strings,
+// negative numbers, which would use the sign bit) is an error.
+func Word(value interface{}) (uint64, error) {
+	var v int64
+	switch n := value.(type) {
+	case int64:
+		v = n
+	case int:
+		v = int64(n)
+	case int32:
+		v = int64(n)
+	default:
+		return 0, fmt.Errorf("value %v is a %T, not an integer", value, value)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("value %d is negative", v)
+	}
+	return uint64(v), nil
+}
+
+// Seq returns the sequence recorded at bit position bit of field index.
+func Seq(index int64, bit int) int64 {
+	return index*BitsPerField + int64(bit)
+}
+
+// EachSeq calls fn with every sequence whose bit is set in word, a value of
+// the field with the given index, in increasing order.
+func EachSeq(index int64, word uint64, fn func(seq int64)) {
+	for word != 0 {
+		bit := bits.TrailingZeros64(word)
+		word &= word - 1
+		fn(Seq(index, bit))
+	}
+}
+
+// Decode reads a document of fields (the alive or dead part of a ping
+// document) and ORs each field's bits into dst under its index. Fields that
+// cannot be read are passed to bad with the reason and otherwise ignored, so
+// one corrupt field never hides the others.
+func Decode(fields map[string]interface{}, dst map[int64]uint64, bad func(fieldKey string, err error)) {
+	for fieldKey, value := range fields {
+		index, err := ParseFieldKey(fieldKey)
+		if err != nil {
+			bad(fieldKey, err)
+			continue
+		}
+		word, err := Word(value)
+		if err != nil {
+			bad(fieldKey, fmt.Errorf("field %q: %w", fieldKey, err))
+			continue
+		}
+		dst[index] |= word
+	}
+}

@@ -1,0 +1,133 @@
+package bitfield
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestEncodeLayout(t *testing.T) {
+	cases := []struct {
+		seq      int64
+		fieldKey string
+		fieldBit uint64
+	}{
+		{0, "0", 1},
+		{1, "0", 2},
+		{62, "0", 1 << 62},
+		{63, "1", 1},
+		{64, "1", 2},
+		{63*16 + 5, "10", 1 << 5},
+		{63*255 + 62, "ff", 1 << 62},
+	}
+	for _, c := range cases {
+		fieldKey, fieldBit, err := Encode(c.seq)
+		if err != nil || fieldKey != c.fieldKey || fieldBit != c.fieldBit {
+			t.Errorf("Encode(%d) = %q, %#x, %v; want %q, %#x", c.seq, fieldKey, fieldBit, err, c.fieldKey, c.fieldBit)
+		}
+	}
+	if _, _, err := Encode(-1); err == nil {
+		t.Errorf("Encode(-1) gave no error")
+	}
+}
+
+func TestEncodeNeverUsesSignBit(t *testing.T) {
+	for seq := int64(0); seq < 10*BitsPerField; seq++ {
+		_, fieldBit, _ := Encode(seq)
+		if int64(fieldBit) <= 0 {
+			t.Fatalf("Encode(%d) bit %#x is not a positive int64", seq, fieldBit)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, seq := range []int64{0, 1, 62, 63, 126, 1000, 99999, 123456789, maxIndex*BitsPerField + 62} {
+		fieldKey, fieldBit, err := Encode(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index, err := ParseFieldKey(fieldKey)
+		if err != nil {
+			t.Fatalf("ParseFieldKey(%q): %v", fieldKey, err)
+		}
+		var got []int64
+		EachSeq(index, fieldBit, func(s int64) { got = append(got, s) })
+		if !reflect.DeepEqual(got, []int64{seq}) {
+			t.Errorf("seq %d came back as %v", seq, got)
+		}
+	}
+}
+
+func TestParseFieldKeyRejects(t *testing.T) {
+	for _, bad := range []string{"", "g", "-1", "+1", "0x1", "1.5", " 1", "ffffffffffffffff", "7fffffffffffffff", strings.Repeat("1", 40)} {
+		if _, err := ParseFieldKey(bad); err == nil {
+			t.Errorf("ParseFieldKey(%q) accepted", bad)
+		}
+	}
+	if index, err := ParseFieldKey("A"); err != nil || index != 10 {
+		t.Errorf("ParseFieldKey(\"A\") = %d, %v", index, err)
+	}
+}
+
+func TestValidFieldBit(t *testing.T) {
+	for _, ok := range []uint64{1, 2, 1 << 62} {
+		if !ValidFieldBit(ok) {
+			t.Errorf("ValidFieldBit(%#x) = false", ok)
+		}
+	}
+	for _, bad := range []uint64{0, 3, 1 << 63, math.MaxUint64} {
+		if ValidFieldBit(bad) {
+			t.Errorf("ValidFieldBit(%#x) = true", bad)
+		}
+	}
+}
+
+func TestWord(t *testing.T) {
+	for _, v := range []interface{}{int64(5), 5, int32(5)} {
+		if w, err := Word(v); err != nil || w != 5 {
+			t.Errorf("Word(%T 5) = %d, %v", v, w, err)
+		}
+	}
+	for _, v := range []interface{}{5.0, "5", int64(-1), nil, true, []interface{}{1}} {
+		if _, err := Word(v); err == nil {
+			t.Errorf("Word(%T %v) accepted", v, v)
+		}
+	}
+}
+
+func TestEachSeqOrder(t *testing.T) {
+	var got []int64
+	EachSeq(2, 1|1<<40|1<<62, func(s int64) { got = append(got, s) })
+	want := []int64{126, 166, 188}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestDecodeSkipsBadFields(t *testing.T) {
+	fields := map[string]interface{}{
+		"0":   int64(1 | 4),
+		"1":   2,
+		"zz":  int64(1),
+		"2":   1.5,
+		"3":   "8",
+		"4":   int64(-8),
+		"ff0": int32(1),
+	}
+	dst := map[int64]uint64{0: 2}
+	bad := map[string]bool{}
+	Decode(fields, dst, func(fieldKey string, err error) {
+		if err == nil {
+			t.Errorf("bad(%q) with a nil error", fieldKey)
+		}
+		bad[fieldKey] = true
+	})
+	want := map[int64]uint64{0: 1 | 2 | 4, 1: 2, 0xff0: 1}
+	if !reflect.DeepEqual(dst, want) {
+		t.Errorf("decoded %v, want %v", dst, want)
+	}
+	if !reflect.DeepEqual(bad, map[string]bool{"zz": true, "2": true, "3": true, "4": true}) {
+		t.Errorf("bad fields %v", bad)
+	}
+}

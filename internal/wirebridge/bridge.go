@@ -1,0 +1,465 @@
+package wirebridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// dialTimeout bounds how long a new client connection waits for its
+// upstream connection.
+const dialTimeout = 10 * time.Second
+
+// Server error codes the bridge uses in its own replies.
+const (
+	codeCommandNotFound = 59
+	codeUnsupported     = 238 // NotImplemented
+	codeFailedToParse   = 9
+)
+
+// Stats counts what went through a bridge since it started or since the
+// last ResetStats.
+type Stats struct {
+	// Commands counts client commands by name as the client spelt it
+	// (getnonce included, though the server never sees it).
+	Commands map[string]int
+	// UpdateStatements counts the statements of update commands sent to
+	// the server: each upsert of a bulk write counts once.
+	UpdateStatements int
+	// Connections counts client connections accepted and served.
+	Connections int
+	// Refused counts client connections closed at once because the bridge
+	// was refusing.
+	Refused int
+}
+
+// Bridge is a loopback proxy from OP_QUERY clients to an OP_MSG server.
+type Bridge struct {
+	listener net.Listener
+
+	// writeMu lets one write command at a time reach the server; see the
+	// package documentation.
+	writeMu sync.Mutex
+
+	// nextRequestID numbers the messages the bridge sends to the server.
+	nextRequestID atomic.Int32
+
+	// ctx is cancelled by Close, ending dials and latency waits.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts every goroutine the bridge started.
+	wg sync.WaitGroup
+
+	// mu guards the fields below.
+	mu          sync.Mutex
+	closed      bool
+	upstream    string                // address new connections dial
+	conns       map[net.Conn]struct{} // every open client and upstream connection
+	refusing    bool                  // set by SetRefusing
+	refuseUntil time.Time             // set by Refuse
+	latency     time.Duration         // delay before each reply goes back
+	stats       Stats
+}
+
+// New starts a bridge listening on listenAddr (e.g. "127.0.0.1:0") that
+// forwards to the OP_MSG server at upstream.
+func New(listenAddr, upstream string) (*Bridge, error) {
+	l, err := net.Listen("tcp", listenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("wirebridge: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bridge{
+		listener: l,
+		ctx:      ctx,
+		cancel:   cancel,
+		upstream: upstream,
+		conns:    make(map[net.Conn]struct{}),
+		stats:    Stats{Commands: make(map[string]int)},
+	}
+	b.wg.Add(1)
+	go b.acceptLoop()
+	return b, nil
+}
+
+// Addr returns the host:port clients dial.
+func (b *Bridge) Addr() string {
+	return b.listener.Addr().String()
+}
+
+// Close stops listening, closes every connection and returns once every
+// goroutine of the bridge has ended.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.cancel()
+	err := b.listener.Close()
+	b.closeConnsLocked()
+	b.mu.Unlock()
+	b.wg.Wait()
+	return err
+}
+
+// DropConnections closes every open client and upstream connection, as a
+// server crash or network cut would. New connections are accepted as usual.
+func (b *Bridge) DropConnections() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closeConnsLocked()
+}
+
+// SetRefusing makes the bridge close new connections as soon as it accepts
+// them (true) or serve them again (false).
+func (b *Bridge) SetRefusing(refusing bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refusing = refusing
+	if !refusing {
+		b.refuseUntil = time.Time{}
+	}
+}
+
+// Refuse makes the bridge close new connections as soon as it accepts them
+// for the next d.
+func (b *Bridge) Refuse(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refuseUntil = time.Now().Add(d)
+}
+
+// SetLatency delays every reply by d before it goes back to the client.
+func (b *Bridge) SetLatency(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.latency = d
+}
+
+// SetUpstream makes connections accepted from now on dial addr. Open
+// connections keep their upstream.
+func (b *Bridge) SetUpstream(addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.upstream = addr
+}
+
+// Stats returns a copy of the counters.
+func (b *Bridge) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stats
+	s.Commands = make(map[string]int, len(b.stats.Commands))
+	for k, v := range b.stats.Commands {
+		s.Commands[k] = v
+	}
+	return s
+}
+
+// ResetStats sets every counter back to zero.
+func (b *Bridge) ResetStats() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats = Stats{Commands: make(map[string]int)}
+}
+
+func (b *Bridge) closeConnsLocked() {
+	for c := range b.conns {
+		c.Close()
+	}
+	clear(b.conns)
+}
+
+// track registers an open connection; false (and the connection closed)
+// when the bridge is closing.
+func (b *Bridge) track(c net.Conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		c.Close()
+		return false
+	}
+	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *Bridge) untrack(c net.Conn) {
+	c.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.conns, c)
+}
+
+func (b *Bridge) acceptLoop() {
+	defer b.wg.Done()
+	for {
+		c, err := b.listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return // listener closed
+		}
+		b.mu.Lock()
+		refuse := b.refusing || time.Now().Before(b.refuseUntil)
+		if refuse {
+			b.stats.Refused++
+		} else {
+			b.stats.Connections++
+		}
+		upstream := b.upstream
+		b.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
+		}
+		if !b.track(c) {
+			continue
+		}
+		b.wg.Add(1)
+		go b.serve(c, upstream)
+	}
+}
+
+// proxyConn is one client connection and its upstream connection.
+type proxyConn struct {
+	client   net.Conn
+	upstream net.Conn
+	// replies carries the upstream's messages, read by readUpstream; it is
+	// closed when the upstream connection ends.
+	replies chan message
+	// done is closed when the serving goroutine ends.
+	done chan struct{}
+}
+
+// serve proxies one client connection until either side hangs up.
+func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
+	defer b.wg.Done()
+	defer b.untrack(client)
+
+	ctx, cancel := context.WithTimeout(b.ctx, dialTimeout)
+	var d net.Dialer
+	upstream, err := d.DialContext(ctx, "tcp", upstreamAddr)
+	cancel()
+	if err != nil || !b.track(upstream) {
+		return
+	}
+	defer b.untrack(upstream)
+
+	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), done: make(chan struct{})}
+	defer close(pc.done)
+	b.wg.Add(1)
+	go b.readUpstream(pc)
+
+	for {
+		m, err := readMessage(client)
+		if err != nil {
+			return
+		}
+		reply, err := b.handle(pc, m)
+		if err != nil {
+			return
+		}
+		if reply == nil {
+			continue
+		}
+		if !b.delay() {
+			return
+		}
+		if _, err := client.Write(reply); err != nil {
+			return
+		}
+	}
+}
+
+// readUpstream passes the upstream's messages to the serving goroutine and
+// closes both connections when the upstream hangs up.
+func (b *Bridge) readUpstream(pc *proxyConn) {
+	defer b.wg.Done()
+	defer close(pc.replies)
+	for {
+		m, err := readMessage(pc.upstream)
+		if err != nil {
+			pc.client.Close()
+			pc.upstream.Close()
+			return
+		}
+		select {
+		case pc.replies <- m:
+		case <-pc.done:
+			return
+		}
+	}
+}
+
+// delay waits for the configured latency; false if the bridge closed meanwhile.
+func (b *Bridge) delay() bool {
+	b.mu.Lock()
+	d := b.latency
+	b.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
+
+// handle answers one client message. It returns the framed reply, nil when
+// the message takes no reply, or an error when the connection must close.
+func (b *Bridge) handle(pc *proxyConn, m message) ([]byte, error) {
+	switch m.opCode {
+	case opQuery:
+		doc := b.handleQuery(pc, m)
+		if doc == nil {
+			return nil, errors.New("upstream connection lost")
+		}
+		return encodeMessage(b.nextRequestID.Add(1), m.requestID, opReply, doc), nil
+	case opKillCursors:
+		// Cursors die with the command's reply or the connection anyway.
+		return nil, nil
+	case opGetMore:
+		body := encodeReply(replyQueryFailure, errorDoc("wirebridge: OP_GET_MORE is not supported; use the getMore command", codeUnsupported))
+		return encodeMessage(b.nextRequestID.Add(1), m.requestID, opReply, body), nil
+	default:
+		// OP_INSERT, OP_UPDATE, OP_DELETE and unknown codes take no reply:
+		// closing is the only way to tell the client it failed.
+		return nil, fmt.Errorf("op code %d not supported", m.opCode)
+	}
+}
+
+// handleQuery answers an OP_QUERY with an OP_REPLY body, or nil when the
+// upstream connection was lost.
+func (b *Bridge) handleQuery(pc *proxyConn, m message) []byte {
+	fail := func(msg string, code int32) []byte {
+		return encodeReply(replyQueryFailure, errorDoc("wirebridge: "+msg, code))
+	}
+	q, err := parseQuery(m.body)
+	if err != nil {
+		return fail(err.Error(), codeFailedToParse)
+	}
+	db, ok := splitCommandNamespace(q.fullCollection)
+	if !ok {
+		return fail(fmt.Sprintf("only commands on <db>.$cmd are supported, not a query on %q", q.fullCollection), codeUnsupported)
+	}
+	cmd, err := commandFromQuery(q.doc)
+	if err != nil {
+		return fail(err.Error(), codeFailedToParse)
+	}
+	name, err := commandName(cmd)
+	if err != nil {
+		return fail(err.Error(), codeFailedToParse)
+	}
+	b.mu.Lock()
+	b.stats.Commands[name]++
+	b.mu.Unlock()
+
+	var reply []byte
+	switch strings.ToLower(name) {
+	case "getnonce":
+		reply = nonceDoc(rand.Uint64())
+	case "update":
+		reply, err = b.update(pc, cmd, db)
+	case "insert", "delete", "findandmodify":
+		b.writeMu.Lock()
+		reply, err = b.forward(pc, cmd, db)
+		b.writeMu.Unlock()
+	default:
+		reply, err = b.forward(pc, cmd, db)
+	}
+	var fe *forwardError
+	switch {
+	case errors.As(err, &fe):
+		return nil
+	case err != nil:
+		reply = commandErrorDoc("wirebridge: "+err.Error(), codeFailedToParse)
+	}
+	return encodeReply(0, reply)
+}
+
+// forwardError means the upstream connection failed and must close.
+type forwardError struct{ err error }
+
+func (e *forwardError) Error() string { return "upstream: " + e.err.Error() }
+func (e *forwardError) Unwrap() error { return e.err }
+
+// forward sends cmd to the server as an OP_MSG and returns its reply
+// document.
+func (b *Bridge) forward(pc *proxyConn, cmd []byte, db string) ([]byte, error) {
+	doc, err := appendDB(cmd, db)
+	if err != nil {
+		return nil, err
+	}
+	id := b.nextRequestID.Add(1)
+	if _, err := pc.upstream.Write(encodeMessage(id, 0, opMsg, encodeMsg(doc))); err != nil {
+		return nil, &forwardError{err}
+	}
+	m, ok := <-pc.replies
+	if !ok {
+		return nil, &forwardError{io.ErrUnexpectedEOF}
+	}
+	if m.opCode != opMsg || m.responseTo != id {
+		return nil, &forwardError{fmt.Errorf("unexpected reply: op code %d to request %d, want %d to %d", m.opCode, m.responseTo, opMsg, id)}
+	}
+	reply, err := parseMsg(m.body)
+	if err != nil {
+		return nil, &forwardError{err}
+	}
+	return reply, nil
+}
+
+// update forwards an update command in chunks of at most MaxUpdateChunk
+// statements and merges the replies.
+func (b *Bridge) update(pc *proxyConn, cmd []byte, db string) ([]byte, error) {
+	statements, ordered, err := updateInfo(cmd)
+	if err != nil {
+		return nil, err
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.countStatements(statements)
+	if statements <= MaxUpdateChunk {
+		return b.forward(pc, cmd, db)
+	}
+	chunks, err := splitUpdate(cmd, MaxUpdateChunk)
+	if err != nil {
+		return nil, err
+	}
+	var replies [][]byte
+	for _, c := range chunks {
+		reply, err := b.forward(pc, c.cmd, db)
+		if err != nil {
+			return nil, err
+		}
+		replies = append(replies, reply)
+		r, err := parseUpdateReply(reply)
+		if err != nil {
+			return nil, err
+		}
+		if !r.ok || ordered && len(r.writeErrors) > 0 {
+			break
+		}
+	}
+	return mergeUpdateReplies(chunks, replies)
+}
+
+func (b *Bridge) countStatements(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats.UpdateStatements += n
+}

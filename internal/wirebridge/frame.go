@@ -1,0 +1,513 @@
+package wirebridge
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Wire protocol op codes the bridge knows about.
+const (
+	opReply       = 1
+	opUpdate      = 2001
+	opInsert      = 2002
+	opQuery       = 2004
+	opGetMore     = 2005
+	opDelete      = 2006
+	opKillCursors = 2007
+	opMsg         = 2013
+)
+
+const (
+	// headerSize is the size of the standard message header.
+	headerSize = 16
+
+	// maxMessageSize is the largest message accepted from either side,
+	// MongoDB's own limit.
+	maxMessageSize = 48 * 1024 * 1024
+
+	// replyQueryFailure is the OP_REPLY flag telling the client that its
+	// query failed and the only document is {$err, code}.
+	replyQueryFailure = 2
+
+	// msgChecksumPresent is the OP_MSG flag saying a CRC-32C trails the
+	// message.
+	msgChecksumPresent = 1
+)
+
+// errMalformed is wrapped by every error about bytes that do not follow the
+// wire protocol or BSON.
+var errMalformed = errors.New("malformed")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errMalformed}, args...)...)
+}
+
+// header is the standard header every wire message starts with.
+type header struct {
+	length     int32 // whole message, header included
+	requestID  int32
+	responseTo int32
+	opCode     int32
+}
+
+// message is one wire message: its header and the bytes after it.
+type message struct {
+	header
+	body []byte
+}
+
+// readMessage reads one whole message from r. A length outside
+// [headerSize, maxMessageSize] is an error: the stream cannot be trusted after it.
+func readMessage(r io.Reader) (message, error) {
+	var raw [headerSize]byte
+	if _, err := io.ReadFull(r, raw[:]); err != nil {
+		return message{}, err
+	}
+	h := header{
+		length:     int32(binary.LittleEndian.Uint32(raw[0:])),
+		requestID:  int32(binary.LittleEndian.Uint32(raw[4:])),
+		responseTo: int32(binary.LittleEndian.Uint32(raw[8:])),
+		opCode:     int32(binary.LittleEndian.Uint32(raw[12:])),
+	}
+	if h.length < headerSize || h.length > maxMessageSize {
+		return message{}, malformed("message length %d", h.length)
+	}
+	body := make([]byte, h.length-headerSize)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return message{}, err
+	}
+	return message{header: h, body: body}, nil
+}
+
+// encodeMessage frames body with a header.
+func encodeMessage(requestID, responseTo, opCode int32, body ...[]byte) []byte {
+	size := headerSize
+	for _, b := range body {
+		size += len(b)
+	}
+	buf := make([]byte, headerSize, size)
+	binary.LittleEndian.PutUint32(buf[0:], uint32(size))
+	binary.LittleEndian.PutUint32(buf[4:], uint32(requestID))
+	binary.LittleEndian.PutUint32(buf[8:], uint32(responseTo))
+	binary.LittleEndian.PutUint32(buf[12:], uint32(opCode))
+	for _, b := range body {
+		buf = append(buf, b...)
+	}
+	return buf
+}
+
+// query is a parsed OP_QUERY body.
+type query struct {
+	flags          int32
+	fullCollection string // "<db>.<collection>"
+	skip           int32
+	limit          int32 // numberToReturn
+	doc            []byte
+	fields         []byte // optional returnFieldsSelector, nil when absent
+}
+
+// parseQuery parses the body of an OP_QUERY.
+func parseQuery(body []byte) (query, error) {
+	var q query
+	if len(body) < 4 {
+		return q, malformed("OP_QUERY too short")
+	}
+	q.flags = int32(binary.LittleEndian.Uint32(body))
+	rest := body[4:]
+	name, n, err := cstring(rest)
+	if err != nil {
+		return q, fmt.Errorf("OP_QUERY collection name: %w", err)
+	}
+	q.fullCollection = name
+	rest = rest[n:]
+	if len(rest) < 8 {
+		return q, malformed("OP_QUERY too short")
+	}
+	q.skip = int32(binary.LittleEndian.Uint32(rest))
+	q.limit = int32(binary.LittleEndian.Uint32(rest[4:]))
+	rest = rest[8:]
+	if q.doc, rest, err = nextDocument(rest); err != nil {
+		return q, fmt.Errorf("OP_QUERY query: %w", err)
+	}
+	if len(rest) > 0 {
+		if q.fields, rest, err = nextDocument(rest); err != nil {
+			return q, fmt.Errorf("OP_QUERY fields: %w", err)
+		}
+		if len(rest) > 0 {
+			return q, malformed("%d trailing bytes after OP_QUERY", len(rest))
+		}
+	}
+	return q, nil
+}
+
+// encodeQuery builds an OP_QUERY body; the tests use it to play the client.
+func encodeQuery(q query) []byte {
+	buf := binary.LittleEndian.AppendUint32(nil, uint32(q.flags))
+	buf = append(buf, q.fullCollection...)
+	buf = append(buf, 0)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(q.skip))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(q.limit))
+	buf = append(buf, q.doc...)
+	return append(buf, q.fields...)
+}
+
+// splitCommandNamespace splits "<db>.$cmd" into the database name; ok is
+// false for any other namespace.
+func splitCommandNamespace(fullCollection string) (db string, ok bool) {
+	db, coll, found := strings.Cut(fullCollection, ".")
+	if !found || db == "" || coll != "$cmd" {
+		return "", false
+	}
+	return db, true
+}
+
+// encodeMsg builds an OP_MSG body with no flags and one kind-0 section.
+func encodeMsg(doc []byte) []byte {
+	buf := make([]byte, 5, 5+len(doc))
+	// flagBits 0, then section kind 0.
+	return append(buf, doc...)
+}
+
+// parseMsg returns the kind-0 document of an OP_MSG body. Document sequences
+// (kind 1) are refused: no reply the bridge forwards carries them.
+func parseMsg(body []byte) ([]byte, error) {
+	if len(body) < 5 {
+		return nil, malformed("OP_MSG too short")
+	}
+	flags := binary.LittleEndian.Uint32(body)
+	rest := body[4:]
+	if flags&msgChecksumPresent != 0 {
+		if len(rest) < 4 {
+			return nil, malformed("OP_MSG checksum missing")
+		}
+		rest = rest[:len(rest)-4]
+	}
+	var doc []byte
+	for len(rest) > 0 {
+		kind := rest[0]
+		rest = rest[1:]
+		switch kind {
+		case 0:
+			if doc != nil {
+				return nil, malformed("OP_MSG with two body sections")
+			}
+			var err error
+			if doc, rest, err = nextDocument(rest); err != nil {
+				return nil, fmt.Errorf("OP_MSG body: %w", err)
+			}
+		default:
+			return nil, malformed("OP_MSG section kind %d not supported", kind)
+		}
+	}
+	if doc == nil {
+		return nil, malformed("OP_MSG without body section")
+	}
+	return doc, nil
+}
+
+// encodeReply builds an OP_REPLY body holding the single document doc.
+func encodeReply(flags int32, doc []byte) []byte {
+	buf := binary.LittleEndian.AppendUint32(nil, uint32(flags))
+	buf = binary.LittleEndian.AppendUint64(buf, 0) // cursorID
+	buf = binary.LittleEndian.AppendUint32(buf, 0) // startingFrom
+	buf = binary.LittleEndian.AppendUint32(buf, 1) // numberReturned
+	return append(buf, doc...)
+}
+
+// parseReply returns the flags and the documents of an OP_REPLY body.
+func parseReply(body []byte) (flags int32, docs [][]byte, err error) {
+	if len(body) < 20 {
+		return 0, nil, malformed("OP_REPLY too short")
+	}
+	flags = int32(binary.LittleEndian.Uint32(body))
+	n := int32(binary.LittleEndian.Uint32(body[16:]))
+	rest := body[20:]
+	for i := int32(0); i < n; i++ {
+		var doc []byte
+		if doc, rest, err = nextDocument(rest); err != nil {
+			return 0, nil, fmt.Errorf("OP_REPLY document %d: %w", i, err)
+		}
+		docs = append(docs, doc)
+	}
+	if len(rest) > 0 {
+		return 0, nil, malformed("%d trailing bytes after OP_REPLY", len(rest))
+	}
+	return flags, docs, nil
+}
+
+// element is one element of a BSON document, kept as raw bytes.
+type element struct {
+	kind  byte
+	name  string
+	raw   []byte // the whole element: kind, name, NUL and value
+	value []byte // the value alone
+}
+
+// elements walks a BSON document without decoding its values.
+func elements(doc []byte) ([]element, error) {
+	if err := checkDocument(doc); err != nil {
+		return nil, err
+	}
+	var out []element
+	rest := doc[4 : len(doc)-1]
+	for len(rest) > 0 {
+		kind := rest[0]
+		name, n, err := cstring(rest[1:])
+		if err != nil {
+			return nil, fmt.Errorf("element name: %w", err)
+		}
+		start := 1 + n
+		size, err := valueSize(kind, rest[start:])
+		if err != nil {
+			return nil, fmt.Errorf("element %q: %w", name, err)
+		}
+		end := start + size
+		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end]})
+		rest = rest[end:]
+	}
+	return out, nil
+}
+
+// checkDocument checks a document's framing: length prefix and final NUL.
+func checkDocument(doc []byte) error {
+	if len(doc) < 5 {
+		return malformed("document of %d bytes", len(doc))
+	}
+	if n := int(int32(binary.LittleEndian.Uint32(doc))); n != len(doc) {
+		return malformed("document length %d in %d bytes", n, len(doc))
+	}
+	if doc[len(doc)-1] != 0 {
+		return malformed("document not NUL-terminated")
+	}
+	return nil
+}
+
+// nextDocument splits the document at the start of buf from what follows it.
+func nextDocument(buf []byte) (doc, rest []byte, err error) {
+	if len(buf) < 4 {
+		return nil, nil, malformed("document truncated")
+	}
+	n := int(int32(binary.LittleEndian.Uint32(buf)))
+	if n < 5 || n > len(buf) {
+		return nil, nil, malformed("document length %d with %d bytes left", n, len(buf))
+	}
+	doc = buf[:n]
+	if err := checkDocument(doc); err != nil {
+		return nil, nil, err
+	}
+	return doc, buf[n:], nil
+}
+
+// cstring reads a NUL-terminated string; n counts the NUL.
+func cstring(buf []byte) (s string, n int, err error) {
+	i := bytes.IndexByte(buf, 0)
+	if i < 0 {
+		return "", 0, malformed("unterminated string")
+	}
+	return string(buf[:i]), i + 1, nil
+}
+
+// valueSize returns how many bytes of buf the value of a BSON element of the
+// given kind takes.
+func valueSize(kind byte, buf []byte) (int, error) {
+	fixed := func(n int) (int, error) {
+		if len(buf) < n {
+			return 0, malformed("value of kind 0x%02x truncated", kind)
+		}
+		return n, nil
+	}
+	prefixed := func(extra int) (int, error) {
+		if len(buf) < 4 {
+			return 0, malformed("value of kind 0x%02x truncated", kind)
+		}
+		n := int64(int32(binary.LittleEndian.Uint32(buf)))
+		if n < 0 {
+			return 0, malformed("negative length in value of kind 0x%02x", kind)
+		}
+		total := 4 + n + int64(extra)
+		if total > int64(len(buf)) {
+			return 0, malformed("value of kind 0x%02x truncated", kind)
+		}
+		return int(total), nil
+	}
+	switch kind {
+	case 0x06, 0x0A, 0x7F, 0xFF: // undefined, null, max key, min key
+		return 0, nil
+	case 0x08: // bool
+		return fixed(1)
+	case 0x10: // int32
+		return fixed(4)
+	case 0x01, 0x09, 0x11, 0x12: // double, datetime, timestamp, int64
+		return fixed(8)
+	case 0x07: // ObjectId
+		return fixed(12)
+	case 0x13: // decimal128
+		return fixed(16)
+	case 0x02, 0x0D, 0x0E: // string, JavaScript, symbol
+		return prefixed(0)
+	case 0x05: // binary: length, subtype, bytes
+		return prefixed(1)
+	case 0x0C: // DBPointer: string, ObjectId
+		return prefixed(12)
+	case 0x03, 0x04, 0x0F: // document, array, code with scope: length includes itself
+		if len(buf) < 4 {
+			return 0, malformed("value of kind 0x%02x truncated", kind)
+		}
+		n := int(int32(binary.LittleEndian.Uint32(buf)))
+		if n < 5 || n > len(buf) {
+			return 0, malformed("value of kind 0x%02x truncated", kind)
+		}
+		return n, nil
+	case 0x0B: // regex: pattern and options, both C strings
+		_, n1, err := cstring(buf)
+		if err != nil {
+			return 0, err
+		}
+		_, n2, err := cstring(buf[n1:])
+		if err != nil {
+			return 0, err
+		}
+		return n1 + n2, nil
+	default:
+		return 0, malformed("unknown BSON kind 0x%02x", kind)
+	}
+}
+
+// docBuilder assembles a BSON document from raw elements.
+type docBuilder struct {
+	buf []byte
+}
+
+func newDocBuilder() *docBuilder {
+	return &docBuilder{buf: make([]byte, 4, 64)}
+}
+
+// appendRaw appends a whole raw element.
+func (b *docBuilder) appendRaw(raw []byte) {
+	b.buf = append(b.buf, raw...)
+}
+
+// appendValue appends an element made of a kind, a name and a raw value.
+func (b *docBuilder) appendValue(kind byte, name string, value []byte) {
+	b.buf = append(b.buf, kind)
+	b.buf = append(b.buf, name...)
+	b.buf = append(b.buf, 0)
+	b.buf = append(b.buf, value...)
+}
+
+func (b *docBuilder) appendString(name, s string) {
+	v := binary.LittleEndian.AppendUint32(nil, uint32(len(s)+1))
+	v = append(v, s...)
+	b.appendValue(0x02, name, append(v, 0))
+}
+
+func (b *docBuilder) appendInt32(name string, n int32) {
+	b.appendValue(0x10, name, binary.LittleEndian.AppendUint32(nil, uint32(n)))
+}
+
+func (b *docBuilder) appendDouble(name string, f float64) {
+	b.appendValue(0x01, name, binary.LittleEndian.AppendUint64(nil, math.Float64bits(f)))
+}
+
+// done terminates the document and returns it.
+func (b *docBuilder) done() []byte {
+	b.buf = append(b.buf, 0)
+	binary.LittleEndian.PutUint32(b.buf, uint32(len(b.buf)))
+	return b.buf
+}
+
+// commandFromQuery returns the command held by an OP_QUERY document,
+// unwrapping {$query: <command>, $readPreference: ...} when the driver sent
+// one. The read preference is dropped: the bridge serves one server.
+func commandFromQuery(doc []byte) ([]byte, error) {
+	elems, err := elements(doc)
+	if err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, malformed("empty command")
+	}
+	// Drivers wrap with "$query", or with "query" next to "$" modifiers.
+	wrapped := elems[0].name == "$query" ||
+		elems[0].name == "query" && len(elems) > 1 && strings.HasPrefix(elems[1].name, "$")
+	if !wrapped {
+		return doc, nil
+	}
+	if elems[0].kind != 0x03 {
+		return nil, malformed("%s is not a document", elems[0].name)
+	}
+	inner := elems[0].value
+	innerElems, err := elements(inner)
+	if err != nil {
+		return nil, err
+	}
+	if len(innerElems) == 0 {
+		return nil, malformed("empty command")
+	}
+	return inner, nil
+}
+
+// commandName returns the name of a command: its first key.
+func commandName(cmd []byte) (string, error) {
+	elems, err := elements(cmd)
+	if err != nil {
+		return "", err
+	}
+	if len(elems) == 0 {
+		return "", malformed("empty command")
+	}
+	return elems[0].name, nil
+}
+
+// appendDB appends {$db: db} at the end of cmd, where OP_MSG wants it; the
+// command name stays first. A command that already names its $db is kept.
+func appendDB(cmd []byte, db string) ([]byte, error) {
+	elems, err := elements(cmd)
+	if err != nil {
+		return nil, err
+	}
+	b := newDocBuilder()
+	for _, e := range elems {
+		if e.name == "$db" {
+			return cmd, nil
+		}
+		b.appendRaw(e.raw)
+	}
+	b.appendString("$db", db)
+	return b.done(), nil
+}
+
+// errorDoc builds the {$err, code} document of a QueryFailure reply.
+func errorDoc(msg string, code int32) []byte {
+	b := newDocBuilder()
+	b.appendString("$err", msg)
+	b.appendInt32("code", code)
+	b.appendDouble("ok", 0)
+	return b.done()
+}
+
+// commandErrorDoc builds a failed command's reply {ok: 0, errmsg, code}.
+func commandErrorDoc(msg string, code int32) []byte {
+	b := newDocBuilder()
+	b.appendDouble("ok", 0)
+	b.appendString("errmsg", msg)
+	b.appendInt32("code", code)
+	return b.done()
+}
+
+// nonceDoc is the bridge's own answer to getnonce.
+func nonceDoc(nonce uint64) []byte {
+	b := newDocBuilder()
+	b.appendString("nonce", strconv.FormatUint(nonce, 16))
+	b.appendDouble("ok", 1)
+	return b.done()
+}

@@ -1,0 +1,259 @@
+package wirebridge
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/juju/mgo/v2/bson"
+)
+
+// MaxUpdateChunk is the largest number of statements the bridge sends to the
+// server in one update command. FerretDB v1.24 deadlocks on an update
+// command with about 100 statements that match existing documents (a
+// deferred close in its per-statement loop exhausts its connection pool);
+// 16 stays well clear of that.
+const MaxUpdateChunk = 16
+
+// updateChunk is one piece of a split update command.
+type updateChunk struct {
+	cmd   []byte // the command, with only this chunk's statements
+	first int    // index of the chunk's first statement in the original command
+	count int    // number of statements in the chunk
+}
+
+// updateInfo reports how many statements an update command holds and
+// whether it is ordered (the default when "ordered" is absent).
+func updateInfo(cmd []byte) (statements int, ordered bool, err error) {
+	elems, err := elements(cmd)
+	if err != nil {
+		return 0, false, err
+	}
+	ordered = true
+	found := false
+	for _, e := range elems {
+		switch e.name {
+		case "updates":
+			if e.kind != 0x04 {
+				return 0, false, malformed("updates is not an array")
+			}
+			items, err := elements(e.value)
+			if err != nil {
+				return 0, false, fmt.Errorf("updates: %w", err)
+			}
+			statements, found = len(items), true
+		case "ordered":
+			if e.kind == 0x08 && len(e.value) == 1 {
+				ordered = e.value[0] != 0
+			}
+		}
+	}
+	if !found {
+		return 0, false, malformed("update command without updates")
+	}
+	return statements, ordered, nil
+}
+
+// splitUpdate cuts an update command into commands of at most max
+// statements each, every other field copied unchanged and in place.
+func splitUpdate(cmd []byte, max int) ([]updateChunk, error) {
+	if max < 1 {
+		return nil, fmt.Errorf("chunk size %d", max)
+	}
+	elems, err := elements(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var statements []element
+	found := false
+	for _, e := range elems {
+		if e.name != "updates" {
+			continue
+		}
+		if e.kind != 0x04 {
+			return nil, malformed("updates is not an array")
+		}
+		if statements, err = elements(e.value); err != nil {
+			return nil, fmt.Errorf("updates: %w", err)
+		}
+		found = true
+	}
+	if !found {
+		return nil, malformed("update command without updates")
+	}
+	var chunks []updateChunk
+	for first := 0; first < len(statements) || first == 0; first += max {
+		last := min(first+max, len(statements))
+		array := newDocBuilder()
+		for i, s := range statements[first:last] {
+			array.appendValue(s.kind, strconv.Itoa(i), s.value)
+		}
+		arrayDoc := array.done()
+		b := newDocBuilder()
+		for _, e := range elems {
+			if e.name == "updates" {
+				b.appendValue(0x04, "updates", arrayDoc)
+			} else {
+				b.appendRaw(e.raw)
+			}
+		}
+		chunks = append(chunks, updateChunk{cmd: b.done(), first: first, count: last - first})
+		if last == len(statements) {
+			break
+		}
+	}
+	return chunks, nil
+}
+
+// updateReply is the part of an update command's reply that merging needs.
+type updateReply struct {
+	ok          bool
+	n           int64
+	nModified   int64
+	upserted    []bson.RawD
+	writeErrors []bson.RawD
+	rest        bson.RawD // every other field, e.g. writeConcernError
+}
+
+// parseUpdateReply decodes an update command's reply.
+func parseUpdateReply(doc []byte) (updateReply, error) {
+	var r updateReply
+	var fields bson.RawD
+	if err := checkDocument(doc); err != nil {
+		return r, err
+	}
+	if err := bson.Unmarshal(doc, &fields); err != nil {
+		return r, malformed("update reply: %v", err)
+	}
+	for _, f := range fields {
+		var err error
+		switch f.Name {
+		case "ok":
+			var v float64
+			v, err = number(f.Value)
+			r.ok = v == 1
+		case "n":
+			var v float64
+			v, err = number(f.Value)
+			r.n = int64(v)
+		case "nModified":
+			var v float64
+			v, err = number(f.Value)
+			r.nModified = int64(v)
+		case "upserted":
+			err = f.Value.Unmarshal(&r.upserted)
+		case "writeErrors":
+			err = f.Value.Unmarshal(&r.writeErrors)
+		default:
+			r.rest = append(r.rest, f)
+		}
+		if err != nil {
+			return r, malformed("update reply field %s: %v", f.Name, err)
+		}
+	}
+	return r, nil
+}
+
+// number reads a BSON int32, int64 or double.
+func number(raw bson.Raw) (float64, error) {
+	var v any
+	if err := raw.Unmarshal(&v); err != nil {
+		return 0, err
+	}
+	switch n := v.(type) {
+	case int:
+		return float64(n), nil
+	case int64:
+		return float64(n), nil
+	case float64:
+		return n, nil
+	default:
+		return 0, fmt.Errorf("%T is not a number", v)
+	}
+}
+
+// mergeUpdateReplies merges the replies to the chunks of one split update
+// command into the reply the whole command would have had: counts summed,
+// upserted and writeErrors concatenated with each index re-based to the
+// statement's index in the original command. replies[i] answers chunks[i];
+// there may be fewer replies than chunks when an ordered update stopped at
+// a write error. A reply that is not ok (the command itself failed) is
+// returned as it is.
+func mergeUpdateReplies(chunks []updateChunk, replies [][]byte) ([]byte, error) {
+	if len(replies) == 0 || len(replies) > len(chunks) {
+		return nil, fmt.Errorf("%d replies for %d chunks", len(replies), len(chunks))
+	}
+	var n, nModified int64
+	var upserted, writeErrors []bson.D
+	var rest bson.RawD
+	for i, doc := range replies {
+		r, err := parseUpdateReply(doc)
+		if err != nil {
+			return nil, err
+		}
+		if !r.ok {
+			return doc, nil
+		}
+		n += r.n
+		nModified += r.nModified
+		for _, u := range r.upserted {
+			upserted = append(upserted, rebase(u, chunks[i].first))
+		}
+		for _, w := range r.writeErrors {
+			writeErrors = append(writeErrors, rebase(w, chunks[i].first))
+		}
+		for _, f := range r.rest {
+			if !hasField(rest, f.Name) {
+				rest = append(rest, f)
+			}
+		}
+	}
+	merged := bson.D{{Name: "n", Value: int32OrInt64(n)}, {Name: "nModified", Value: int32OrInt64(nModified)}}
+	if len(upserted) > 0 {
+		merged = append(merged, bson.DocElem{Name: "upserted", Value: upserted})
+	}
+	if len(writeErrors) > 0 {
+		merged = append(merged, bson.DocElem{Name: "writeErrors", Value: writeErrors})
+	}
+	for _, f := range rest {
+		merged = append(merged, bson.DocElem{Name: f.Name, Value: f.Value})
+	}
+	merged = append(merged, bson.DocElem{Name: "ok", Value: 1.0})
+	out, err := bson.Marshal(merged)
+	if err != nil {
+		return nil, fmt.Errorf("merged update reply: %v", err)
+	}
+	return out, nil
+}
+
+// rebase copies an upserted or writeErrors entry with its index moved by
+// first, keeping every other field's raw value.
+func rebase(entry bson.RawD, first int) bson.D {
+	out := make(bson.D, 0, len(entry))
+	for _, f := range entry {
+		if f.Name == "index" {
+			if idx, err := number(f.Value); err == nil {
+				out = append(out, bson.DocElem{Name: "index", Value: int32OrInt64(int64(idx) + int64(first))})
+				continue
+			}
+		}
+		out = append(out, bson.DocElem{Name: f.Name, Value: f.Value})
+	}
+	return out
+}
+
+func hasField(d bson.RawD, name string) bool {
+	for _, f := range d {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// int32OrInt64 keeps counts as int32, as servers send them, unless too big.
+func int32OrInt64(n int64) any {
+	if n >= -1<<31 && n < 1<<31 {
+		return int32(n)
+	}
+	return n
+}

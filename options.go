@@ -1,0 +1,116 @@
+package presence
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/juju/clock"
+
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// DefaultPeriod is the length of a time slot, as in Juju. A pinger that
+// stops is seen dead after at most two periods.
+const DefaultPeriod = slot.DefaultPeriod
+
+// DefaultFlushInterval is how often a PingBatcher writes when it was built
+// by a constructor that takes no interval.
+const DefaultFlushInterval = time.Second
+
+// Option tunes a Pinger, PingBatcher or Watcher beyond what the
+// Juju-compatible constructors can carry. Options given a value out of range
+// keep the default, and say so through the logger.
+type Option func(*config)
+
+// config is what the options set. Every worker takes a copy at construction.
+type config struct {
+	period        time.Duration
+	clock         clock.Clock
+	logger        *slog.Logger
+	flushInterval time.Duration
+	measureSkew   bool
+	pruning       bool
+	rejected      []string
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{
+		period:        DefaultPeriod,
+		clock:         clock.WallClock,
+		logger:        slog.New(slog.DiscardHandler),
+		flushInterval: DefaultFlushInterval,
+		measureSkew:   true,
+		pruning:       true,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	for _, msg := range cfg.rejected {
+		cfg.logger.Warn("presence: option ignored", "reason", msg)
+	}
+	cfg.rejected = nil
+	return cfg
+}
+
+// WithPeriod sets the slot length. It must be a whole number of seconds, at
+// least one; every pinger, batcher and watcher of a model must agree on it.
+func WithPeriod(period time.Duration) Option {
+	return func(c *config) {
+		p, ok := slot.Normalize(period)
+		if !ok || p != period {
+			c.rejected = append(c.rejected, "period "+period.String()+" is not a whole number of seconds of at least 1s")
+			return
+		}
+		c.period = p
+	}
+}
+
+// WithClock sets the clock every timer and timestamp goes through, so tests
+// can drive time.
+func WithClock(clk clock.Clock) Option {
+	return func(c *config) {
+		if clk == nil {
+			c.rejected = append(c.rejected, "nil clock")
+			return
+		}
+		c.clock = clk
+	}
+}
+
+// WithLogger sets where warnings (failed writes, corrupt documents) go.
+// By default nothing is logged.
+func WithLogger(logger *slog.Logger) Option {
+	return func(c *config) {
+		if logger == nil {
+			return
+		}
+		c.logger = logger
+	}
+}
+
+// WithFlushInterval sets how often a PingBatcher writes; each flush waits
+// between 0.8 and 1.2 times this. It must be positive.
+func WithFlushInterval(interval time.Duration) Option {
+	return func(c *config) {
+		if interval <= 0 {
+			c.rejected = append(c.rejected, "flush interval "+interval.String()+" is not positive")
+			return
+		}
+		c.flushInterval = interval
+	}
+}
+
+// WithClockSkew turns on or off the measure of the database server's clock
+// against the local one (on by default). With it off, slots follow the
+// local clock alone; tests that drive a clock use that.
+func WithClockSkew(measure bool) Option {
+	return func(c *config) { c.measureSkew = measure }
+}
+
+// WithPruning turns on or off the pruning a Watcher does now and then of
+// its model's superseded beings and old pings (on by default).
+func WithPruning(prune bool) Option {
+	return func(c *config) { c.pruning = prune }
+}

@@ -1,0 +1,301 @@
+package presence
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/juju/errors"
+	"github.com/juju/mgo/v2"
+	"github.com/juju/mgo/v2/bson"
+	"gopkg.in/tomb.v2"
+
+	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// PingBatcher aggregates several pingers to update the database on a fixed
+// schedule.
+//
+// Pings are ORed together in memory and written as one upsert per (model,
+// slot) document per flush, with $bit or. Because OR is idempotent, a flush
+// that fails keeps its pings and retries them with the next one; only pings
+// of slots that no watcher reads any more are dropped.
+type PingBatcher struct {
+	pings *mgo.Collection
+	cfg   config
+	tomb  tomb.Tomb
+
+	// closed is set once the batcher is dying, so that Ping can refuse
+	// without touching the tomb's lock.
+	closed atomic.Bool
+
+	// mu guards pending and last, shared by Ping and the flush loop.
+	mu      sync.Mutex
+	pending map[bucketKey]*bucket
+	last    *bucket // the bucket of the previous ping: the usual target of the next
+
+	// syncs carries Sync requests to the loop; each gets the flush's error.
+	syncs chan chan error
+
+	stats batcherStats
+}
+
+// bucketKey names one slot document.
+type bucketKey struct {
+	modelUUID string
+	slot      int64
+}
+
+// bucket is the pings of one slot document not yet written.
+type bucket struct {
+	bucketKey
+	fields map[string]uint64 // fieldKey → ORed fieldBits
+}
+
+// batcherStats are counters read by Report; updated atomically.
+type batcherStats struct {
+	pings, flushes, writes, failures, dropped atomic.Int64
+}
+
+// NewPingBatcher creates a worker that will batch ping requests and prepare
+// them for insertion into the pings collection. Pass in the base "presence"
+// collection. flushInterval is how often the batch is written; it should be
+// well below the slot period (30 s) so that live pingers never look
+// missing. Each wait is drawn between 0.8 and 1.2 times flushInterval so
+// that the batchers of several controllers do not write in step.
+func NewPingBatcher(base *mgo.Collection, flushInterval time.Duration) *PingBatcher {
+	return NewPingBatcherWithOptions(base, WithFlushInterval(flushInterval))
+}
+
+// NewPingBatcherWithOptions is NewPingBatcher with options (flush interval,
+// slot period, clock, logger). The flush interval defaults to
+// DefaultFlushInterval.
+func NewPingBatcherWithOptions(base *mgo.Collection, opts ...Option) *PingBatcher {
+	if err := checkBase(base); err != nil {
+		return NewDeadPingBatcher(err)
+	}
+	pb := &PingBatcher{
+		pings:   collectionsOf(base).pings,
+		cfg:     newConfig(opts),
+		pending: make(map[bucketKey]*bucket),
+		syncs:   make(chan chan error),
+	}
+	pb.tomb.Go(pb.loop)
+	return pb
+}
+
+// NewDeadPingBatcher returns a PingBatcher that is already stopped with an
+// error: Ping, Sync, Wait and Stop return err.
+func NewDeadPingBatcher(err error) *PingBatcher {
+	pb := &PingBatcher{cfg: newConfig(nil), pending: make(map[bucketKey]*bucket)}
+	pb.closed.Store(true)
+	pb.tomb.Kill(err)
+	pb.tomb.Go(func() error { return err })
+	return pb
+}
+
+// Ping should be called by a Pinger when it is ready to update its time
+// slot. It records the bit in memory and returns; the next flush writes it.
+// It fails once the batcher is stopped, or when the arguments could not
+// have come from a Pinger.
+func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
+	if pb.closed.Load() {
+		return pb.deadErr()
+	}
+	if !bitfield.ValidFieldBit(fieldBit) {
+		return errors.Errorf("presence: ping bit %#x is not one of the 63 bits of a field", fieldBit)
+	}
+	if !isHex(fieldKey) {
+		return errors.Errorf("presence: ping field %q is not a hexadecimal field name", fieldKey)
+	}
+	if modelUUID == "" {
+		return errors.New("presence: ping for an empty model UUID")
+	}
+	pb.mu.Lock()
+	b := pb.last
+	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
+		b = pb.bucketLocked(bucketKey{modelUUID, slotNum})
+	}
+	b.fields[fieldKey] |= fieldBit
+	pb.mu.Unlock()
+	pb.stats.pings.Add(1)
+	return nil
+}
+
+// isHex is a cheap check that a field name could have come from a Pinger;
+// it keeps '.', '$' and the like out of update paths.
+func isHex(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (pb *PingBatcher) bucketLocked(k bucketKey) *bucket {
+	b := pb.pending[k]
+	if b == nil {
+		b = &bucket{bucketKey: k, fields: make(map[string]uint64)}
+		pb.pending[k] = b
+	}
+	pb.last = b
+	return b
+}
+
+func (pb *PingBatcher) deadErr() error {
+	if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
+		return err
+	}
+	return errors.New("presence: ping batcher is stopped")
+}
+
+// Sync asks for an immediate flush of the pings recorded so far, and returns
+// once they are written, or with the error that prevented it. Several Sync
+// calls at once share one flush.
+func (pb *PingBatcher) Sync() error {
+	reply := make(chan error, 1)
+	select {
+	case pb.syncs <- reply:
+	case <-pb.tomb.Dying():
+		return pb.deadErr()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-pb.tomb.Dead():
+		return pb.deadErr()
+	}
+}
+
+func (pb *PingBatcher) loop() error {
+	defer pb.closed.Store(true)
+	for {
+		timer := pb.cfg.clock.NewTimer(pb.jittered())
+		var replies []chan error
+		select {
+		case <-pb.tomb.Dying():
+			timer.Stop()
+			pb.closed.Store(true)
+			if err := pb.flush(); err != nil {
+				pb.cfg.logger.Warn("presence: final flush failed; its pings are lost", "err", err)
+			}
+			return tomb.ErrDying
+		case <-timer.Chan():
+		case reply := <-pb.syncs:
+			timer.Stop()
+			replies = append(replies, reply)
+			replies = pb.moreSyncs(replies)
+		}
+		err := pb.flush()
+		for _, reply := range replies {
+			reply <- err
+		}
+	}
+}
+
+// moreSyncs gathers the Sync requests already waiting, so they share a flush.
+func (pb *PingBatcher) moreSyncs(replies []chan error) []chan error {
+	for {
+		select {
+		case reply := <-pb.syncs:
+			replies = append(replies, reply)
+		default:
+			return replies
+		}
+	}
+}
+
+func (pb *PingBatcher) jittered() time.Duration {
+	return time.Duration(float64(pb.cfg.flushInterval) * (0.8 + 0.4*rand.Float64()))
+}
+
+// flush writes every pending bucket, one upsert each, in one bulk request.
+// On failure the buckets go back into pending, to be ORed with newer pings
+// and written by the next flush.
+func (pb *PingBatcher) flush() error {
+	pb.mu.Lock()
+	batch := pb.pending
+	if len(batch) == 0 {
+		pb.mu.Unlock()
+		return nil
+	}
+	pb.pending = make(map[bucketKey]*bucket, len(batch))
+	pb.last = nil
+	pb.mu.Unlock()
+
+	err := pb.write(batch)
+	pb.stats.flushes.Add(1)
+	if err == nil {
+		pb.stats.writes.Add(int64(len(batch)))
+		return nil
+	}
+	pb.stats.failures.Add(1)
+	kept, dropped := pb.requeue(batch)
+	pb.cfg.logger.Warn("presence: ping flush failed; pings kept for the next flush",
+		"collection", pb.pings.FullName, "documents", len(batch), "kept", kept, "dropped", dropped, "err", err)
+	return err
+}
+
+func (pb *PingBatcher) write(batch map[bucketKey]*bucket) error {
+	session := pb.pings.Database.Session.Copy()
+	defer session.Close()
+	bulk := on(session, pb.pings).Bulk()
+	bulk.Unordered()
+	for _, b := range batch {
+		bulk.Upsert(bson.D{{Name: "_id", Value: docID(b.modelUUID, b.slot)}}, slotUpdate(b.slot, "alive", b.fields))
+	}
+	if _, err := bulk.Run(); err != nil {
+		return errors.Annotatef(err, "presence: cannot write %d ping documents to %s", len(batch), pb.pings.FullName)
+	}
+	return nil
+}
+
+// requeue merges a failed batch back into pending, leaving out slots that
+// are no longer read by any watcher: a slot is live for two periods, and
+// one more is allowed for clock skew between this host and the server.
+func (pb *PingBatcher) requeue(batch map[bucketKey]*bucket) (kept, dropped int) {
+	periodSeconds := slot.Seconds(pb.cfg.period)
+	oldest := slot.Of(pb.cfg.clock.Now().Unix(), periodSeconds) - 2*periodSeconds
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	for k, b := range batch {
+		if k.slot < oldest {
+			dropped++
+			continue
+		}
+		kept++
+		into := pb.pending[k]
+		if into == nil {
+			pb.pending[k] = b
+			continue
+		}
+		for fieldKey, bits := range b.fields {
+			into.fields[fieldKey] |= bits
+		}
+	}
+	pb.stats.dropped.Add(int64(dropped))
+	return kept, dropped
+}
+
+// Kill asks the batcher to stop; it writes what it holds before it does.
+func (pb *PingBatcher) Kill() {
+	pb.tomb.Kill(nil)
+}
+
+// Wait returns when the batcher has stopped, with the first error it met.
+func (pb *PingBatcher) Wait() error {
+	return pb.tomb.Wait()
+}
+
+// Stop stops the batcher, after a last flush, and returns its error.
+func (pb *PingBatcher) Stop() error {
+	pb.tomb.Kill(nil)
+	return pb.tomb.Wait()
+}

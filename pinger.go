@@ -1,0 +1,218 @@
+package presence
+
+import (
+	"sync"
+	"time"
+
+	"github.com/juju/errors"
+	"github.com/juju/mgo/v2"
+	"github.com/juju/names/v4"
+	"gopkg.in/tomb.v2"
+
+	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// Pinger periodically reports that a specific key is alive, so that
+// watchers interested on that fact can react appropriately.
+//
+// Each Start takes a new sequence for the key and records it in the beings
+// collection; the pings themselves go through the PingRecorder. A Pinger
+// may be started again after Stop.
+type Pinger struct {
+	base         *mgo.Collection
+	modelUUID    string
+	key          string
+	recorderFunc func() PingRecorder
+	cfg          config
+	badInput     error // why the pinger can never start, if it cannot
+
+	// mu serialises Start, Stop, Kill, KillForTesting and Wait. The fields
+	// below are written under mu while no loop runs and only read by the
+	// loop while it runs.
+	mu       sync.Mutex
+	started  bool
+	tomb     *tomb.Tomb
+	seq      int64
+	fieldKey string
+	fieldBit uint64
+	delta    time.Duration
+	lastSlot int64 // owned by the loop once it runs
+}
+
+// NewPinger returns a new Pinger to report that key is alive. It starts
+// reporting after Start is called.
+func NewPinger(base *mgo.Collection, modelTag names.ModelTag, key string, recorderFunc func() PingRecorder) *Pinger {
+	return NewPingerWithOptions(base, modelTag, key, recorderFunc)
+}
+
+// NewPingerWithOptions is NewPinger with options (slot period, clock,
+// logger). A problem with the arguments is reported by Start.
+func NewPingerWithOptions(base *mgo.Collection, modelTag names.ModelTag, key string, recorderFunc func() PingRecorder, opts ...Option) *Pinger {
+	p := &Pinger{
+		base:         base,
+		key:          key,
+		recorderFunc: recorderFunc,
+		cfg:          newConfig(opts),
+	}
+	var err error
+	p.modelUUID, err = modelUUIDOf(modelTag)
+	switch {
+	case err != nil:
+		p.badInput = err
+	case checkBase(base) != nil:
+		p.badInput = checkBase(base)
+	case recorderFunc == nil:
+		p.badInput = errors.New("presence: nil ping recorder function")
+	default:
+		p.badInput = checkKey(key)
+	}
+	return p
+}
+
+// Start starts periodically reporting that p's key is alive. It returns once
+// the first ping was handed to the recorder.
+func (p *Pinger) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.badInput != nil {
+		return p.badInput
+	}
+	if p.started {
+		return errors.Errorf("presence: pinger for %q already started", p.key)
+	}
+	if err := p.prepare(); err != nil {
+		return err
+	}
+	if err := p.ping(); err != nil {
+		return err
+	}
+	t := new(tomb.Tomb)
+	p.tomb = t
+	p.started = true
+	t.Go(func() error { return p.loop(t) })
+	return nil
+}
+
+// prepare takes a sequence, writes its being and measures the clock skew.
+func (p *Pinger) prepare() error {
+	session := p.base.Database.Session.Copy()
+	defer session.Close()
+	cols := collectionsOf(p.base)
+
+	seq, err := nextSeq(on(session, cols.seqs), p.modelUUID)
+	if err != nil {
+		return err
+	}
+	being := beingDoc{DocID: docID(p.modelUUID, seq), Seq: seq, Key: p.key}
+	if err := on(session, cols.beings).Insert(being); err != nil {
+		return errors.Annotatef(err, "presence: cannot record being %d for key %q in %s", seq, p.key, cols.beings.FullName)
+	}
+	p.delta = 0
+	if p.cfg.measureSkew {
+		if p.delta, err = clockDelta(session, p.cfg.clock.Now); err != nil {
+			return err
+		}
+	}
+	p.seq = seq
+	// seq is never negative: the counter starts at 1 and only grows.
+	p.fieldKey, p.fieldBit, _ = bitfield.Encode(seq)
+	p.lastSlot = 0
+	return nil
+}
+
+func (p *Pinger) loop(t *tomb.Tomb) error {
+	interval := slot.PingInterval(p.cfg.period)
+	timer := p.cfg.clock.NewTimer(interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-t.Dying():
+			return tomb.ErrDying
+		case <-timer.Chan():
+			if err := p.ping(); err != nil {
+				return err
+			}
+			timer.Reset(interval)
+		}
+	}
+}
+
+// ping records the current slot, once per slot.
+func (p *Pinger) ping() error {
+	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
+	if current == p.lastSlot {
+		return nil
+	}
+	recorder := p.recorderFunc()
+	if recorder == nil {
+		return errors.Errorf("presence: no ping recorder for key %q", p.key)
+	}
+	if err := recorder.Ping(p.modelUUID, current, p.fieldKey, p.fieldBit); err != nil {
+		return errors.Annotatef(err, "presence: cannot ping for key %q", p.key)
+	}
+	p.lastSlot = current
+	return nil
+}
+
+// Stop stops p's periodical ping. Watchers will not notice p has stopped
+// pinging until the previous ping times out.
+func (p *Pinger) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopLocked()
+}
+
+func (p *Pinger) stopLocked() error {
+	if !p.started {
+		return nil
+	}
+	p.tomb.Kill(nil)
+	err := p.tomb.Wait()
+	p.started = false
+	return err
+}
+
+// Kill asks p to stop pinging and returns at once; Wait tells when it has.
+func (p *Pinger) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		p.tomb.Kill(nil)
+	}
+}
+
+// Wait returns when the Pinger has stopped, and returns the first error it
+// encountered. It returns nil at once for a pinger that never started.
+func (p *Pinger) Wait() error {
+	p.mu.Lock()
+	t := p.tomb
+	p.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return t.Wait()
+}
+
+// KillForTesting stops p's periodical ping and immediately reports that it
+// is dead: it writes the dead bit of its sequence into the current slot, so
+// watchers see the key dead at their next sync instead of two slots later.
+func (p *Pinger) KillForTesting() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stopLocked(); err != nil {
+		return err
+	}
+	if p.fieldBit == 0 {
+		return nil // never started: there is nothing to kill
+	}
+	session := p.base.Database.Session.Copy()
+	defer session.Close()
+	pings := on(session, collectionsOf(p.base).pings)
+	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
+	update := slotUpdate(current, "dead", map[string]uint64{p.fieldKey: p.fieldBit})
+	if _, err := pings.UpsertId(docID(p.modelUUID, current), update); err != nil {
+		return errors.Annotatef(err, "presence: cannot record key %q dead in %s", p.key, pings.FullName)
+	}
+	return nil
+}

@@ -1,0 +1,506 @@
+package presence
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/juju/errors"
+	"github.com/juju/mgo/v2"
+	"github.com/juju/mgo/v2/bson"
+	"github.com/juju/names/v4"
+	"gopkg.in/tomb.v2"
+
+	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/livestate"
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// A Watcher can watch any number of pinger keys for liveness changes.
+//
+// It reads the two live slot documents of its model every period (or when
+// asked), works out which keys are alive, and sends a Change to every
+// channel watching a key whose liveness changed. One goroutine owns all its
+// state; the methods only send it requests.
+type Watcher struct {
+	base      *mgo.Collection
+	cols      collections
+	modelUUID string
+	cfg       config
+	tomb      tomb.Tomb
+
+	// request carries Watch, Unwatch, Alive and Sync requests to the loop.
+	request chan interface{}
+	// syncNow carries StartSync's nudges; one pending nudge is enough.
+	syncNow chan struct{}
+
+	// The fields below belong to the loop goroutine.
+	delta      time.Duration
+	window     livestate.Window   // the live slots' bits at the last sync
+	tracker    *livestate.Tracker // seq ⇄ key, and liveness per key
+	unresolved map[int64]bool     // seqs in the window whose being is not found yet (value: logged)
+	watches    map[string][]chan<- Change
+	pending    []event         // changes not yet delivered, in order
+	waiters    []chan struct{} // Sync calls waiting for pending to empty
+	corrupt    map[string]bool // ids of corrupt documents already logged
+}
+
+// event is one Change on its way to one channel.
+type event struct {
+	ch     chan<- Change
+	change Change
+}
+
+type reqWatch struct {
+	key string
+	ch  chan<- Change
+}
+
+type reqUnwatch struct {
+	key string
+	ch  chan<- Change
+}
+
+type reqAlive struct {
+	key    string
+	result chan bool
+}
+
+type reqSync struct {
+	done chan struct{}
+}
+
+// NewWatcher returns a new Watcher. A watcher given an unusable base or
+// model tag is returned dead, with the reason as its error.
+func NewWatcher(base *mgo.Collection, modelTag names.ModelTag) *Watcher {
+	return NewWatcherWithOptions(base, modelTag)
+}
+
+// NewWatcherWithOptions is NewWatcher with options (slot period, clock,
+// logger, pruning).
+func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts ...Option) *Watcher {
+	modelUUID, err := modelUUIDOf(modelTag)
+	if err == nil {
+		err = checkBase(base)
+	}
+	if err != nil {
+		w := NewDeadWatcher(err)
+		w.modelUUID = modelUUID
+		return w
+	}
+	w := &Watcher{
+		base:       base,
+		cols:       collectionsOf(base),
+		modelUUID:  modelUUID,
+		cfg:        newConfig(opts),
+		request:    make(chan interface{}),
+		syncNow:    make(chan struct{}, 1),
+		window:     livestate.Window{},
+		tracker:    livestate.NewTracker(),
+		unresolved: make(map[int64]bool),
+		watches:    make(map[string][]chan<- Change),
+		corrupt:    make(map[string]bool),
+	}
+	w.tomb.Go(w.loop)
+	return w
+}
+
+// NewDeadWatcher returns a new watcher that is already dead and always
+// returns the given error from its Err method.
+func NewDeadWatcher(err error) *Watcher {
+	w := &Watcher{}
+	w.tomb.Kill(err)
+	w.tomb.Go(func() error { return err })
+	return w
+}
+
+// String names the watcher and its model.
+func (w *Watcher) String() string {
+	return fmt.Sprintf("presence.Watcher(%s)", w.modelUUID)
+}
+
+// Kill asks the watcher to stop and returns at once.
+func (w *Watcher) Kill() {
+	w.tomb.Kill(nil)
+}
+
+// Wait returns when the watcher has stopped, with its error.
+func (w *Watcher) Wait() error {
+	return w.tomb.Wait()
+}
+
+// Stop stops all the watcher activities and returns its error.
+func (w *Watcher) Stop() error {
+	w.tomb.Kill(nil)
+	return w.tomb.Wait()
+}
+
+// Dead returns a channel that is closed when the watcher has stopped.
+func (w *Watcher) Dead() <-chan struct{} {
+	return w.tomb.Dead()
+}
+
+// Err returns the error with which the watcher stopped. It returns nil if
+// the watcher stopped cleanly, tomb.ErrStillAlive if the watcher is still
+// running properly, or the respective error if the watcher is terminating
+// or has terminated with an error.
+func (w *Watcher) Err() error {
+	return w.tomb.Err()
+}
+
+// send hands a request to the loop; it reports false once the watcher is
+// dying, when nobody will answer.
+func (w *Watcher) send(req interface{}) bool {
+	select {
+	case w.request <- req:
+		return true
+	case <-w.tomb.Dying():
+		return false
+	}
+}
+
+// Watch starts watching the liveness of key. An event will be sent onto ch
+// to report the initial status for the key, and from then on a new event
+// will be sent whenever a change is detected. Change values sent to the
+// channel must be consumed, or the whole watcher will block.
+//
+// Watching the same key on the same channel twice registers it once but
+// sends the initial status again. A nil channel, and any call once the
+// watcher is stopped, are ignored.
+func (w *Watcher) Watch(key string, ch chan<- Change) {
+	if ch == nil {
+		return
+	}
+	w.send(reqWatch{key, ch})
+}
+
+// Unwatch stops watching the liveness of key via ch, and drops the events
+// for that key still queued for ch. Unwatching what was never watched, or
+// calling it once the watcher is stopped, does nothing.
+func (w *Watcher) Unwatch(key string, ch chan<- Change) {
+	if ch == nil {
+		return
+	}
+	w.send(reqUnwatch{key, ch})
+}
+
+// StartSync forces the watcher to load new events from the database. It
+// does not wait for them.
+func (w *Watcher) StartSync() {
+	select {
+	case w.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// Sync forces the watcher to load new events from the database and blocks
+// until all events have been dispatched. On a stopped watcher it returns at
+// once.
+func (w *Watcher) Sync() {
+	done := make(chan struct{})
+	if !w.send(reqSync{done}) {
+		return
+	}
+	select {
+	case <-done:
+	case <-w.tomb.Dying():
+	}
+}
+
+// Alive returns whether the key is currently considered alive by w, or an
+// error in case the watcher is dying.
+func (w *Watcher) Alive(key string) (bool, error) {
+	result := make(chan bool, 1)
+	if w.send(reqAlive{key, result}) {
+		select {
+		case alive := <-result:
+			return alive, nil
+		case <-w.tomb.Dying():
+		}
+	}
+	return false, errors.Errorf("presence: cannot check liveness of %q: %s is dying", key, w)
+}
+
+func (w *Watcher) loop() error {
+	if w.cfg.measureSkew {
+		if err := w.measureSkew(); err != nil {
+			return err
+		}
+	}
+	if err := w.sync(); err != nil {
+		return err
+	}
+	tick := w.cfg.clock.NewTimer(w.cfg.period)
+	defer tick.Stop()
+	for {
+		var out chan<- Change
+		var next Change
+		if len(w.pending) > 0 {
+			out, next = w.pending[0].ch, w.pending[0].change
+		}
+		select {
+		case <-w.tomb.Dying():
+			return tomb.ErrDying
+		case <-tick.Chan():
+			if err := w.sync(); err != nil {
+				return err
+			}
+			tick.Reset(w.cfg.period)
+		case <-w.syncNow:
+			if err := w.sync(); err != nil {
+				return err
+			}
+		case req := <-w.request:
+			if err := w.handle(req); err != nil {
+				return err
+			}
+		case out <- next:
+			w.pending[0] = event{}
+			w.pending = w.pending[1:]
+		}
+		w.releaseWaiters()
+	}
+}
+
+func (w *Watcher) measureSkew() error {
+	session := w.base.Database.Session.Copy()
+	defer session.Close()
+	delta, err := clockDelta(session, w.cfg.clock.Now)
+	if err != nil {
+		return errors.Annotatef(err, "presence: watcher of model %q", w.modelUUID)
+	}
+	w.delta = delta
+	return nil
+}
+
+func (w *Watcher) handle(req interface{}) error {
+	switch req := req.(type) {
+	case reqWatch:
+		if !w.watching(req.key, req.ch) {
+			w.watches[req.key] = append(w.watches[req.key], req.ch)
+		}
+		w.pending = append(w.pending, event{req.ch, Change{req.key, w.tracker.Alive(req.key)}})
+	case reqUnwatch:
+		w.unwatch(req.key, req.ch)
+	case reqAlive:
+		req.result <- w.tracker.Alive(req.key)
+	case reqSync:
+		if err := w.sync(); err != nil {
+			close(req.done)
+			return err
+		}
+		w.waiters = append(w.waiters, req.done)
+	}
+	return nil
+}
+
+func (w *Watcher) watching(key string, ch chan<- Change) bool {
+	for _, c := range w.watches[key] {
+		if c == ch {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Watcher) unwatch(key string, ch chan<- Change) {
+	chans := w.watches[key]
+	for i, c := range chans {
+		if c == ch {
+			chans = append(chans[:i], chans[i+1:]...)
+			break
+		}
+	}
+	if len(chans) == 0 {
+		delete(w.watches, key)
+	} else {
+		w.watches[key] = chans
+	}
+	kept := w.pending[:0]
+	for _, e := range w.pending {
+		if e.ch != ch || e.change.Key != key {
+			kept = append(kept, e)
+		}
+	}
+	for i := len(kept); i < len(w.pending); i++ {
+		w.pending[i] = event{}
+	}
+	w.pending = kept
+}
+
+// releaseWaiters ends the Sync calls once every event is delivered.
+func (w *Watcher) releaseWaiters() {
+	if len(w.pending) > 0 || len(w.waiters) == 0 {
+		return
+	}
+	for _, done := range w.waiters {
+		close(done)
+	}
+	w.waiters = w.waiters[:0]
+}
+
+// pingDoc is a slot document as read; fields are checked by hand because
+// they may have been written by anyone.
+type pingDoc struct {
+	ID    interface{} `bson:"_id"`
+	Alive bson.Raw    `bson:"alive"`
+	Dead  bson.Raw    `bson:"dead"`
+}
+
+// sync reads the live slots, works out what changed since the last sync and
+// queues the resulting events.
+func (w *Watcher) sync() error {
+	session := w.base.Database.Session.Copy()
+	defer session.Close()
+
+	periodSeconds := slot.Seconds(w.cfg.period)
+	previous, current := slot.Live(slot.At(w.cfg.clock.Now(), w.delta, w.cfg.period), periodSeconds)
+	var docs []pingDoc
+	ids := []string{docID(w.modelUUID, previous), docID(w.modelUUID, current)}
+	pings := on(session, w.cols.pings)
+	if err := pings.Find(bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}).All(&docs); err != nil {
+		return errors.Annotatef(err, "presence: cannot read slots %d and %d of model %q from %s", previous, current, w.modelUUID, pings.FullName)
+	}
+	window := livestate.Window{}
+	for i := range docs {
+		w.addSlot(window, &docs[i])
+	}
+
+	// Apply the changes whose key is known; the rest need a lookup.
+	livestate.Changed(w.window, window, func(seq int64, st livestate.State) {
+		if key, ok := w.tracker.KeyOf(seq); ok {
+			w.setState(seq, key, st)
+			return
+		}
+		if st == livestate.Unseen {
+			delete(w.unresolved, seq)
+			return
+		}
+		if _, ok := w.unresolved[seq]; !ok {
+			w.unresolved[seq] = false
+		}
+	})
+	w.window = window
+	if len(w.unresolved) == 0 {
+		return nil
+	}
+	return w.resolve(on(session, w.cols.beings))
+}
+
+func (w *Watcher) setState(seq int64, key string, st livestate.State) {
+	alive, changed := w.tracker.Set(seq, key, st)
+	if !changed {
+		return
+	}
+	for _, ch := range w.watches[key] {
+		w.pending = append(w.pending, event{ch, Change{key, alive}})
+	}
+}
+
+// addSlot ORs one slot document into window, skipping what is corrupt.
+func (w *Watcher) addSlot(window livestate.Window, doc *pingDoc) {
+	alive, aliveErr := rawFields(doc.Alive)
+	dead, deadErr := rawFields(doc.Dead)
+	var problems []string
+	if aliveErr != nil {
+		problems = append(problems, "alive: "+aliveErr.Error())
+	}
+	if deadErr != nil {
+		problems = append(problems, "dead: "+deadErr.Error())
+	}
+	aliveBits := make(map[int64]uint64, len(alive))
+	deadBits := make(map[int64]uint64, len(dead))
+	bitfield.Decode(alive, aliveBits, func(fieldKey string, err error) {
+		problems = append(problems, "alive."+err.Error())
+	})
+	bitfield.Decode(dead, deadBits, func(fieldKey string, err error) {
+		problems = append(problems, "dead."+err.Error())
+	})
+	window.Add(aliveBits, deadBits)
+	if len(problems) > 0 {
+		w.reportCorrupt(w.cols.pings, doc.ID, problems)
+	}
+}
+
+// rawFields decodes a sub-document; an absent one is empty.
+func rawFields(raw bson.Raw) (map[string]interface{}, error) {
+	if raw.Kind == 0 || raw.Kind == 0x0A { // absent or null
+		return nil, nil
+	}
+	if raw.Kind != 0x03 {
+		return nil, errors.Errorf("not a document (BSON kind %#x)", raw.Kind)
+	}
+	var fields bson.M
+	if err := raw.Unmarshal(&fields); err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
+func (w *Watcher) reportCorrupt(c *mgo.Collection, id interface{}, problems []string) {
+	name := c.FullName + " " + describeID(id)
+	if w.corrupt[name] {
+		return
+	}
+	w.corrupt[name] = true
+	w.cfg.logger.Warn("presence: skipping corrupt parts of a document", "model", w.modelUUID, "document", name, "problems", problems)
+}
+
+// resolve looks up the beings of unresolved sequences, in batches.
+func (w *Watcher) resolve(beings *mgo.Collection) error {
+	seqs := make([]int64, 0, len(w.unresolved))
+	for seq := range w.unresolved {
+		seqs = append(seqs, seq)
+	}
+	for start := 0; start < len(seqs); start += lookupBatch {
+		batch := seqs[start:min(start+lookupBatch, len(seqs))]
+		ids := make([]string, len(batch))
+		for i, seq := range batch {
+			ids[i] = docID(w.modelUUID, seq)
+		}
+		var docs []bson.M
+		query := bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
+		err := beings.Find(query).Select(bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}).All(&docs)
+		if err != nil {
+			return errors.Annotatef(err, "presence: cannot look up %d beings of model %q in %s", len(ids), w.modelUUID, beings.FullName)
+		}
+		for _, doc := range docs {
+			seq, key, err := decodeBeing(doc)
+			if err != nil {
+				w.reportCorrupt(beings, doc["_id"], []string{err.Error()})
+				continue
+			}
+			if _, ok := w.unresolved[seq]; !ok || doc["_id"] != docID(w.modelUUID, seq) {
+				w.reportCorrupt(beings, doc["_id"], []string{"seq does not match _id"})
+				continue
+			}
+			delete(w.unresolved, seq)
+			w.setState(seq, key, w.window.StateOf(seq))
+		}
+	}
+	for seq, logged := range w.unresolved {
+		if !logged {
+			w.unresolved[seq] = true
+			w.cfg.logger.Warn("presence: a live sequence has no being; it is ignored until one appears",
+				"model", w.modelUUID, "seq", seq, "collection", beings.FullName)
+		}
+	}
+	return nil
+}
+
+// decodeBeing checks a being document written by anyone.
+func decodeBeing(doc bson.M) (int64, string, error) {
+	var seq int64
+	switch v := doc["seq"].(type) {
+	case int64:
+		seq = v
+	case int:
+		seq = int64(v)
+	default:
+		return 0, "", errors.Errorf("seq is %T, not an integer", doc["seq"])
+	}
+	key, ok := doc["key"].(string)
+	if !ok {
+		return 0, "", errors.Errorf("key is %T, not a string", doc["key"])
+	}
+	return seq, key, nil
+}

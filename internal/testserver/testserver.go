@@ -20,19 +20,14 @@
 package testserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/juju/mgo/v2"
 
 	"github.com/presence-go/presence/internal/wirebridge"
@@ -64,7 +59,8 @@ type Server struct {
 	dialInfo *mgo.DialInfo
 	// bridge is nil against an external server.
 	bridge *wirebridge.Bridge
-	// dir holds FerretDB's SQLite files; empty against an external server.
+	// dir holds FerretDB's files (and, in race builds, its binary); empty
+	// against an external server.
 	dir string
 
 	// dbCount numbers the databases handed out by Database.
@@ -72,14 +68,7 @@ type Server struct {
 
 	// mu guards ferret.
 	mu     sync.Mutex
-	ferret *ferretRun
-}
-
-// ferretRun is one running FerretDB instance.
-type ferretRun struct {
-	addr   string
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run returned
+	ferret ferretProcess
 }
 
 // Start starts a server: FerretDB and a bridge on loopback ports, or
@@ -103,11 +92,11 @@ func Start() (*Server, error) {
 	run, err := startFerret(dir)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, fmt.Errorf("testserver: %w", err)
 	}
-	bridge, err := wirebridge.New("127.0.0.1:0", run.addr)
+	bridge, err := wirebridge.New("127.0.0.1:0", run.Addr())
 	if err != nil {
-		run.stop()
+		run.Stop()
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -121,40 +110,20 @@ func Start() (*Server, error) {
 	return s, nil
 }
 
-// startFerret runs FerretDB on the SQLite files in dir.
-func startFerret(dir string) (*ferretRun, error) {
-	var logOut io.Writer = io.Discard
-	if os.Getenv(EnvVerbose) != "" {
-		logOut = os.Stderr
-	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Logger:    slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/"}).String(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("testserver: starting FerretDB: %w", err)
-	}
-	// New has bound the listener already, so the URI is known before Run.
-	u, err := url.Parse(f.MongoDBURI())
-	if err != nil {
-		return nil, fmt.Errorf("testserver: FerretDB address: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &ferretRun{addr: u.Host, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(run.done)
-		f.Run(ctx)
-	}()
-	return run, nil
+// ferretProcess is one running FerretDB, in this process or in a child.
+type ferretProcess interface {
+	// Addr returns the host:port FerretDB listens on.
+	Addr() string
+	// Stop stops FerretDB and waits until it has closed its files.
+	Stop()
 }
 
-// stop stops FerretDB and waits until it has closed its listener,
-// connections and database files.
-func (r *ferretRun) stop() {
-	r.cancel()
-	<-r.done
+// logOutput is where FerretDB's warnings go: nowhere unless EnvVerbose is set.
+func logOutput() *os.File {
+	if os.Getenv(EnvVerbose) != "" {
+		return os.Stderr
+	}
+	return nil
 }
 
 // URL returns the mongodb:// URL clients dial.
@@ -194,15 +163,15 @@ func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ferret != nil {
-		s.ferret.stop()
+		s.ferret.Stop()
 		s.ferret = nil
 	}
 	run, err := startFerret(s.dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("testserver: %w", err)
 	}
 	s.ferret = run
-	s.bridge.SetUpstream(run.addr)
+	s.bridge.SetUpstream(run.Addr())
 	s.bridge.DropConnections()
 	return nil
 }
@@ -216,7 +185,7 @@ func (s *Server) Close() error {
 	err := s.bridge.Close()
 	s.mu.Lock()
 	if s.ferret != nil {
-		s.ferret.stop()
+		s.ferret.Stop()
 		s.ferret = nil
 	}
 	s.mu.Unlock()

@@ -1,0 +1,101 @@
+package testserver_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/juju/mgo/v2"
+	"github.com/juju/mgo/v2/bson"
+
+	"github.com/presence-go/presence/internal/testserver"
+)
+
+// ownServer starts a server of the test's own, for tests that disturb it.
+func ownServer(t *testing.T) *testserver.Server {
+	t.Helper()
+	s, err := testserver.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if s.Bridge() == nil {
+		t.Skip("external server: no bridge to disturb and no restart")
+	}
+	return s
+}
+
+func TestRestartKeepsDataAndAddress(t *testing.T) {
+	s := ownServer(t)
+	url := s.URL()
+	session := s.Session(t)
+	c := session.DB("restart").C("c")
+	if err := c.Insert(bson.M{"_id": "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if s.URL() != url {
+		t.Fatalf("URL changed from %s to %s", url, s.URL())
+	}
+	session.Refresh()
+	if n, err := c.FindId("kept").Count(); err != nil || n != 1 {
+		t.Fatalf("after restart: count %d, %v", n, err)
+	}
+}
+
+func TestBridgeRefusesAndDelays(t *testing.T) {
+	s := ownServer(t)
+	bridge := s.Bridge()
+	session := s.Session(t)
+
+	bridge.SetRefusing(true)
+	info := &mgo.DialInfo{Addrs: []string{strings.TrimPrefix(s.URL(), "mongodb://")}, Direct: true, Timeout: time.Second}
+	if refused, err := mgo.DialWithInfo(info); err == nil {
+		refused.Close()
+		t.Fatal("dial succeeded while the bridge refused connections")
+	}
+	if bridge.Stats().Refused == 0 {
+		t.Fatal("no refused connection counted")
+	}
+	bridge.SetRefusing(false)
+	session.Refresh()
+	if err := session.Ping(); err != nil {
+		t.Fatalf("after refusing stopped: %v", err)
+	}
+
+	const latency = 50 * time.Millisecond
+	bridge.SetLatency(latency)
+	start := time.Now()
+	if err := session.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); elapsed < latency {
+		t.Fatalf("ping took %v with %v latency", elapsed, latency)
+	}
+	bridge.SetLatency(0)
+
+	bridge.ResetStats()
+	if err := session.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridge.Stats().Commands["ping"]; got != 1 {
+		t.Fatalf("ping counted %d times, want 1", got)
+	}
+}
+
+func TestDatabaseNamesAreDistinct(t *testing.T) {
+	s := testserver.Shared(t)
+	a, b := s.Database(t), s.Database(t)
+	if a.Name == b.Name {
+		t.Fatalf("two databases named %s", a.Name)
+	}
+	if len(a.Name) > 63 {
+		t.Fatalf("name %q longer than 63", a.Name)
+	}
+}

@@ -1,0 +1,20 @@
+# Targets need nothing but Go: the test database (FerretDB) is built from
+# the module cache and started by the tests themselves.
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all test lint bench
+
+all: lint test
+
+test:
+	go test -race -timeout 15m ./...
+
+lint:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./...

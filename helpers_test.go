@@ -1,6 +1,8 @@
 package presence_test
 
 import (
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -185,3 +187,8 @@ var (
 	modelA = names.NewModelTag("a7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e01")
 	modelB = names.NewModelTag("b3f2d9e4-1c2a-4b8e-9f6d-2e3a4b5c6d02")
 )
+
+func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }
+
+// typed renders a value with its Go type, so int and int64 differ.
+func typed(v interface{}) string { return fmt.Sprintf("%v (%T)", v, v) }

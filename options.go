@@ -30,6 +30,8 @@ type config struct {
 	flushInterval time.Duration
 	measureSkew   bool
 	pruning       bool
+	tolerance     time.Duration
+	toleranceSet  bool
 	rejected      []string
 }
 
@@ -46,6 +48,9 @@ func newConfig(opts []Option) config {
 		if opt != nil {
 			opt(&cfg)
 		}
+	}
+	if !cfg.toleranceSet {
+		cfg.tolerance = cfg.period
 	}
 	for _, msg := range cfg.rejected {
 		cfg.logger.Warn("presence: option ignored", "reason", msg)
@@ -113,4 +118,19 @@ func WithClockSkew(measure bool) Option {
 // its model's superseded beings and old pings (on by default).
 func WithPruning(prune bool) Option {
 	return func(c *config) { c.pruning = prune }
+}
+
+// WithOutageTolerance sets how long a worker keeps retrying a database that
+// fails before it stops with an error. It defaults to one slot period: a
+// watcher that cannot read for longer could no longer tell the truth, and a
+// batcher that cannot write would soon let live agents look dead.
+func WithOutageTolerance(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.rejected = append(c.rejected, "outage tolerance "+d.String()+" is negative")
+			return
+		}
+		c.tolerance = d
+		c.toleranceSet = true
+	}
 }

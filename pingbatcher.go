@@ -40,6 +40,8 @@ type PingBatcher struct {
 	syncs chan chan error
 
 	stats batcherStats
+	// outage follows failed flushes; it belongs to the loop.
+	outage outage
 }
 
 // bucketKey names one slot document.
@@ -197,6 +199,11 @@ func (pb *PingBatcher) loop() error {
 		for _, reply := range replies {
 			reply <- err
 		}
+		if err == nil {
+			pb.outage.ended()
+		} else if fatal := pb.outage.failed(pb.cfg, err, "collection", pb.pings.FullName); fatal != nil {
+			return fatal
+		}
 	}
 }
 
@@ -238,9 +245,7 @@ func (pb *PingBatcher) flush() error {
 	}
 	pb.stats.failures.Add(1)
 	kept, dropped := pb.requeue(batch)
-	pb.cfg.logger.Warn("presence: ping flush failed; pings kept for the next flush",
-		"collection", pb.pings.FullName, "documents", len(batch), "kept", kept, "dropped", dropped, "err", err)
-	return err
+	return errors.Annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
 }
 
 func (pb *PingBatcher) write(batch map[bucketKey]*bucket) error {

@@ -34,14 +34,16 @@ type Watcher struct {
 	syncNow chan struct{}
 
 	// The fields below belong to the loop goroutine.
-	delta      time.Duration
-	window     livestate.Window   // the live slots' bits at the last sync
-	tracker    *livestate.Tracker // seq ⇄ key, and liveness per key
-	unresolved map[int64]bool     // seqs in the window whose being is not found yet (value: logged)
-	watches    map[string][]chan<- Change
-	pending    []event         // changes not yet delivered, in order
-	waiters    []chan struct{} // Sync calls waiting for pending to empty
-	corrupt    map[string]bool // ids of corrupt documents already logged
+	delta        time.Duration
+	skewMeasured bool
+	outage       outage             // failed syncs in a row
+	window       livestate.Window   // the live slots' bits at the last sync
+	tracker      *livestate.Tracker // seq ⇄ key, and liveness per key
+	unresolved   map[int64]bool     // seqs in the window whose being is not found yet (value: logged)
+	watches      map[string][]chan<- Change
+	pending      []event         // changes not yet delivered, in order
+	waiters      []chan struct{} // Sync calls waiting for pending to empty
+	corrupt      map[string]bool // ids of corrupt documents already logged
 }
 
 // event is one Change on its way to one channel.
@@ -221,12 +223,7 @@ func (w *Watcher) Alive(key string) (bool, error) {
 }
 
 func (w *Watcher) loop() error {
-	if w.cfg.measureSkew {
-		if err := w.measureSkew(); err != nil {
-			return err
-		}
-	}
-	if err := w.sync(); err != nil {
+	if err := w.trySync(); err != nil {
 		return err
 	}
 	tick := w.cfg.clock.NewTimer(w.cfg.period)
@@ -241,12 +238,12 @@ func (w *Watcher) loop() error {
 		case <-w.tomb.Dying():
 			return tomb.ErrDying
 		case <-tick.Chan():
-			if err := w.sync(); err != nil {
+			if err := w.trySync(); err != nil {
 				return err
 			}
 			tick.Reset(w.cfg.period)
 		case <-w.syncNow:
-			if err := w.sync(); err != nil {
+			if err := w.trySync(); err != nil {
 				return err
 			}
 		case req := <-w.request:
@@ -259,6 +256,33 @@ func (w *Watcher) loop() error {
 		}
 		w.releaseWaiters()
 	}
+}
+
+// trySync syncs, measuring the clock skew first if that is still to do. A
+// failure is logged and left for the next sync to retry; it is returned,
+// ending the watcher, only once failures have lasted longer than the
+// outage tolerance.
+func (w *Watcher) trySync() error {
+	err := w.measureSkewOnce()
+	if err == nil {
+		err = w.sync()
+	}
+	if err == nil {
+		w.outage.ended()
+		return nil
+	}
+	return w.outage.failed(w.cfg, err, "model", w.modelUUID)
+}
+
+func (w *Watcher) measureSkewOnce() error {
+	if !w.cfg.measureSkew || w.skewMeasured {
+		return nil
+	}
+	if err := w.measureSkew(); err != nil {
+		return err
+	}
+	w.skewMeasured = true
+	return nil
 }
 
 func (w *Watcher) measureSkew() error {
@@ -284,7 +308,7 @@ func (w *Watcher) handle(req interface{}) error {
 	case reqAlive:
 		req.result <- w.tracker.Alive(req.key)
 	case reqSync:
-		if err := w.sync(); err != nil {
+		if err := w.trySync(); err != nil {
 			close(req.done)
 			return err
 		}

@@ -1,7 +1,13 @@
 package presence_test
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/juju/names/v4"
+	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence"
 )
@@ -60,4 +66,263 @@ func TestWatcherWorkflow(t *testing.T) {
 	w.Sync()
 	assertChange(t, chB, presence.Change{Key: "b", Alive: false})
 	assertNoChange(t, chA)
+}
+
+func TestExpiryAfterTwoEmptySlots(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	p := e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	assertAlive(t, w, "k", true)
+
+	e.stop(p)
+	// The slot it last pinged is still live for one more period.
+	e.advance(period)
+	w.Sync()
+	assertAlive(t, w, "k", true)
+	// Two slots without a ping: dead, with no write needed.
+	e.advance(period)
+	w.Sync()
+	assertAlive(t, w, "k", false)
+}
+
+func TestPingerKeepsKeyAliveAcrossSlots(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	e.pinger(modelA, "k", pb)
+	ch := make(chan presence.Change, 10)
+	flushAndSync(t, pb, w)
+	w.Watch("k", ch)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+	for i := 0; i < 6; i++ {
+		e.advance(period)
+		flushAndSync(t, pb, w)
+		assertAlive(t, w, "k", true)
+	}
+	assertNoChange(t, ch)
+}
+
+func TestThousandPingersOddOnesKilled(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	const n = 1000
+	pingers := make([]*presence.Pinger, n)
+	for i := range pingers {
+		pingers[i] = e.pinger(modelA, fmt.Sprintf("key-%d", i), pb)
+	}
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i += 2 {
+		e.kill(pingers[i])
+	}
+	w := e.watcher(modelA)
+	for i := 0; i < n; i++ {
+		assertAlive(t, w, fmt.Sprintf("key-%d", i), i%2 == 0)
+	}
+}
+
+func TestRestartLoopFreshWatchersSeeAlive(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	p := e.pinger(modelA, "k", pb)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		e.stop(p)
+		e.startPinger(p)
+		if err := pb.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		w := presence.NewWatcherWithOptions(e.base, modelA, e.opts(presence.WithPruning(false))...)
+		alive, err := w.Alive("k")
+		if stopErr := w.Stop(); stopErr != nil {
+			t.Fatal(stopErr)
+		}
+		if err != nil || !alive {
+			t.Fatalf("round %d: Alive = %v, %v", i, alive, err)
+		}
+	}
+}
+
+func TestUnwatchHalfOfHundredKeysOnOneChannel(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	ch := make(chan presence.Change)
+	done := make(chan map[string]bool)
+	const n = 100
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+		e.pinger(modelA, keys[i], pb)
+	}
+	flushAndSync(t, pb, w)
+	// Nobody reads ch yet: the initial events queue up in the watcher.
+	for _, key := range keys {
+		w.Watch(key, ch)
+	}
+	for _, key := range keys[:n/2] {
+		w.Unwatch(key, ch)
+	}
+	go func() {
+		got := map[string]bool{}
+		for len(got) < n/2 {
+			c := <-ch
+			got[c.Key] = c.Alive
+		}
+		done <- got
+	}()
+	got := <-done
+	w.Sync()
+	assertNoChange(t, ch)
+	for _, key := range keys[n/2:] {
+		if alive, ok := got[key]; !ok || !alive {
+			t.Errorf("%s: delivered %v, alive %v", key, ok, alive)
+		}
+	}
+	if len(got) != n/2 {
+		t.Errorf("got %d keys, want %d", len(got), n/2)
+	}
+}
+
+func TestTwoPingersOnOneKey(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: false})
+
+	e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+
+	// A second pinger for the same key starts and is killed: its newer
+	// sequence is dead, so the key is dead.
+	second := e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	assertNoChange(t, ch)
+	e.kill(second)
+	w.Sync()
+	assertChange(t, ch, presence.Change{Key: "k", Alive: false})
+
+	// The kill stays live for two slots; the first pinger keeps pinging
+	// and the key comes back once the kill has left the window.
+	e.advance(period)
+	flushAndSync(t, pb, w)
+	assertNoChange(t, ch)
+	e.advance(period)
+	flushAndSync(t, pb, w)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+}
+
+func TestModelsDoNotCross(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	wA := e.watcher(modelA)
+	wB := e.watcher(modelB)
+	chA, chB := make(chan presence.Change, 10), make(chan presence.Change, 10)
+	wA.Watch("k", chA)
+	wB.Watch("k", chB)
+	assertChange(t, chA, presence.Change{Key: "k", Alive: false})
+	assertChange(t, chB, presence.Change{Key: "k", Alive: false})
+
+	pA := e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, wA, wB)
+	assertChange(t, chA, presence.Change{Key: "k", Alive: true})
+	assertNoChange(t, chB)
+
+	pB := e.pinger(modelB, "k", pb)
+	flushAndSync(t, pb, wA, wB)
+	assertChange(t, chB, presence.Change{Key: "k", Alive: true})
+	assertNoChange(t, chA)
+
+	e.kill(pA)
+	wA.Sync()
+	wB.Sync()
+	assertChange(t, chA, presence.Change{Key: "k", Alive: false})
+	assertNoChange(t, chB)
+	e.kill(pB)
+	wB.Sync()
+	assertChange(t, chB, presence.Change{Key: "k", Alive: false})
+}
+
+func TestDeadWatcherReportsItsError(t *testing.T) {
+	boom := errors.New("boom")
+	w := presence.NewDeadWatcher(boom)
+	if err := w.Err(); err != boom {
+		t.Errorf("Err = %v", err)
+	}
+	if err := w.Wait(); err != boom {
+		t.Errorf("Wait = %v", err)
+	}
+	if err := w.Stop(); err != boom {
+		t.Errorf("Stop = %v", err)
+	}
+	select {
+	case <-w.Dead():
+	default:
+		t.Errorf("Dead channel open")
+	}
+	if _, err := w.Alive("k"); err == nil {
+		t.Errorf("Alive on a dead watcher gave no error")
+	}
+	// These must return at once rather than block.
+	w.Sync()
+	w.StartSync()
+	w.Watch("k", make(chan presence.Change))
+	w.Unwatch("k", make(chan presence.Change))
+}
+
+func TestDeadBatcherReportsItsError(t *testing.T) {
+	boom := errors.New("boom")
+	pb := presence.NewDeadPingBatcher(boom)
+	if err := pb.Ping("uuid", 30, "0", 1); err != boom {
+		t.Errorf("Ping = %v", err)
+	}
+	if err := pb.Sync(); err != boom {
+		t.Errorf("Sync = %v", err)
+	}
+	if err := pb.Wait(); err != boom {
+		t.Errorf("Wait = %v", err)
+	}
+	if err := pb.Stop(); err != boom {
+		t.Errorf("Stop = %v", err)
+	}
+}
+
+func TestWatcherLifecycle(t *testing.T) {
+	e := newEnv(t)
+	w := presence.NewWatcherWithOptions(e.base, modelA, e.opts()...)
+	if err := w.Err(); err != tomb.ErrStillAlive {
+		t.Errorf("Err while running = %v", err)
+	}
+	if got, want := w.String(), "presence.Watcher("+modelA.Id()+")"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Err(); err != nil {
+		t.Errorf("Err after a clean stop = %v", err)
+	}
+	if _, err := w.Alive("k"); err == nil || !strings.Contains(err.Error(), "dying") {
+		t.Errorf("Alive on a stopped watcher = %v", err)
+	}
+}
+
+func TestWatchersOfBadModelAreDead(t *testing.T) {
+	e := newEnv(t)
+	w := presence.NewWatcher(e.base, names.ModelTag{})
+	if err := w.Wait(); err == nil || !strings.Contains(err.Error(), "empty model UUID") {
+		t.Errorf("watcher of an empty model: %v", err)
+	}
+	w = presence.NewWatcher(nil, modelA)
+	if err := w.Wait(); err == nil || !strings.Contains(err.Error(), "nil base collection") {
+		t.Errorf("watcher of a nil base: %v", err)
+	}
 }

@@ -1,0 +1,40 @@
+package presence
+
+import (
+	"time"
+
+	"github.com/juju/errors"
+)
+
+// outage follows a run of failed database operations of one worker, so
+// that a short hiccup is retried quietly and only a long one stops the
+// worker. It belongs to the worker's loop goroutine.
+type outage struct {
+	since    time.Time // when the first failure of the run happened; zero when none
+	failures int64     // failures in the current run
+	total    int64     // failures ever
+}
+
+// failed records err. It returns nil while the run of failures is shorter
+// than the tolerance, and after that an error saying since when it lasts.
+func (o *outage) failed(cfg config, err error, ctx ...interface{}) error {
+	now := cfg.clock.Now()
+	if o.since.IsZero() {
+		o.since = now
+	}
+	o.failures++
+	o.total++
+	args := append([]interface{}{"err", err, "failures", o.failures, "since", o.since}, ctx...)
+	if now.Sub(o.since) <= cfg.tolerance {
+		cfg.logger.Warn("presence: database operation failed; retrying", args...)
+		return nil
+	}
+	return errors.Annotatef(err, "presence: database unavailable since %s (%d failures in a row, tolerance %s)",
+		o.since.Format(time.RFC3339), o.failures, cfg.tolerance)
+}
+
+// ended records a success.
+func (o *outage) ended() {
+	o.since = time.Time{}
+	o.failures = 0
+}

@@ -41,7 +41,26 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	db := testserver.Shared(t).Database(t)
-	return &env{t: t, db: db, base: db.C("presence"), clock: testclock.NewClock(start)}
+	e := &env{t: t, db: db, base: db.C("presence"), clock: testclock.NewClock(start)}
+	// The clock reports every new timer on a bounded channel and panics
+	// when it is full; these tests count timers instead, so drain it.
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-e.clock.Alarms():
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-drained
+	})
+	return e
 }
 
 func (e *env) opts(extra ...presence.Option) []presence.Option {

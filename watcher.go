@@ -2,6 +2,7 @@ package presence
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/juju/errors"
@@ -36,6 +37,9 @@ type Watcher struct {
 	// The fields below belong to the loop goroutine.
 	delta        time.Duration
 	skewMeasured bool
+	pruning      bool               // a prune runs in its own goroutine
+	pruneSince   int                // periods since the last prune started
+	pruneDone    chan error         // the prune goroutine's result
 	outage       outage             // failed syncs in a row
 	window       livestate.Window   // the live slots' bits at the last sync
 	tracker      *livestate.Tracker // seq ⇄ key, and liveness per key
@@ -99,6 +103,7 @@ func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts .
 		window:     livestate.Window{},
 		tracker:    livestate.NewTracker(),
 		unresolved: make(map[int64]bool),
+		pruneDone:  make(chan error),
 		watches:    make(map[string][]chan<- Change),
 		corrupt:    make(map[string]bool),
 	}
@@ -241,7 +246,13 @@ func (w *Watcher) loop() error {
 			if err := w.trySync(); err != nil {
 				return err
 			}
+			w.maybePrune()
 			tick.Reset(w.cfg.period)
+		case err := <-w.pruneDone:
+			w.pruning = false
+			if err != nil {
+				w.cfg.logger.Warn("presence: pruning failed; the next prune will retry", "model", w.modelUUID, "err", err)
+			}
 		case <-w.syncNow:
 			if err := w.trySync(); err != nil {
 				return err
@@ -283,6 +294,33 @@ func (w *Watcher) measureSkewOnce() error {
 	}
 	w.skewMeasured = true
 	return nil
+}
+
+// maybePrune starts a prune of the model now and then, in a goroutine of
+// the watcher's, with the sequences the watcher knows as the memory cache.
+// Its outcome arrives on pruneDone; an error is only logged, since a prune
+// that failed changes nothing a later one cannot do.
+func (w *Watcher) maybePrune() {
+	if !w.cfg.pruning || w.pruning {
+		return
+	}
+	w.pruneSince++
+	if !pruneDue(w.pruneSince, rand.Float64()) {
+		return
+	}
+	w.pruneSince = 0
+	w.pruning = true
+	memCache := make(map[int64]string, w.tracker.SeqCount())
+	w.tracker.EachSeq(func(seq int64, key string) { memCache[seq] = key })
+	pruner := newPruner(w.modelUUID, w.cols.beings, w.cols.pings, w.delta, w.cfg)
+	w.tomb.Go(func() error {
+		err := pruner.Prune(memCache)
+		select {
+		case w.pruneDone <- err:
+		case <-w.tomb.Dying():
+		}
+		return nil
+	})
 }
 
 func (w *Watcher) measureSkew() error {

@@ -166,6 +166,13 @@ func (t *Tracker) EachAlive(fn func(key string)) {
 	}
 }
 
+// EachSeq calls fn for every sequence the tracker holds, with its key.
+func (t *Tracker) EachSeq(fn func(seq int64, key string)) {
+	for seq, key := range t.keyOf {
+		fn(seq, key)
+	}
+}
+
 // Set records that seq, of key, is now in state st; Unseen forgets it. It
 // returns the key's liveness afterwards and whether that changed.
 func (t *Tracker) Set(seq int64, key string, st State) (alive, changed bool) {

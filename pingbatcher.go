@@ -289,6 +289,31 @@ func (pb *PingBatcher) requeue(batch map[bucketKey]*bucket) (kept, dropped int) 
 	return kept, dropped
 }
 
+// Report returns figures about the batcher for introspection: pings
+// taken, flushes, documents written, failed flushes, pings dropped as too
+// old, and documents waiting for the next flush.
+func (pb *PingBatcher) Report() map[string]interface{} {
+	pb.mu.Lock()
+	waiting := len(pb.pending)
+	pb.mu.Unlock()
+	r := map[string]interface{}{
+		"pings":             pb.stats.pings.Load(),
+		"flushes":           pb.stats.flushes.Load(),
+		"documents-written": pb.stats.writes.Load(),
+		"flush-failures":    pb.stats.failures.Load(),
+		"documents-dropped": pb.stats.dropped.Load(),
+		"documents-pending": waiting,
+		"state":             "running",
+	}
+	if pb.closed.Load() {
+		r["state"] = "stopped"
+		if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
+			r["error"] = err.Error()
+		}
+	}
+	return r
+}
+
 // Kill asks the batcher to stop; it writes what it holds before it does.
 func (pb *PingBatcher) Kill() {
 	pb.tomb.Kill(nil)

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/juju/errors"
@@ -38,6 +39,9 @@ type Pinger struct {
 	fieldBit uint64
 	delta    time.Duration
 	lastSlot int64 // owned by the loop once it runs
+
+	// pings and starts count for Report; updated atomically.
+	pings, starts atomic.Int64
 }
 
 // NewPinger returns a new Pinger to report that key is alive. It starts
@@ -90,6 +94,7 @@ func (p *Pinger) Start() error {
 	t := new(tomb.Tomb)
 	p.tomb = t
 	p.started = true
+	p.starts.Add(1)
 	t.Go(func() error { return p.loop(t) })
 	return nil
 }
@@ -152,7 +157,24 @@ func (p *Pinger) ping() error {
 		return errors.Annotatef(err, "presence: cannot ping for key %q", p.key)
 	}
 	p.lastSlot = current
+	p.pings.Add(1)
 	return nil
+}
+
+// Report returns figures about the pinger for introspection: its model
+// and key, whether it runs, its current sequence, and how many times it
+// started and pinged.
+func (p *Pinger) Report() map[string]interface{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return map[string]interface{}{
+		"model":   p.modelUUID,
+		"key":     p.key,
+		"started": p.started,
+		"seq":     p.seq,
+		"starts":  p.starts.Load(),
+		"pings":   p.pings.Load(),
+	}
 }
 
 // Stop stops p's periodical ping. Watchers will not notice p has stopped

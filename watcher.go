@@ -48,6 +48,14 @@ type Watcher struct {
 	pending      []event         // changes not yet delivered, in order
 	waiters      []chan struct{} // Sync calls waiting for pending to empty
 	corrupt      map[string]bool // ids of corrupt documents already logged
+	stats        watcherStats
+}
+
+// watcherStats are the loop's figures for Report.
+type watcherStats struct {
+	syncs, events, prunes, pruneFailures int64
+	lastSync                             time.Time
+	lastSyncDuration                     time.Duration
 }
 
 // event is one Change on its way to one channel.
@@ -73,6 +81,10 @@ type reqAlive struct {
 
 type reqSync struct {
 	done chan struct{}
+}
+
+type reqReport struct {
+	result chan map[string]interface{}
 }
 
 // NewWatcher returns a new Watcher. A watcher given an unusable base or
@@ -213,6 +225,46 @@ func (w *Watcher) Sync() {
 	}
 }
 
+// Report returns figures about the watcher for introspection, in the
+// style of Juju's worker reports: keys watched and alive, syncs, failures,
+// corrupt documents met, prunes, and the time and duration of the last sync.
+// A stopped watcher reports only its model and error.
+func (w *Watcher) Report() map[string]interface{} {
+	result := make(chan map[string]interface{}, 1)
+	if w.send(reqReport{result}) {
+		select {
+		case r := <-result:
+			return r
+		case <-w.tomb.Dying():
+		}
+	}
+	r := map[string]interface{}{"model": w.modelUUID, "state": "stopped"}
+	if err := w.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
+		r["error"] = err.Error()
+	}
+	return r
+}
+
+func (w *Watcher) report() map[string]interface{} {
+	return map[string]interface{}{
+		"model":              w.modelUUID,
+		"state":              "running",
+		"keys-watched":       len(w.watches),
+		"keys-alive":         w.tracker.LiveCount(),
+		"seqs-known":         w.tracker.SeqCount(),
+		"seqs-unresolved":    len(w.unresolved),
+		"events-pending":     len(w.pending),
+		"events":             w.stats.events,
+		"syncs":              w.stats.syncs,
+		"sync-failures":      w.outage.total,
+		"corrupt-documents":  len(w.corrupt),
+		"prunes":             w.stats.prunes,
+		"prune-failures":     w.stats.pruneFailures,
+		"last-sync":          w.stats.lastSync,
+		"last-sync-duration": w.stats.lastSyncDuration,
+	}
+}
+
 // Alive returns whether the key is currently considered alive by w, or an
 // error in case the watcher is dying.
 func (w *Watcher) Alive(key string) (bool, error) {
@@ -250,7 +302,9 @@ func (w *Watcher) loop() error {
 			tick.Reset(w.cfg.period)
 		case err := <-w.pruneDone:
 			w.pruning = false
+			w.stats.prunes++
 			if err != nil {
+				w.stats.pruneFailures++
 				w.cfg.logger.Warn("presence: pruning failed; the next prune will retry", "model", w.modelUUID, "err", err)
 			}
 		case <-w.syncNow:
@@ -274,12 +328,16 @@ func (w *Watcher) loop() error {
 // ending the watcher, only once failures have lasted longer than the
 // outage tolerance.
 func (w *Watcher) trySync() error {
+	began := time.Now()
 	err := w.measureSkewOnce()
 	if err == nil {
 		err = w.sync()
 	}
 	if err == nil {
 		w.outage.ended()
+		w.stats.syncs++
+		w.stats.lastSync = w.cfg.clock.Now()
+		w.stats.lastSyncDuration = time.Since(began)
 		return nil
 	}
 	return w.outage.failed(w.cfg, err, "model", w.modelUUID)
@@ -345,6 +403,8 @@ func (w *Watcher) handle(req interface{}) error {
 		w.unwatch(req.key, req.ch)
 	case reqAlive:
 		req.result <- w.tracker.Alive(req.key)
+	case reqReport:
+		req.result <- w.report()
 	case reqSync:
 		if err := w.trySync(); err != nil {
 			close(req.done)
@@ -455,6 +515,7 @@ func (w *Watcher) setState(seq int64, key string, st livestate.State) {
 	}
 	for _, ch := range w.watches[key] {
 		w.pending = append(w.pending, event{ch, Change{key, alive}})
+		w.stats.events++
 	}
 }
 

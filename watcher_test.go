@@ -32,18 +32,24 @@ func TestWatcherWorkflow(t *testing.T) {
 	assertNoChange(t, chA)
 	assertNoChange(t, chB)
 
-	// Unwatch drops what is queued for the channel.
 	pbB := e.pinger(modelA, "b", pb)
-	if err := pb.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	w.StartSync()
-	w.Unwatch("b", chB)
-	w.Sync()
-	assertNoChange(t, chB)
-	assertAlive(t, w, "b", true)
+	flushAndSync(t, pb, w)
+	assertChange(t, chB, presence.Change{Key: "b", Alive: true})
 
-	// Watching again gets the current state at once.
+	// Unwatch drops what is queued for the channel: nobody reads unread,
+	// so its initial event waits in the watcher until Unwatch drops it,
+	// and Sync, which returns only once nothing is queued, returns.
+	unread := make(chan presence.Change)
+	w.Watch("b", unread)
+	w.Unwatch("b", unread)
+	w.Sync()
+	assertNoChange(t, unread)
+
+	// Unwatched, then watched again: the current state comes at once.
+	w.Unwatch("b", chB)
+	e.stop(e.pinger(modelA, "c", pb)) // a change nobody watches
+	flushAndSync(t, pb, w)
+	assertNoChange(t, chB)
 	w.Watch("b", chB)
 	assertChange(t, chB, presence.Change{Key: "b", Alive: true})
 
@@ -324,5 +330,43 @@ func TestWatchersOfBadModelAreDead(t *testing.T) {
 	w = presence.NewWatcher(nil, modelA)
 	if err := w.Wait(); err == nil || !strings.Contains(err.Error(), "nil base collection") {
 		t.Errorf("watcher of a nil base: %v", err)
+	}
+}
+
+func TestReports(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	p := e.pinger(modelA, "k", pb)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	flushAndSync(t, pb, w)
+
+	wr := w.Report()
+	for key, want := range map[string]interface{}{"model": modelA.Id(), "keys-watched": 1, "keys-alive": 1, "events": int64(1)} {
+		if wr[key] != want {
+			t.Errorf("watcher report %s = %v, want %v (%v)", key, wr[key], want, wr)
+		}
+	}
+	if n, _ := wr["syncs"].(int64); n < 2 {
+		t.Errorf("watcher report syncs = %v", wr["syncs"])
+	}
+	br := pb.Report()
+	for key, want := range map[string]interface{}{"pings": int64(1), "flushes": int64(1), "documents-written": int64(1), "flush-failures": int64(0)} {
+		if br[key] != want {
+			t.Errorf("batcher report %s = %v, want %v (%v)", key, br[key], want, br)
+		}
+	}
+	pr := p.Report()
+	for key, want := range map[string]interface{}{"key": "k", "started": true, "seq": int64(1), "pings": int64(1)} {
+		if pr[key] != want {
+			t.Errorf("pinger report %s = %v, want %v (%v)", key, pr[key], want, pr)
+		}
+	}
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Report()["state"]; got != "stopped" {
+		t.Errorf("stopped watcher's state = %v", got)
 	}
 }

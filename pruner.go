@@ -119,21 +119,16 @@ func (p *Pruner) liveSeqs(pings *mgo.Collection, oldest int64) (map[int64]bool, 
 		return nil, errors.Annotatef(err, "presence: cannot read live pings of model %q from %s", p.modelUUID, pings.FullName)
 	}
 	live := make(map[int64]bool)
-	words := make(map[int64]uint64)
-	for _, doc := range docs {
-		for _, part := range []bson.Raw{doc.Alive, doc.Dead} {
-			fields, err := rawFields(part)
-			if err != nil {
-				p.report(pings, doc.ID, err.Error())
-				continue
-			}
-			bitfield.Decode(fields, words, func(fieldKey string, err error) {
-				p.report(pings, doc.ID, err.Error())
-			})
+	for i := range docs {
+		alive, dead, problems := decodePingDoc(&docs[i])
+		for _, problem := range problems {
+			p.report(pings, docs[i].ID, problem)
 		}
-	}
-	for index, word := range words {
-		bitfield.EachSeq(index, word, func(seq int64) { live[seq] = true })
+		for _, words := range []map[int64]uint64{alive, dead} {
+			for index, word := range words {
+				bitfield.EachSeq(index, word, func(seq int64) { live[seq] = true })
+			}
+		}
 	}
 	return live, nil
 }

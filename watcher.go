@@ -521,27 +521,34 @@ func (w *Watcher) setState(seq int64, key string, st livestate.State) {
 
 // addSlot ORs one slot document into window, skipping what is corrupt.
 func (w *Watcher) addSlot(window livestate.Window, doc *pingDoc) {
-	alive, aliveErr := rawFields(doc.Alive)
-	dead, deadErr := rawFields(doc.Dead)
-	var problems []string
-	if aliveErr != nil {
-		problems = append(problems, "alive: "+aliveErr.Error())
-	}
-	if deadErr != nil {
-		problems = append(problems, "dead: "+deadErr.Error())
-	}
-	aliveBits := make(map[int64]uint64, len(alive))
-	deadBits := make(map[int64]uint64, len(dead))
-	bitfield.Decode(alive, aliveBits, func(fieldKey string, err error) {
-		problems = append(problems, "alive."+err.Error())
-	})
-	bitfield.Decode(dead, deadBits, func(fieldKey string, err error) {
-		problems = append(problems, "dead."+err.Error())
-	})
-	window.Add(aliveBits, deadBits)
+	alive, dead, problems := decodePingDoc(doc)
+	window.Add(alive, dead)
 	if len(problems) > 0 {
 		w.reportCorrupt(w.cols.pings, doc.ID, problems)
 	}
+}
+
+// decodePingDoc reads the alive and dead bits of a slot document written by
+// anyone. What cannot be read is described in problems and left out; the
+// rest is returned.
+func decodePingDoc(doc *pingDoc) (alive, dead map[int64]uint64, problems []string) {
+	alive = make(map[int64]uint64)
+	dead = make(map[int64]uint64)
+	for _, part := range []struct {
+		name string
+		raw  bson.Raw
+		dst  map[int64]uint64
+	}{{"alive", doc.Alive, alive}, {"dead", doc.Dead, dead}} {
+		fields, err := rawFields(part.raw)
+		if err != nil {
+			problems = append(problems, part.name+": "+err.Error())
+			continue
+		}
+		bitfield.Decode(fields, part.dst, func(fieldKey string, err error) {
+			problems = append(problems, part.name+"."+err.Error())
+		})
+	}
+	return alive, dead, problems
 }
 
 // rawFields decodes a sub-document; an absent one is empty.

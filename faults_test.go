@@ -1,0 +1,208 @@
+package presence_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/tomb.v2"
+
+	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/internal/testserver"
+	"github.com/presence-go/presence/internal/wirebridge"
+)
+
+// faultEnv is an env whose database can be made to misbehave. Operations
+// against an unreachable server give up after two seconds instead of the
+// default ten, to keep the tests short.
+func faultEnv(t *testing.T) (*env, *wirebridge.Bridge) {
+	bridge := testserver.Shared(t).Bridge()
+	if bridge == nil {
+		t.Skip("skipped: needs the bridge's fault controls, absent with PRESENCE_TEST_MONGODB")
+	}
+	e := newEnv(t)
+	e.db.Session.SetSyncTimeout(2 * time.Second)
+	t.Cleanup(func() {
+		bridge.SetRefusing(false)
+		bridge.SetLatency(0)
+	})
+	return e, bridge
+}
+
+// outage cuts every connection and refuses new ones until the returned
+// function is called.
+func outage(bridge *wirebridge.Bridge) (end func()) {
+	bridge.SetRefusing(true)
+	bridge.DropConnections()
+	return func() { bridge.SetRefusing(false) }
+}
+
+// TestShortOutageLosesNothing cuts the database for ten seconds of a 30 s
+// period: no ping is lost, no live key reads dead, and everything carries
+// on by itself once the database is back, with the failures counted.
+func TestShortOutageLosesNothing(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	assertAlive(t, w, "k", true)
+
+	end := outage(bridge)
+	// A ping taken during the outage, from a pinger started before it.
+	if err := pb.Ping(modelA.Id(), startSlot, "1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Sync(); err == nil {
+		t.Fatal("a flush succeeded during the outage")
+	}
+	w.Sync()
+	assertAlive(t, w, "k", true)
+	if err := e.clock.WaitAdvance(10*time.Second, waitTimeout, 3); err != nil {
+		t.Fatal(err)
+	}
+	w.Sync()
+	assertAlive(t, w, "k", true)
+	end()
+
+	flushAndSync(t, pb, w)
+	assertAlive(t, w, "k", true)
+	var doc struct {
+		Alive map[string]int64 `bson:"alive"`
+	}
+	if err := e.db.C("presence.pings").FindId(modelA.Id() + ":" + itoa(startSlot)).One(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Alive["1"] != 1 {
+		t.Errorf("the ping taken during the outage is lost: %v", doc.Alive)
+	}
+	if n, _ := pb.Report()["flush-failures"].(int64); n < 1 {
+		t.Errorf("batcher report counts %v flush failures", pb.Report()["flush-failures"])
+	}
+	if n, _ := w.Report()["sync-failures"].(int64); n < 2 {
+		t.Errorf("watcher report counts %v sync failures", w.Report()["sync-failures"])
+	}
+	if w.Err() != tombErrStillAlive {
+		t.Errorf("watcher stopped: %v", w.Err())
+	}
+}
+
+// TestLongOutageStopsWorkers cuts the database for longer than the outage
+// tolerance: the watcher and the batcher stop with an error saying what
+// failed, where and since when; new workers work once it is back.
+func TestLongOutageStopsWorkers(t *testing.T) {
+	e, bridge := faultEnv(t)
+	tolerance := presence.WithOutageTolerance(5 * time.Second)
+	pb := presence.NewPingBatcherWithOptions(e.base, e.opts(tolerance, presence.WithFlushInterval(time.Hour))...)
+	w := presence.NewWatcherWithOptions(e.base, modelA, e.opts(tolerance, presence.WithPruning(false))...)
+	w.Sync() // the first sync is done before the outage
+	if err := pb.Ping(modelA.Id(), startSlot, "0", 2); err != nil {
+		t.Fatal(err)
+	}
+
+	end := outage(bridge)
+	defer end()
+	pb.Sync()
+	w.Sync()
+	if err := e.clock.WaitAdvance(6*time.Second, waitTimeout, 2); err != nil {
+		t.Fatal(err)
+	}
+	pb.Sync()
+	w.Sync()
+
+	werr := w.Wait()
+	if werr == nil || !strings.Contains(werr.Error(), "database unavailable since") || !strings.Contains(werr.Error(), modelA.Id()) {
+		t.Errorf("watcher error = %v; want the outage, its start and the model", werr)
+	}
+	berr := pb.Wait()
+	if berr == nil || !strings.Contains(berr.Error(), "database unavailable since") || !strings.Contains(berr.Error(), "presence.pings") {
+		t.Errorf("batcher error = %v; want the outage, its start and the collection", berr)
+	}
+	if _, err := w.Alive("k"); err == nil {
+		t.Errorf("a stopped watcher answered Alive")
+	}
+
+	end()
+	pb2 := e.batcher()
+	w2 := e.watcher(modelA)
+	e.pinger(modelA, "k", pb2)
+	flushAndSync(t, pb2, w2)
+	assertAlive(t, w2, "k", true)
+}
+
+// TestSlowDatabase adds two seconds to every reply: pings are still taken
+// at once, syncs still complete, and Stop returns after at most the
+// operation in flight.
+func TestSlowDatabase(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+
+	bridge.SetLatency(2 * time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			if err := pb.Ping(modelA.Id(), startSlot, "2", 1); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("pings blocked behind a slow database")
+	}
+	flushAndSync(t, pb, w)
+	assertAlive(t, w, "k", true)
+
+	w.StartSync()
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Stop = %v", err)
+		}
+	case <-time.After(3 * waitTimeout):
+		t.Fatal("Stop did not return with a slow database")
+	}
+}
+
+// TestServerRestart stops the database server and starts it again on the
+// same data: the workers carry on without being restarted.
+func TestServerRestart(t *testing.T) {
+	e, _ := faultEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+
+	if err := testserver.Shared(t).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Ping(modelA.Id(), startSlot, "3", 1); err != nil {
+		t.Fatal(err)
+	}
+	// The first operation may meet a connection the restart closed; the
+	// retry that follows must succeed.
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = pb.Sync(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("flush after the restart: %v", err)
+	}
+	w.Sync()
+	w.Sync()
+	assertAlive(t, w, "k", true)
+	e2 := e.watcher(modelA)
+	assertAlive(t, e2, "k", true)
+}
+
+var tombErrStillAlive = tomb.ErrStillAlive

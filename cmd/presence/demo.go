@@ -251,7 +251,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demo runs the scenario against base and prints the live view and the
 // summary to out.
 func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writer) error {
-	rng := rand.New(rand.NewSource(cfg.seed))
+	rng := newRand(cfg.seed)
 	from, to := cfg.window()
 	actions := plan(rng, cfg.agents, cfg.kills, cfg.stops, from, to)
 	opts := []presence.Option{presence.WithPeriod(cfg.period)}
@@ -541,3 +541,6 @@ func progressBar(done, total time.Duration, width int) string {
 	}
 	return "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
 }
+
+// newRand returns the schedule's random source for seed.
+func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/juju/clock/testclock"
+	"github.com/juju/mgo/v2"
+	"github.com/juju/names/v4"
+
+	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/internal/testserver"
+)
+
+func TestMain(m *testing.M) { testserver.Main(m) }
+
+const model = "d2c8e1f0-5b1a-4c3e-9f7a-0a1b2c3d4e5f"
+
+// result is what one run of the command line gave.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runArgs(t *testing.T, args ...string) result {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), args, &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// fixture is a fresh database on the shared server and the flags that
+// reach it.
+type fixture struct {
+	url  string
+	db   *mgo.Database
+	base *mgo.Collection
+}
+
+func newFixture(t *testing.T) *fixture {
+	server := testserver.Shared(t)
+	db := server.Database(t)
+	return &fixture{url: server.URL(), db: db, base: db.C("presence")}
+}
+
+func (f *fixture) flags(extra ...string) []string {
+	return append([]string{"--url", f.url, "--db", f.db.Name, "--model", model, "--timeout", "5s"}, extra...)
+}
+
+// start starts a pinger for key through batcher and waits until its first
+// ping is written.
+func (f *fixture) start(t *testing.T, batcher *presence.PingBatcher, key string, opts ...presence.Option) *presence.Pinger {
+	t.Helper()
+	p := presence.NewPingerWithOptions(f.base, names.NewModelTag(model), key,
+		func() presence.PingRecorder { return batcher }, opts...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	if err := batcher.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (f *fixture) batcher(t *testing.T, opts ...presence.Option) *presence.PingBatcher {
+	b := presence.NewPingBatcherWithOptions(f.base, opts...)
+	t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+func TestStatusListsAliveKeys(t *testing.T) {
+	f := newFixture(t)
+	batcher := f.batcher(t)
+	f.start(t, batcher, "machine-0")
+	f.start(t, batcher, "machine-1")
+	killed := f.start(t, batcher, "machine-2")
+	if err := killed.KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := runArgs(t, append([]string{"status"}, f.flags()...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "2 alive") || !strings.Contains(r.stdout, "machine-0") ||
+		!strings.Contains(r.stdout, "machine-1") || strings.Contains(r.stdout, "machine-2") {
+		t.Errorf("status output:\n%s", r.stdout)
+	}
+
+	r = runArgs(t, append([]string{"status", "--json"}, f.flags()...)...)
+	var got statusResult
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--json output %q: %v", r.stdout, err)
+	}
+	if len(got.Alive) != 2 || got.Alive[0].Key != "machine-0" || got.Alive[1].Key != "machine-1" {
+		t.Fatalf("alive = %+v", got.Alive)
+	}
+	if got.Alive[0].Seq != 1 || got.Alive[1].Seq != 2 {
+		t.Errorf("sequences = %d, %d; want 1, 2", got.Alive[0].Seq, got.Alive[1].Seq)
+	}
+	if got.Alive[0].LastSlot != got.Slot && got.Alive[0].LastSlot != got.Slot-got.PeriodSeconds {
+		t.Errorf("last slot %d is not live at slot %d", got.Alive[0].LastSlot, got.Slot)
+	}
+
+	for key, want := range map[string]bool{"machine-1": true, "machine-2": false, "nobody": false} {
+		r = runArgs(t, append([]string{"status", "--json", "--key", key}, f.flags()...)...)
+		var one statusResult
+		if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
+			t.Fatalf("--key %s: %q: %v", key, r.stdout, err)
+		}
+		if one.KeyAlive == nil || *one.KeyAlive != want {
+			t.Errorf("--key %s: key_alive = %v, want %v", key, one.KeyAlive, want)
+		}
+	}
+}
+
+// closedAddress returns a loopback address nothing listens on.
+func closedAddress(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
+	f := newFixture(t)
+	// A database with the collections, to tell a missing one apart.
+	batcher := f.batcher(t)
+	f.start(t, batcher, "machine-0")
+	addr := closedAddress(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, exitUsage, "Usage: presence"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"bad flag", []string{"status", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"unreachable", []string{"status", "--url", "mongodb://" + addr, "--model", model, "--timeout", "1s"}, exitFailure, "cannot reach " + addr + " within 1s"},
+		{"bad URL", []string{"watch", "--url", "http://example.com", "--model", model}, exitUsage, "bad URL"},
+		{"bad URL option", []string{"prune", "--url", "mongodb://127.0.0.1/?bogus=1", "--model", model}, exitUsage, "bad URL"},
+		{"no URL", []string{"status", "--model", model}, exitUsage, "--url is required"},
+		{"empty model", []string{"status", "--url", f.url}, exitUsage, "--model is required"},
+		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, exitUsage, `invalid model UUID "a:b"`},
+		{"missing collection", []string{"status", "--url", f.url, "--db", f.db.Name, "--base", "nothing", "--model", model}, exitFailure, "nothing.beings does not exist"},
+		{"missing database", []string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, exitFailure, "does not exist"},
+		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
+		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runArgs(t, c.args...)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d; stderr %q", r.code, c.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, c.want) {
+				t.Errorf("stderr %q does not say %q", r.stderr, c.want)
+			}
+			if c.code == exitFailure && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("error is not one line: %q", r.stderr)
+			}
+			if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
+				t.Errorf("stack trace in %q", r.stderr)
+			}
+		})
+	}
+}
+
+func TestHelpDescribesEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"demo", "status", "watch", "prune"} {
+		r := runArgs(t, cmd, "--help")
+		if r.code != exitOK {
+			t.Errorf("%s --help: exit %d", cmd, r.code)
+		}
+		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed"} {
+			if want == "-seed" && cmd != "demo" {
+				want = "-model"
+			}
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s --help does not say %q:\n%s", cmd, want, r.stderr)
+			}
+		}
+	}
+	if r := runArgs(t, "help"); r.code != exitOK || !strings.Contains(r.stdout, "Exit codes") {
+		t.Errorf("help: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestPruneDryRunThenPrune writes a key's two sequences into a slot long
+// past, through a pinger on a driven clock: the older sequence is
+// superseded and the slot is out of the live window.
+func TestPruneDryRunThenPrune(t *testing.T) {
+	f := newFixture(t)
+	clk := testclock.NewClock(time.Unix(3000, 0))
+	opts := []presence.Option{presence.WithClock(clk), presence.WithClockSkew(false)}
+	batcher := f.batcher(t, opts...)
+	first := f.start(t, batcher, "machine-0", opts...)
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, batcher, "machine-0", opts...)
+
+	count := func() (int, int) {
+		beings, err := f.base.Database.C("presence.beings").Count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pings, err := f.base.Database.C("presence.pings").Count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return beings, pings
+	}
+	if b, p := count(); b != 2 || p != 1 {
+		t.Fatalf("before: %d beings, %d pings; want 2, 1", b, p)
+	}
+
+	r := runArgs(t, append([]string{"prune", "--dry-run", "--json"}, f.flags()...)...)
+	if r.code != exitOK {
+		t.Fatalf("dry run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var got pruneResult
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := pruneResult{Model: model, DryRun: true, BeingsBefore: 2, BeingsAfter: 1, PingsBefore: 1, PingsAfter: 0}
+	if got != want {
+		t.Errorf("dry run: %+v, want %+v", got, want)
+	}
+	if b, p := count(); b != 2 || p != 1 {
+		t.Fatalf("after the dry run: %d beings, %d pings; want 2, 1", b, p)
+	}
+
+	r = runArgs(t, append([]string{"prune"}, f.flags()...)...)
+	if r.code != exitOK {
+		t.Fatalf("prune: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "removed 1 beings (2 -> 1) and 1 slot documents (1 -> 0)") {
+		t.Errorf("prune said %q", r.stdout)
+	}
+	if b, p := count(); b != 1 || p != 0 {
+		t.Fatalf("after prune: %d beings, %d pings; want 1, 0", b, p)
+	}
+}
+
+// lines collects what a command writes, a line at a time.
+func lines(t *testing.T) (io.WriteCloser, <-chan string) {
+	pr, pw := io.Pipe()
+	out := make(chan string, 1000)
+	go func() {
+		defer close(out)
+		scanner := bufio.NewScanner(pr)
+		for scanner.Scan() {
+			out <- scanner.Text()
+		}
+	}()
+	return pw, out
+}
+
+// expectLine waits for a line containing want.
+func expectLine(t *testing.T, out <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case line, ok := <-out:
+			if !ok {
+				t.Fatalf("output ended before %q", want)
+			}
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q", want)
+		}
+	}
+}
+
+func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
+	f := newFixture(t)
+	opts := []presence.Option{presence.WithPeriod(time.Second)}
+	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(100*time.Millisecond))...)
+	first := f.start(t, batcher, "machine-0", opts...)
+
+	stdout, out := lines(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr strings.Builder
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, append([]string{"watch", "--period", "1s"}, f.flags()...), stdout, &stderr)
+		stdout.Close()
+	}()
+
+	expectLine(t, out, "machine-0 alive")
+	if err := first.KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+	expectLine(t, out, "machine-0 dead")
+	// A key that appears later is found in beings at the next poll.
+	f.start(t, batcher, "machine-1", opts...)
+	expectLine(t, out, "machine-1 alive")
+
+	cancel()
+	select {
+	case code := <-exit:
+		if code != exitOK {
+			t.Errorf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("watch did not stop when cancelled")
+	}
+	for range out {
+	}
+}
+
+func TestDemoRunsToItsSummary(t *testing.T) {
+	f := newFixture(t)
+	r := runArgs(t, "demo", "--url", f.url, "--db", f.db.Name, "--seed", "1",
+		"--agents", "30", "--kills", "3", "--stops", "3",
+		"--period", "1s", "--flush", "100ms", "--duration", "12s")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr %q\n%s", r.code, r.stderr, r.stdout)
+	}
+	for _, want := range []string{
+		"presence demo: seed 1, 30 agents in 3 models",
+		"Summary (seed 1)",
+		"kills: 3 seen, 0 not",
+		"stops: 3 seen, 0 not",
+		"Worker reports:",
+		"batcher: ",
+		"30 pingers, summed: ",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	cfg := demoConfig{agents: 50, kills: 5, stops: 5, period: time.Second, flush: 100 * time.Millisecond, duration: 20 * time.Second}
+	from, to := cfg.window()
+	a := plan(newRand(7), cfg.agents, cfg.kills, cfg.stops, from, to)
+	b := plan(newRand(7), cfg.agents, cfg.kills, cfg.stops, from, to)
+	if len(a) != 10 {
+		t.Fatalf("%d actions, want 10", len(a))
+	}
+	seen := map[int]bool{}
+	kills := 0
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different plans: %+v vs %+v", a[i], b[i])
+		}
+		if a[i].at < from || a[i].at > to || (i > 0 && a[i].at < a[i-1].at) {
+			t.Errorf("action %d at %v: outside [%v, %v] or out of order", i, a[i].at, from, to)
+		}
+		if seen[a[i].agent] {
+			t.Errorf("agent %d acted on twice", a[i].agent)
+		}
+		seen[a[i].agent] = true
+		if a[i].kill {
+			kills++
+		}
+	}
+	if kills != 5 {
+		t.Errorf("%d kills, want 5", kills)
+	}
+}
+
+func TestAliveKeysFollowsTheNewestSequence(t *testing.T) {
+	previous, current := newSlotBits(60), newSlotBits(90)
+	set := func(part map[int64]uint64, seq int64) { part[seq/63] |= 1 << uint(seq%63) }
+	set(previous.alive, 1) // a's old sequence
+	set(current.alive, 2)  // a's new one
+	set(previous.alive, 3) // b pinged last slot only
+	set(current.alive, 4)  // c pinged, then was killed
+	set(current.dead, 4)
+	set(current.alive, 70) // d's sequence, past the first field
+	set(previous.alive, 5) // e's old sequence pinged, the newer one was killed
+	set(current.dead, 6)
+	keyOf := map[int64]string{1: "a", 2: "a", 3: "b", 4: "c", 70: "d", 5: "e", 6: "e"}
+	got := aliveKeys(previous, current, keyOf)
+	want := []aliveKey{{"a", 2, 90}, {"b", 3, 60}, {"d", 70, 90}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("got %+v, want %+v", got[i], want[i])
+		}
+	}
+}
+
+func TestSupersededKeepsNewestAndLive(t *testing.T) {
+	docs := []beingDoc{{1, "a"}, {2, "a"}, {3, "a"}, {4, "b"}, {5, "c"}, {6, "c"}}
+	got := superseded(docs, map[int64]bool{2: true})
+	if len(got) != 2 || got[0] != 1 || got[1] != 5 {
+		t.Errorf("superseded = %v, want [1 5]", got)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	for _, c := range []struct {
+		done time.Duration
+		want string
+	}{{0, "[----]"}, {5 * time.Second, "[##--]"}, {time.Minute, "[####]"}} {
+		if got := progressBar(c.done, 10*time.Second, 4); got != c.want {
+			t.Errorf("progressBar(%v) = %q, want %q", c.done, got, c.want)
+		}
+	}
+}

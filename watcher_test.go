@@ -370,3 +370,20 @@ func TestReports(t *testing.T) {
 		t.Errorf("stopped watcher's state = %v", got)
 	}
 }
+
+// TestWatcherPollsByItself checks that a watcher reads the database every
+// period with nobody calling Sync.
+func TestWatcherPollsByItself(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: false})
+	e.pinger(modelA, "k", pb)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(period)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+}

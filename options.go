@@ -11,7 +11,7 @@ import (
 
 // DefaultPeriod is the length of a time slot, as in Juju. A pinger that
 // stops is seen dead after at most two periods.
-const DefaultPeriod = slot.DefaultPeriod
+const DefaultPeriod = 30 * time.Second
 
 // DefaultFlushInterval is how often a PingBatcher writes when it was built
 // by a constructor that takes no interval.

@@ -101,7 +101,8 @@ func printReports(out io.Writer, batcher *presence.PingBatcher, pingers []*prese
 	for _, p := range pingers {
 		if r, ok := interface{}(p).(reporter); ok {
 			for k, v := range r.Report() {
-				if f, ok := number(v); ok {
+				// A sum of sequence numbers would mean nothing.
+				if f, ok := number(v); ok && k != "seq" {
 					prev, _ := sums[k].(float64)
 					sums[k] = prev + f
 				}

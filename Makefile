@@ -3,7 +3,7 @@
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test lint bench
+.PHONY: all test lint bench demo
 
 all: lint test
 
@@ -18,3 +18,8 @@ lint:
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# Runs a few hundred agents on the embedded database and shows how quickly
+# watchers see them stop or die; ends within a minute with a summary.
+demo:
+	go run ./cmd/presence demo

@@ -31,10 +31,11 @@ type PingBatcher struct {
 	// without touching the tomb's lock.
 	closed atomic.Bool
 
-	// mu guards pending and last, shared by Ping and the flush loop.
-	mu      sync.Mutex
-	pending map[bucketKey]*bucket
-	last    *bucket // the bucket of the previous ping: the usual target of the next
+	// mu guards pending, last and pingCount, shared by Ping and the flush loop.
+	mu        sync.Mutex
+	pending   map[bucketKey]*bucket
+	last      *bucket // the bucket of the previous ping: the usual target of the next
+	pingCount int64   // pings taken, for Report; counted under mu, which Ping holds anyway
 
 	// syncs carries Sync requests to the loop; each gets the flush's error.
 	syncs chan chan error
@@ -58,7 +59,7 @@ type bucket struct {
 
 // batcherStats are counters read by Report; updated atomically.
 type batcherStats struct {
-	pings, flushes, writes, failures, dropped atomic.Int64
+	flushes, writes, failures, dropped atomic.Int64
 }
 
 // NewPingBatcher creates a worker that will batch ping requests and prepare
@@ -121,8 +122,8 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 		b = pb.bucketLocked(bucketKey{modelUUID, slotNum})
 	}
 	b.fields[fieldKey] |= fieldBit
+	pb.pingCount++
 	pb.mu.Unlock()
-	pb.stats.pings.Add(1)
 	return nil
 }
 
@@ -294,10 +295,10 @@ func (pb *PingBatcher) requeue(batch map[bucketKey]*bucket) (kept, dropped int) 
 // old, and documents waiting for the next flush.
 func (pb *PingBatcher) Report() map[string]interface{} {
 	pb.mu.Lock()
-	waiting := len(pb.pending)
+	waiting, pings := len(pb.pending), pb.pingCount
 	pb.mu.Unlock()
 	r := map[string]interface{}{
-		"pings":             pb.stats.pings.Load(),
+		"pings":             pings,
 		"flushes":           pb.stats.flushes.Load(),
 		"documents-written": pb.stats.writes.Load(),
 		"flush-failures":    pb.stats.failures.Load(),

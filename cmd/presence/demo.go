@@ -54,7 +54,7 @@ func (c *demoConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.stops, "stops", 12, "agents stopped quietly during the run")
 	fs.DurationVar(&c.period, "period", 2*time.Second, "slot period (whole seconds)")
 	fs.DurationVar(&c.flush, "flush", 200*time.Millisecond, "batcher flush interval")
-	fs.DurationVar(&c.duration, "duration", 35*time.Second, "length of the scenario")
+	fs.DurationVar(&c.duration, "duration", 30*time.Second, "length of the scenario")
 	fs.Int64Var(&c.seed, "seed", 0, "seed of the schedule; 0 picks one (printed, to replay it)")
 }
 

@@ -63,7 +63,7 @@ func (c *demoConfig) register(fs *flag.FlagSet) {
 // slowest detection the design allows to land before the end.
 func (c *demoConfig) window() (from, to time.Duration) {
 	from = 2 * c.period
-	to = c.duration - (3*c.period + c.flush + time.Second)
+	to = c.duration - (3*c.period + c.flush + 2*time.Second)
 	return from, to
 }
 
@@ -82,7 +82,7 @@ func (c *demoConfig) check() error {
 	}
 	if from, to := c.window(); to <= from {
 		return usagef("--duration %v is too short for --period %v: it needs at least %v",
-			c.duration, c.period, 5*c.period+c.flush+time.Second)
+			c.duration, c.period, 5*c.period+c.flush+2*time.Second)
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", demoSummary, stderr)
 	var cfg demoConfig
 	cfg.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
@@ -468,15 +468,14 @@ func isTerminal(w io.Writer) bool {
 // liveView draws the state a few times a second on a terminal, or a plain
 // line every second elsewhere.
 type liveView struct {
-	out        io.Writer
-	cfg        demoConfig
-	t          *tracker
-	total      int
-	tty        bool
-	every      time.Duration
-	lines      int   // lines of the last frame, to redraw over them
-	lastEvents []int // per model, at the last frame
-	lastAt     time.Duration
+	out     io.Writer
+	cfg     demoConfig
+	t       *tracker
+	total   int
+	tty     bool
+	every   time.Duration
+	lines   int      // lines of the last frame, to redraw over them
+	samples []sample // the event counts of the last second's frames
 }
 
 func newLiveView(out io.Writer, cfg demoConfig, t *tracker, actions []action) *liveView {
@@ -484,21 +483,14 @@ func newLiveView(out io.Writer, cfg demoConfig, t *tracker, actions []action) *l
 	if v.tty {
 		v.every = 250 * time.Millisecond
 	}
-	v.lastEvents = make([]int, cfg.models)
 	return v
 }
 
 func (v *liveView) draw(elapsed time.Duration) {
 	f := v.t.frame()
-	span := (elapsed - v.lastAt).Seconds()
-	rates := make([]float64, len(f.events))
-	for m := range f.events {
-		if span > 0 {
-			rates[m] = float64(f.events[m]-v.lastEvents[m]) / span
-		}
-	}
-	copy(v.lastEvents, f.events)
-	v.lastAt = elapsed
+	v.samples = append(v.samples, sample{elapsed, f.events})
+	rates := eventRates(v.samples)
+	v.samples = recent(v.samples, time.Second)
 	if !v.tty {
 		var parts []string
 		for m := range f.alive {
@@ -544,3 +536,35 @@ func progressBar(done, total time.Duration, width int) string {
 
 // newRand returns the schedule's random source for seed.
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
+
+// sample is the count of events of every model at a moment of the run.
+type sample struct {
+	at     time.Duration
+	events []int
+}
+
+// eventRates returns the events per second of every model between the
+// first and the last samples.
+func eventRates(samples []sample) []float64 {
+	first, last := samples[0], samples[len(samples)-1]
+	rates := make([]float64, len(last.events))
+	span := (last.at - first.at).Seconds()
+	if span <= 0 {
+		return rates
+	}
+	for m := range rates {
+		rates[m] = float64(last.events[m]-first.events[m]) / span
+	}
+	return rates
+}
+
+// recent drops the samples older than window before the last one, but
+// keeps one at least that old, so that rates span the whole window.
+func recent(samples []sample, window time.Duration) []sample {
+	last := samples[len(samples)-1].at
+	drop := 0
+	for drop+1 < len(samples) && samples[drop+1].at <= last-window {
+		drop++
+	}
+	return samples[drop:]
+}

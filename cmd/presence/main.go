@@ -113,8 +113,22 @@ func report(err error, stderr io.Writer) int {
 var errFlagParse = errors.New("bad flags")
 
 // parseFlags parses args with fs, which prints its own errors and usage.
-// Positional arguments are refused: every command takes flags only.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// Asked for help, it prints the usage to stdout, where a pager or grep
+// expects it. Positional arguments are refused: every command takes flags
+// only.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		if arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h" {
+			errOut := fs.Output()
+			fs.SetOutput(stdout)
+			fs.Usage()
+			fs.SetOutput(errOut)
+			return flag.ErrHelp
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -188,8 +188,8 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 			if want == "-seed" && cmd != "demo" {
 				want = "-model"
 			}
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("%s --help does not say %q:\n%s", cmd, want, r.stderr)
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s --help does not say %q:\n%s", cmd, want, r.stdout)
 			}
 		}
 	}
@@ -330,7 +330,7 @@ func TestDemoRunsToItsSummary(t *testing.T) {
 	f := newFixture(t)
 	r := runArgs(t, "demo", "--url", f.url, "--db", f.db.Name, "--seed", "1",
 		"--agents", "30", "--kills", "3", "--stops", "3",
-		"--period", "1s", "--flush", "100ms", "--duration", "12s")
+		"--period", "1s", "--flush", "100ms", "--duration", "13s")
 	if r.code != exitOK {
 		t.Fatalf("exit %d, stderr %q\n%s", r.code, r.stderr, r.stdout)
 	}
@@ -419,5 +419,23 @@ func TestProgressBar(t *testing.T) {
 		if got := progressBar(c.done, 10*time.Second, 4); got != c.want {
 			t.Errorf("progressBar(%v) = %q, want %q", c.done, got, c.want)
 		}
+	}
+}
+
+func TestEventRatesSpanTheLastSecond(t *testing.T) {
+	var samples []sample
+	for i := 0; i <= 8; i++ {
+		// 4 frames a second; model 0 has 10 events a frame, model 1 none.
+		samples = append(samples, sample{time.Duration(i) * 250 * time.Millisecond, []int{10 * i, 5}})
+		samples = recent(samples, time.Second)
+	}
+	if len(samples) != 5 || samples[0].at != time.Second {
+		t.Fatalf("kept %d samples from %v; want 5 from 1s", len(samples), samples[0].at)
+	}
+	if got := eventRates(samples); got[0] != 40 || got[1] != 0 {
+		t.Errorf("rates = %v, want [40 0]", got)
+	}
+	if got := eventRates(samples[:1]); got[0] != 0 {
+		t.Errorf("one sample: rates = %v, want 0", got)
 	}
 }

@@ -34,7 +34,7 @@ func runPrune(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	conn.register(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, remove nothing")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	st, err := conn.open()

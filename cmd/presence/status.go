@@ -34,7 +34,7 @@ func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error
 	conn.register(fs)
 	key := fs.String("key", "", "show only this key, and whether it is alive")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	st, err := conn.open()

@@ -33,9 +33,23 @@ type stress struct {
 	watchers []*presence.Watcher
 	pingers  []*presence.Pinger
 
+	// kicks wake the background loops of a phase, one channel each, so
+	// that they run once per change rather than spin.
+	kicks []chan struct{}
+
 	mu      sync.Mutex
 	running []bool // whether pinger i is started
 	pinged  []bool // whether pinger i pinged since the window began
+}
+
+// kick wakes every background loop that is not already due to run.
+func (s *stress) kick() {
+	for _, k := range s.kicks {
+		select {
+		case k <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // resetWindow forgets which keys pinged, but for the running ones, which
@@ -72,6 +86,7 @@ func (s *stress) churn(t *testing.T, owner int, rng *rand.Rand) {
 		s.running[i] = !running
 		s.pinged[i] = true
 		s.mu.Unlock()
+		s.kick()
 	}
 }
 
@@ -111,7 +126,7 @@ func (s *stress) phase(t *testing.T, seed uint64, chans []chan presence.Change) 
 	}
 	done := make(chan struct{})
 	var background sync.WaitGroup
-	repeat := func(fn func() error) {
+	repeat := func(kick <-chan struct{}, fn func() error) {
 		background.Add(1)
 		go func() {
 			defer background.Done()
@@ -119,7 +134,7 @@ func (s *stress) phase(t *testing.T, seed uint64, chans []chan presence.Change) 
 				select {
 				case <-done:
 					return
-				default:
+				case <-kick:
 				}
 				if err := fn(); err != nil {
 					t.Error(err)
@@ -128,14 +143,14 @@ func (s *stress) phase(t *testing.T, seed uint64, chans []chan presence.Change) 
 			}
 		}()
 	}
-	repeat(s.pb.Sync)
-	repeat(func() error {
+	repeat(s.kicks[0], s.pb.Sync)
+	repeat(s.kicks[1], func() error {
 		for _, w := range s.watchers {
 			w.Sync()
 		}
 		return nil
 	})
-	repeat(func() error { return s.e.pruner(modelA).Prune(nil) })
+	repeat(s.kicks[2], func() error { return s.e.pruner(modelA).Prune(nil) })
 	churn.Wait()
 	close(done)
 	background.Wait()
@@ -190,6 +205,7 @@ func TestStressChurn(t *testing.T) {
 		e:       e,
 		running: make([]bool, stressKeys),
 		pinged:  make([]bool, stressKeys),
+		kicks:   []chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)},
 	}
 	// Registered first, so it runs last: the drains keep going until the
 	// watchers are stopped.

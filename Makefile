@@ -7,7 +7,11 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: lint test
 
+# Race-enabled test binaries run FerretDB as a child process built without
+# the race detector (see internal/testserver); building it first fills the
+# build cache once instead of in every test binary at the same time.
 test:
+	go build -o /dev/null ./internal/testserver/ferretserver
 	go test -race -timeout 15m ./...
 
 lint:

@@ -169,6 +169,11 @@ type tracker struct {
 	models  []*modelView
 	pending []map[string]*outcome // per model, by key
 	done    int                   // actions carried out
+	// seenAlive records, per model and watcher, the keys reported alive,
+	// to tell a false death (a key reported dead while it still pings)
+	// from the first report of a key not yet pinging.
+	seenAlive   [][]map[string]bool
+	falseDeaths []string
 }
 
 func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
@@ -179,10 +184,19 @@ func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
 	if watcher == 0 {
 		m.alive[c.Key] = c.Alive
 	}
+	wasAlive := t.seenAlive[model][watcher][c.Key]
+	t.seenAlive[model][watcher][c.Key] = c.Alive
 	if c.Alive {
 		return
 	}
-	if o := t.pending[model][c.Key]; o != nil && !o.done.IsZero() && o.seen[watcher].IsZero() {
+	o := t.pending[model][c.Key]
+	if o == nil || o.done.IsZero() {
+		if wasAlive {
+			t.falseDeaths = append(t.falseDeaths, fmt.Sprintf("%s in model %s (watcher %d)", c.Key, m.uuid[:8], watcher))
+		}
+		return
+	}
+	if o.seen[watcher].IsZero() {
 		o.seen[watcher] = at
 	}
 }
@@ -262,6 +276,11 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 		uuids[m] = fakeUUID(rng)
 		t.models = append(t.models, &modelView{uuid: uuids[m], alive: map[string]bool{}})
 		t.pending = append(t.pending, map[string]*outcome{})
+		perWatcher := make([]map[string]bool, cfg.watchersPerModel)
+		for i := range perWatcher {
+			perWatcher[i] = map[string]bool{}
+		}
+		t.seenAlive = append(t.seenAlive, perWatcher)
 	}
 	keyOf := func(agent int) (model int, key string) {
 		return agent % cfg.models, fmt.Sprintf("unit-%03d", agent/cfg.models)
@@ -385,6 +404,10 @@ loop:
 	}
 	t.mu.Lock()
 	printSummary(out, cfg, uuids, outcomes)
+	fmt.Fprintf(out, "keys reported dead while still pinging: %d (the design says 0)\n", len(t.falseDeaths))
+	for _, d := range t.falseDeaths {
+		fmt.Fprintf(out, "  %s\n", d)
+	}
 	t.mu.Unlock()
 	// Watchers report what they watch only while they run.
 	watcherReports := reportsOf(watchers)

@@ -339,6 +339,7 @@ func TestDemoRunsToItsSummary(t *testing.T) {
 		"Summary (seed 1)",
 		"kills: 3 seen, 0 not",
 		"stops: 3 seen, 0 not",
+		"keys reported dead while still pinging: 0",
 		"Worker reports:",
 		"batcher: ",
 		"30 pingers, summed: ",

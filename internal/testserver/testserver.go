@@ -142,6 +142,10 @@ func (s *Server) Bridge() *wirebridge.Bridge {
 func (s *Server) Dial() (*mgo.Session, error) {
 	info := *s.dialInfo
 	info.Timeout = dialTimeout
+	// Fail an operation as soon as a sync of the cluster finds no server,
+	// rather than after the whole sync timeout: fault tests cut the
+	// server on purpose and expect the failure promptly.
+	info.FailFast = true
 	session, err := mgo.DialWithInfo(&info)
 	if err != nil {
 		return nil, fmt.Errorf("testserver: dialling %s: %w", s.url, err)

@@ -306,6 +306,7 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 		{"empty field", uuid, "", 1, "not a hexadecimal"},
 		{"upper-case field", uuid, "A", 1, "not a hexadecimal"},
 		{"empty model", "", "0", 1, "empty model"},
+		{"model with the separator", "a:b", "0", 1, "contains ':'"},
 	} {
 		err := pb.Ping(c.model, startSlot, c.fieldKey, c.fieldBit)
 		if err == nil || !strings.Contains(err.Error(), c.errSubstr) {

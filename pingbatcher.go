@@ -113,12 +113,16 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 	if !isHex(fieldKey) {
 		return errors.Errorf("presence: ping field %q is not a hexadecimal field name", fieldKey)
 	}
-	if modelUUID == "" {
-		return errors.New("presence: ping for an empty model UUID")
-	}
 	pb.mu.Lock()
 	b := pb.last
 	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
+		// A new bucket: check the model id once here rather than on every
+		// ping; an id with ':' would put the document under another
+		// model's prefix.
+		if err := checkModelUUID(modelUUID); err != nil {
+			pb.mu.Unlock()
+			return err
+		}
 		b = pb.bucketLocked(bucketKey{modelUUID, slotNum})
 	}
 	b.fields[fieldKey] |= fieldBit

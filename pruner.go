@@ -26,8 +26,11 @@ type Pruner struct {
 	cfg       config
 	badInput  error
 
-	// report receives each corrupt document met, once per Prune.
-	report func(c *mgo.Collection, id interface{}, problem string)
+	// logged names the corrupt documents already logged by this pruner,
+	// so each is logged once however often Prune runs; corrupt counts
+	// them.
+	logged  map[string]bool
+	corrupt int
 
 	removedBeings, removedPings int
 }
@@ -51,11 +54,20 @@ func newPruner(modelUUID string, beings, pings *mgo.Collection, delta time.Durat
 	if p.badInput == nil && (checkBase(beings) != nil || checkBase(pings) != nil) {
 		p.badInput = errors.New("presence: pruner needs both the beings and the pings collection")
 	}
-	p.report = func(c *mgo.Collection, id interface{}, problem string) {
-		p.cfg.logger.Warn("presence: pruner skipped a corrupt document",
-			"model", p.modelUUID, "document", c.FullName+" "+describeID(id), "problem", problem)
-	}
+	p.logged = make(map[string]bool)
 	return p
+}
+
+// report logs a corrupt document the first time this pruner meets it.
+func (p *Pruner) report(c *mgo.Collection, id interface{}, problems []string) {
+	name := c.FullName + " " + describeID(id)
+	if p.logged[name] {
+		return
+	}
+	p.logged[name] = true
+	p.corrupt++
+	p.cfg.logger.Warn("presence: pruner skipped corrupt parts of a document",
+		"model", p.modelUUID, "document", name, "problems", problems)
 }
 
 // modelPrefix matches the _id of every document of one model: the id is
@@ -121,8 +133,8 @@ func (p *Pruner) liveSeqs(pings *mgo.Collection, oldest int64) (map[int64]bool, 
 	live := make(map[int64]bool)
 	for i := range docs {
 		alive, dead, problems := decodePingDoc(&docs[i])
-		for _, problem := range problems {
-			p.report(pings, docs[i].ID, problem)
+		if len(problems) > 0 {
+			p.report(pings, docs[i].ID, problems)
 		}
 		for _, words := range []map[int64]uint64{alive, dead} {
 			for index, word := range words {
@@ -153,7 +165,7 @@ func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCach
 			err = errors.New("seq does not match _id")
 		}
 		if err != nil {
-			p.report(beings, doc["_id"], err.Error())
+			p.report(beings, doc["_id"], []string{err.Error()})
 			doc = nil
 			continue
 		}

@@ -83,7 +83,10 @@ func TestPruneGrowthIsBounded(t *testing.T) {
 	if maxPings > 120+4 {
 		t.Errorf("up to %d ping documents at once", maxPings)
 	}
-	if maxBeings >= keys*restarts/2 {
+	// Prunes come at random but at least every 120 periods, and each
+	// period adds one being per key: that bounds the peak, whatever the
+	// draws.
+	if maxBeings > keys*(120+3) {
 		t.Errorf("up to %d beings at once: pruning did not keep up", maxBeings)
 	}
 }

@@ -37,6 +37,7 @@ type Watcher struct {
 	// The fields below belong to the loop goroutine.
 	delta        time.Duration
 	skewMeasured bool
+	pruner       *Pruner            // kept across prunes; one prune runs at a time
 	pruning      bool               // a prune runs in its own goroutine
 	pruneSince   int                // periods since the last prune started
 	pruneDone    chan error         // the prune goroutine's result
@@ -370,7 +371,10 @@ func (w *Watcher) maybePrune() {
 	w.pruning = true
 	memCache := make(map[int64]string, w.tracker.SeqCount())
 	w.tracker.EachSeq(func(seq int64, key string) { memCache[seq] = key })
-	pruner := newPruner(w.modelUUID, w.cols.beings, w.cols.pings, w.delta, w.cfg)
+	if w.pruner == nil {
+		w.pruner = newPruner(w.modelUUID, w.cols.beings, w.cols.pings, w.delta, w.cfg)
+	}
+	pruner := w.pruner
 	w.tomb.Go(func() error {
 		err := pruner.Prune(memCache)
 		select {

@@ -1,0 +1,116 @@
+// Package benchreport reads the output of go test -bench and writes the
+// benchmark report: a Markdown page of figures against the project's
+// targets, and an SVG chart of sync cost against the number of keys.
+//
+// It knows the benchmark names of this module (see the *_bench_test.go
+// files) and nothing of how they run.
+package benchreport
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Result is one benchmark line.
+type Result struct {
+	// Name is the benchmark's full name without the -GOMAXPROCS suffix,
+	// e.g. "BenchmarkWatcherSync/keys=1000/changed=0".
+	Name string
+	// Pkg is the import path the benchmark belongs to.
+	Pkg string
+	// Iterations is b.N of the reported run.
+	Iterations int
+	// Metrics maps a unit ("ns/op", "allocs/op", "heap-MB", …) to its value.
+	Metrics map[string]float64
+}
+
+// Run is everything read from one or more go test -bench outputs.
+type Run struct {
+	// CPU is what the testing package printed on its "cpu:" line.
+	CPU string
+	// Results are in the order they were printed; a name printed twice
+	// (go test -count) keeps its first result.
+	Results []Result
+	byName  map[string]*Result
+}
+
+// Parse reads go test -bench output. Lines that are not benchmark results
+// are skipped, except the pkg: and cpu: headers.
+func Parse(r io.Reader) (*Run, error) {
+	run := &Run{byName: make(map[string]*Result)}
+	pkg := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "pkg: "):
+			pkg = strings.TrimSpace(strings.TrimPrefix(line, "pkg: "))
+		case strings.HasPrefix(line, "cpu: "):
+			run.CPU = strings.TrimSpace(strings.TrimPrefix(line, "cpu: "))
+		case strings.HasPrefix(line, "Benchmark"):
+			if res, ok := parseResult(line); ok {
+				res.Pkg = pkg
+				run.add(res)
+			}
+		}
+	}
+	return run, sc.Err()
+}
+
+func (run *Run) add(res Result) {
+	if _, dup := run.byName[res.Name]; dup {
+		return
+	}
+	run.Results = append(run.Results, res)
+	run.byName[res.Name] = &run.Results[len(run.Results)-1]
+	// Pointers into Results move when it grows; rebuild them.
+	for i := range run.Results {
+		run.byName[run.Results[i].Name] = &run.Results[i]
+	}
+}
+
+// parseResult reads "BenchmarkX/sub-2   100   123 ns/op   4 B/op ...".
+func parseResult(line string) (Result, bool) {
+	fields := strings.Fields(line)
+	if len(fields) < 4 || len(fields)%2 != 0 {
+		return Result{}, false
+	}
+	iterations, err := strconv.Atoi(fields[1])
+	if err != nil {
+		return Result{}, false
+	}
+	res := Result{Name: trimProcs(fields[0]), Iterations: iterations, Metrics: make(map[string]float64)}
+	for i := 2; i+1 < len(fields); i += 2 {
+		v, err := strconv.ParseFloat(fields[i], 64)
+		if err != nil {
+			return Result{}, false
+		}
+		res.Metrics[fields[i+1]] = v
+	}
+	return res, true
+}
+
+// trimProcs drops the "-N" GOMAXPROCS suffix the testing package appends.
+func trimProcs(name string) string {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name
+	}
+	if _, err := strconv.Atoi(name[i+1:]); err != nil {
+		return name
+	}
+	return name[:i]
+}
+
+// Metric returns the value of unit in the named result.
+func (run *Run) Metric(name, unit string) (float64, bool) {
+	res := run.byName[name]
+	if res == nil {
+		return 0, false
+	}
+	v, ok := res.Metrics[unit]
+	return v, ok
+}

@@ -1,0 +1,255 @@
+package benchreport
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Machine describes where the benchmarks ran.
+type Machine struct {
+	CPU       string // model name, from /proc/cpuinfo
+	Cores     int    // logical CPUs
+	GoVersion string
+	OS, Arch  string
+	Database  string // what the end-to-end benchmarks ran against
+	Date      string // when, UTC
+	Command   string // how to reproduce
+}
+
+// Status says whether a target was met.
+type Status string
+
+const (
+	Met         Status = "met"
+	NotMet      Status = "**not met**"
+	NotMeasured Status = "not measured"
+)
+
+// Verdict is one target with the figure measured for it.
+type Verdict struct {
+	Target    string
+	Benchmark string
+	Measured  string
+	Status    Status
+}
+
+// Sizes are the fleet sizes of the scaling curve.
+var Sizes = []int{1000, 10000, 100000}
+
+// linearSlack is how much more than tenfold a tenfold larger fleet may
+// cost and still count as linear: fixed costs shrink, caches get colder.
+const linearSlack = 1.25
+
+// Targets checks the figures of run against the targets of the issue.
+func Targets(run *Run) []Verdict {
+	var vs []Verdict
+	check := func(target, name, unit string, ok func(float64) bool, show func(float64) string) {
+		v := Verdict{Target: target, Benchmark: name, Status: NotMeasured, Measured: "—"}
+		if x, found := run.Metric(name, unit); found {
+			v.Measured = show(x)
+			v.Status = statusOf(ok(x))
+		}
+		vs = append(vs, v)
+	}
+
+	for _, name := range []string{"BenchmarkPingBatcherPing", "BenchmarkPingBatcherPingParallel"} {
+		target := "PingBatcher.Ping, same model and slot: ≤ 100 ns/op, 0 allocs/op"
+		if strings.HasSuffix(name, "Parallel") {
+			target = "PingBatcher.Ping, 8 goroutines (RunParallel): ≤ 100 ns/op, 0 allocs/op"
+		}
+		v := Verdict{Target: target, Benchmark: name, Status: NotMeasured, Measured: "—"}
+		ns, okNs := run.Metric(name, "ns/op")
+		allocs, okAllocs := run.Metric(name, "allocs/op")
+		if okNs && okAllocs {
+			v.Measured = fmt.Sprintf("%.1f ns/op, %g allocs/op", ns, allocs)
+			v.Status = statusOf(ns <= 100 && allocs == 0)
+		}
+		vs = append(vs, v)
+	}
+	for _, n := range []int{1, 1000, 100000} {
+		check(fmt.Sprintf("One upsert per (model, slot) per flush, %s agents", count(n)),
+			fmt.Sprintf("BenchmarkPingBatcherFlush/agents=%d", n), "upserts/flush",
+			func(x float64) bool { return x == 1 },
+			func(x float64) string { return fmt.Sprintf("%g upserts/flush", x) })
+	}
+	check("Steady sync, 100,000 keys, nothing changed: ≤ 2 round trips",
+		"BenchmarkWatcherSync/keys=100000/changed=0", "roundtrips/op",
+		func(x float64) bool { return x <= 2 },
+		func(x float64) string { return fmt.Sprintf("%g round trips/sync", x) })
+	check("Steady sync, 100,000 keys, nothing changed: ≤ 5 ms CPU decoding + diffing",
+		"BenchmarkWatcherDecodeDiff/keys=100000/changed=0", "ns/op",
+		func(x float64) bool { return x <= 5e6 },
+		func(x float64) string { return duration(x) })
+	vs = append(vs, proportional(run))
+	check("Cold start over 100,000 unknown sequences: ≤ 100 batched lookups",
+		"BenchmarkWatcherColdStart/keys=100000", "lookups/op",
+		func(x float64) bool { return x <= 100 },
+		func(x float64) string {
+			ns, _ := run.Metric("BenchmarkWatcherColdStart/keys=100000", "ns/op")
+			return fmt.Sprintf("%g lookups, in %s", x, duration(ns))
+		})
+	check("Heap of a watcher following 100,000 keys: ≤ 40 MB",
+		"BenchmarkWatcherHeap/keys=100000", "heap-MB",
+		func(x float64) bool { return x <= 40 },
+		func(x float64) string { return fmt.Sprintf("%.1f MB", x) })
+	check("Heap of a batcher holding one slot of 100,000 agents: ≤ 2 MB",
+		"BenchmarkPingBatcherHeap/agents=100000", "heap-MB",
+		func(x float64) bool { return x <= 2 },
+		func(x float64) string { return fmt.Sprintf("%.3f MB", x) })
+	vs = append(vs,
+		scaling(run, "Scaling: steady sync (end to end) grows linearly or better", "BenchmarkWatcherSync/keys=%d/changed=0"),
+		scaling(run, "Scaling: steady sync decode + diff CPU grows linearly or better", "BenchmarkWatcherDecodeDiff/keys=%d/changed=0"),
+		scaling(run, "Scaling: cold start grows linearly or better", "BenchmarkWatcherColdStart/keys=%d"),
+	)
+	return vs
+}
+
+func statusOf(ok bool) Status {
+	if ok {
+		return Met
+	}
+	return NotMet
+}
+
+// proportional checks that with 1% of the keys changed the extra time per
+// changed key stays the same from 10,000 to 100,000 keys: the cost of a
+// change does not grow with the fleet.
+func proportional(run *Run) Verdict {
+	v := Verdict{
+		Target:    "Steady sync, 1% of keys changed: extra time proportional to the change, not the fleet",
+		Benchmark: "BenchmarkWatcherDecodeDiff/keys=N/changed=1%",
+		Status:    NotMeasured,
+		Measured:  "—",
+	}
+	perChange := map[int]float64{}
+	var parts []string
+	for _, n := range []int{10000, 100000} {
+		base, ok1 := run.Metric(fmt.Sprintf("BenchmarkWatcherDecodeDiff/keys=%d/changed=0", n), "ns/op")
+		churn, ok2 := run.Metric(fmt.Sprintf("BenchmarkWatcherDecodeDiff/keys=%d/changed=1%%", n), "ns/op")
+		changes, ok3 := run.Metric(fmt.Sprintf("BenchmarkWatcherDecodeDiff/keys=%d/changed=1%%", n), "changes/op")
+		if !ok1 || !ok2 || !ok3 || changes == 0 {
+			return v
+		}
+		perChange[n] = (churn - base) / changes
+		parts = append(parts, fmt.Sprintf("%s keys: +%s for %g changes (%s each)", count(n), duration(churn-base), changes, duration(perChange[n])))
+	}
+	v.Measured = strings.Join(parts, "; ")
+	v.Status = statusOf(perChange[100000] <= 2*max(perChange[10000], 1000))
+	return v
+}
+
+// scaling checks that each tenfold larger fleet costs at most about
+// tenfold more.
+func scaling(run *Run, target, pattern string) Verdict {
+	v := Verdict{Target: target, Benchmark: fmt.Sprintf(pattern, 0), Status: NotMeasured, Measured: "—"}
+	v.Benchmark = strings.Replace(v.Benchmark, "=0", "=N", 1)
+	var costs []float64
+	for _, n := range Sizes {
+		ns, ok := run.Metric(fmt.Sprintf(pattern, n), "ns/op")
+		if !ok {
+			return v
+		}
+		costs = append(costs, ns)
+	}
+	ok := true
+	var parts []string
+	for i, ns := range costs {
+		part := fmt.Sprintf("%s: %s", count(Sizes[i]), duration(ns))
+		if i > 0 {
+			ratio := ns / costs[i-1]
+			part += fmt.Sprintf(" (×%.1f)", ratio)
+			ok = ok && ratio <= 10*linearSlack
+		}
+		parts = append(parts, part)
+	}
+	v.Measured = strings.Join(parts, ", ")
+	v.Status = statusOf(ok)
+	return v
+}
+
+// count writes n with thousands separators.
+func count(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// duration renders nanoseconds in the unit that reads best.
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return fmt.Sprintf("%.2f s", ns/1e9)
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.1f ns", ns)
+}
+
+// WriteMarkdown writes the report page. chart is the file name of the SVG
+// chart beside it; notes are paragraphs added at the end (what was not
+// measured, and why).
+func WriteMarkdown(w io.Writer, m Machine, run *Run, chart string, notes []string) error {
+	var b strings.Builder
+	b.WriteString("# Benchmarks\n\n")
+	b.WriteString("Generated by `make bench` (`go run ./cmd/benchreport`); do not edit by hand. ")
+	b.WriteString("The raw `go test -bench` output is in `benchmarks.txt`, for `benchstat`.\n\n")
+	b.WriteString("## Machine\n\n")
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| CPU | %s |\n| Cores | %d |\n| Go | %s %s/%s |\n| Database | %s |\n| Date | %s |\n| Command | `%s` |\n\n",
+		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Database, m.Date, m.Command)
+
+	b.WriteString("## Targets\n\n| Target | Measured | Status | Benchmark |\n|---|---|---|---|\n")
+	for _, v := range Targets(run) {
+		fmt.Fprintf(&b, "| %s | %s | %s | `%s` |\n", v.Target, v.Measured, v.Status, v.Benchmark)
+	}
+
+	fmt.Fprintf(&b, "\n## Sync cost against the number of keys\n\n![sync cost vs keys](%s)\n\n", chart)
+	b.WriteString("Log–log axes; a slope of one decade per decade is linear growth.\n\n")
+
+	b.WriteString("## All figures\n\n| Benchmark | Package | Runs | Time/op | Other |\n|---|---|---|---|---|\n")
+	for _, res := range run.Results {
+		fmt.Fprintf(&b, "| `%s` | %s | %d | %s | %s |\n", res.Name, shortPkg(res.Pkg), res.Iterations, timeOf(res), others(res))
+	}
+	for _, note := range notes {
+		b.WriteString("\n" + note + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func shortPkg(pkg string) string {
+	const module = "github.com/presence-go/presence"
+	if pkg == module {
+		return "presence"
+	}
+	return strings.TrimPrefix(pkg, module+"/")
+}
+
+func timeOf(res Result) string {
+	ns, ok := res.Metrics["ns/op"]
+	if !ok {
+		return "—"
+	}
+	return duration(ns)
+}
+
+func others(res Result) string {
+	units := make([]string, 0, len(res.Metrics))
+	for unit := range res.Metrics {
+		if unit != "ns/op" {
+			units = append(units, unit)
+		}
+	}
+	sort.Strings(units)
+	parts := make([]string, len(units))
+	for i, unit := range units {
+		parts[i] = fmt.Sprintf("%g %s", res.Metrics[unit], unit)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -20,8 +20,10 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
+# Runs the benchmarks (a few minutes on two cores) and writes BENCHMARKS.md,
+# benchmarks.txt (raw, for benchstat) and benchmarks-sync.svg.
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	go run ./cmd/benchreport
 
 # Runs a few hundred agents on the embedded database and shows how quickly
 # watchers see them stop or die; ends within a minute with a summary.

@@ -25,7 +25,7 @@ import (
 // minutes on two cores.
 var passes = [][]string{
 	{"test", "-run", "^$", "-benchmem", "-count", "1",
-		"-bench", "^(BenchmarkPingBatcherPing|BenchmarkPingBatcherPingParallel|BenchmarkWatcherDecodeDiff|BenchmarkSyncLogic|BenchmarkChanged|BenchmarkTrackerColdStart|BenchmarkDecode)$",
+		"-bench", "^(BenchmarkPingBatcherPing|BenchmarkPingBatcherPingParallel|BenchmarkWatcherDecodeDiff|BenchmarkWatcherDecodeDiffWalk|BenchmarkSlotDecode|BenchmarkSyncLogic|BenchmarkChanged|BenchmarkTrackerColdStart|BenchmarkDecode)$",
 		".", "./internal/livestate", "./internal/bitfield"},
 	{"test", "-run", "^$", "-benchmem", "-count", "1", "-benchtime", "5x", "-timeout", "60m",
 		"-bench", "^(BenchmarkPingBatcherFlush|BenchmarkPingBatcherHeap|BenchmarkWatcherSync|BenchmarkWatcherColdStartLookups|BenchmarkWatcherHeap)$",
@@ -160,12 +160,32 @@ func notes(commands []string) []string {
 			"so a plain cold start over 100,000 beings would take about half an hour. The watcher ends in the state a cold start leaves.\n" +
 			"- Heap figures are `runtime.ReadMemStats` HeapAlloc after a forced GC, before and after; in-process FerretDB shares the heap, so the watcher " +
 			"figure is an upper bound.\n",
+		"## Slow spots found, and suggested fixes\n\n" +
+			"- **Slot document decoding** (`BenchmarkWatcherDecodeDiff`, `BenchmarkSlotDecode`). The watcher decodes `alive` and `dead` into a `bson.M` " +
+			"(mgo's reflective decoder: a string and a boxed int64 per field) and then runs `bitfield.Decode` over the map. That is most of the CPU of a " +
+			"100,000-key sync, and grows faster than the fleet. Fix: walk the raw BSON elements of `bson.Raw.Data` and OR each int32/int64 field straight " +
+			"into the window, falling back on the careful path at the first thing it does not expect. `walkFields` in `watcher_internal_bench_test.go` is " +
+			"a sketch; `BenchmarkSlotDecode` and `BenchmarkWatcherDecodeDiffWalk` measure it.\n" +
+			"- **Ping with 8 goroutines** (`BenchmarkPingBatcherPingParallel`). Every Ping takes the one mutex and also does an atomic add on a shared " +
+			"counter (`stats.pings`); on two cores the lock hand-off and the counter's cache line dominate. Fix: count pings under `mu` (a plain field, read " +
+			"under `mu` by Report) so each Ping touches one contended line instead of two; if that is not enough, give each bucket its own lock so that " +
+			"pings of different slots never meet.\n" +
+			"- **Cold start on the test server** (`BenchmarkWatcherColdStart`). FerretDB evaluates `_id: {$in: [1000 ids]}` by scanning the whole beings " +
+			"collection, so the cost is the collection size times the ids asked for: quadratic in the fleet. On MongoDB the `_id` index answers each lookup. " +
+			"Library-side option: when a sync finds more unknown sequences than one batch, read the model's beings in one `_id` range " +
+			"(`{$gte: \"<uuid>:\", $lt: \"<uuid>;\"}`, an index range on MongoDB, one scan on FerretDB) instead of N/1000 `$in` queries.\n" +
+			"- **Tracker fill** (`BenchmarkTrackerColdStart`, about 2.5 µs per key at 100,000). Its maps grow from empty and every key gets a slice of its " +
+			"own. Fix: a size hint when a sync is about to add many sequences, and the usual single sequence kept inline in `keyState` (a slice only for " +
+			"a restarted key whose old sequence is still live).\n",
 		"## Not measured, and why\n\n" +
 			"- Cold-start **time** at 100,000 keys: FerretDB's SQLite handler evaluates `_id: {$in: [1000 ids]}` by scanning the whole collection and comparing " +
 			"each document with each id, so one lookup over 100,000 beings takes about 18 s and a cold start about 30 min. " +
 			"The lookup **count** at 100,000 is measured by `BenchmarkWatcherColdStartLookups` (beings absent, so the server answers at once). " +
 			"On MongoDB the `_id` index answers each lookup.\n" +
-			"- The PostgreSQL handler was not run (deadline); its filter evaluation for `$in` is the same Go code, so it would not change the cold-start figure.\n" +
+			"- The PostgreSQL handler was not run (deadline). FerretDB v1 appears to push only simple `_id` equality down to the backend, so it would " +
+			"likely evaluate `$in` in Go the same way; not verified.\n" +
+			"- The machine was shared with other test runs while the figures were taken, so the CPU-bound figures carry some noise; " +
+			"compare runs with `benchstat benchmarks.txt new.txt`.\n" +
 			"- The end-to-end load run of the issue (N agents through one batcher across several models, writes/s, kill-to-Change delay) was not written (deadline).\n",
 	}
 }

@@ -19,6 +19,7 @@ var chartSeries = []series{
 	{"Watcher.Sync end to end, 1% changed", "BenchmarkWatcherSync/keys=%d/changed=1%%", "#1f77b4", true},
 	{"decode + diff CPU, nothing changed", "BenchmarkWatcherDecodeDiff/keys=%d/changed=0", "#2ca02c", false},
 	{"decode + diff CPU, 1% changed", "BenchmarkWatcherDecodeDiff/keys=%d/changed=1%%", "#2ca02c", true},
+	{"decode + diff CPU, raw BSON walker (sketch)", "BenchmarkWatcherDecodeDiffWalk/keys=%d/changed=0", "#9467bd", false},
 	{"cold start (first sync, batched lookups)", "BenchmarkWatcherColdStart/keys=%d", "#d62728", false},
 }
 

@@ -25,7 +25,7 @@ var chartSeries = []series{
 
 // Chart geometry, in SVG user units.
 const (
-	chartWidth, chartHeight     = 760, 460
+	chartWidth, chartHeight     = 880, 460
 	plotLeft, plotRight         = 80, 520
 	plotTop, plotBottom         = 40, 400
 	legendLeft, legendLineSpace = 540, 22
@@ -70,7 +70,7 @@ func WriteSVG(w io.Writer, run *Run) error {
 	for d := yMin; d <= yMax; d++ {
 		yy := y(math.Pow(10, d))
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, yy, plotRight, yy)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, yy+4, duration(math.Pow(10, d)))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, yy+4, decade(d))
 	}
 	for _, n := range Sizes {
 		xx := x(float64(n))
@@ -111,4 +111,11 @@ func WriteSVG(w io.Writer, run *Run) error {
 // wrapLabel escapes a legend label for SVG text.
 func wrapLabel(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// decade names 10^d nanoseconds: 1 µs, 10 µs, 100 µs, 1 ms, …
+func decade(d float64) string {
+	units := []string{"ns", "µs", "ms", "s"}
+	i := min(int(d)/3, len(units)-1)
+	return fmt.Sprintf("%g %s", math.Pow(10, d-float64(3*i)), units[i])
 }

@@ -61,3 +61,11 @@ func TestTrimProcs(t *testing.T) {
 		}
 	}
 }
+
+func TestDecade(t *testing.T) {
+	for d, want := range map[float64]string{0: "1 ns", 4: "10 µs", 6: "1 ms", 8: "100 ms", 9: "1 s", 11: "100 s"} {
+		if got := decade(d); got != want {
+			t.Errorf("decade(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

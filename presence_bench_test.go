@@ -559,3 +559,86 @@ func BenchmarkPingBatcherHeap(b *testing.B) {
 		b.ReportMetric(grown/float64(b.N)/1e6, "heap-MB")
 	})
 }
+
+// BenchmarkLoad is a small end-to-end load run: real Pingers of several
+// models started through one batcher, one watcher per model following all
+// of them, then one kill per op. The time per op is the delay from
+// KillForTesting to the watcher's Change, with the watcher asked to sync
+// at once (a watcher left to itself adds up to one period). upserts/flush
+// is what one flush of every agent's ping writes: with the default flush
+// interval of a second it is also the writes per second to the server.
+func BenchmarkLoad(b *testing.B) {
+	const agents, models = 300, 3
+	b.Run(fmt.Sprintf("agents=%d/models=%d", agents, models), func(b *testing.B) {
+		if b.N > agents {
+			b.Fatalf("b.N=%d is more kills than the %d agents", b.N, agents)
+		}
+		db, bridge := benchDB(b)
+		base := db.C("presence")
+		pb := presence.NewPingBatcherWithOptions(base, benchOpts()...)
+		defer stopBatcher(b, pb)
+		tags := make([]names.ModelTag, models)
+		for m := range tags {
+			tags[m] = names.NewModelTag(fmt.Sprintf("10ad0000-0000-4000-8000-%012d", m))
+		}
+		pingers := make([]*presence.Pinger, agents)
+		began := time.Now()
+		for i := range pingers {
+			p := presence.NewPingerWithOptions(base, tags[i%models], unitKey(i),
+				func() presence.PingRecorder { return pb }, benchOpts()...)
+			if err := p.Start(); err != nil {
+				b.Fatalf("starting pinger %d: %v", i, err)
+			}
+			defer p.Stop()
+			pingers[i] = p
+		}
+		startSeconds := time.Since(began).Seconds()
+		var before wirebridge.Stats
+		if bridge != nil {
+			before = bridge.Stats()
+		}
+		if err := pb.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		upserts := 0
+		if bridge != nil {
+			upserts = bridge.Stats().UpdateStatements - before.UpdateStatements
+		}
+		watchers := make([]*presence.Watcher, models)
+		changes := make(chan presence.Change, agents)
+		for m := range watchers {
+			w := presence.NewWatcherWithOptions(base, tags[m], benchOpts()...)
+			defer stopWatcher(b, w)
+			watchers[m] = w
+		}
+		for i := range pingers {
+			watchers[i%models].Watch(unitKey(i), changes)
+			if c := <-changes; !c.Alive {
+				b.Fatalf("%s is not alive after the flush", c.Key)
+			}
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := pingers[i].KillForTesting(); err != nil {
+				b.Fatal(err)
+			}
+			watchers[i%models].StartSync()
+			select {
+			case c := <-changes:
+				if c != (presence.Change{Key: unitKey(i), Alive: false}) {
+					b.Fatalf("got %+v after killing %s", c, unitKey(i))
+				}
+			case <-time.After(waitTimeout):
+				b.Fatalf("no Change within %v of killing %s", waitTimeout, unitKey(i))
+			}
+		}
+		b.StopTimer()
+		// ResetTimer drops metrics reported before it: report them now.
+		b.ReportMetric(float64(agents)/startSeconds, "starts/s")
+		if bridge != nil {
+			b.ReportMetric(float64(upserts), "upserts/flush")
+		}
+	})
+}
+
+func unitKey(i int) string { return "unit-" + strconv.Itoa(i) }

@@ -28,6 +28,8 @@ const (
 	// Sketch marks the figure of a suggested fix, measured on a copy of
 	// the code in a benchmark file, not on the library.
 	Sketch Status = "fix sketch, not in the library"
+	// Info marks a figure the issue asks for without a target.
+	Info Status = "measured (no target)"
 )
 
 // Verdict is one target with the figure measured for it.
@@ -118,6 +120,17 @@ func Targets(run *Run) []Verdict {
 		"BenchmarkPingBatcherHeap/agents=100000", "heap-MB",
 		func(x float64) bool { return x <= 2 },
 		func(x float64) string { return fmt.Sprintf("%.3f MB", x) })
+	const load = "BenchmarkLoad/agents=300/models=3"
+	if ns, ok := run.Metric(load, "ns/op"); ok {
+		upserts, _ := run.Metric(load, "upserts/flush")
+		starts, _ := run.Metric(load, "starts/s")
+		vs = append(vs, Verdict{
+			Target:    "Load run, 300 real pingers in 3 models, one batcher, a watcher per model: kill → Change delay (watcher synced at once), writes per flush, pinger starts/s",
+			Benchmark: load,
+			Measured:  fmt.Sprintf("%s per kill; %g upserts/flush (= writes/s at the default 1 s flush); %.0f starts/s", duration(ns), upserts, starts),
+			Status:    Info,
+		})
+	}
 	vs = append(vs,
 		scaling(run, "Scaling: steady sync (end to end) grows linearly or better", "BenchmarkWatcherSync/keys=%d/changed=0"),
 		scaling(run, "Scaling: steady sync decode + diff CPU grows linearly or better", "BenchmarkWatcherDecodeDiff/keys=%d/changed=0"),

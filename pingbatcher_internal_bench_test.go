@@ -91,8 +91,6 @@ type shardedPingSketch struct {
 	}
 }
 
-const pingShards = 8
-
 func (ss *shardedPingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
 	shard := &ss.shards[bits.TrailingZeros64(fieldBit)%pingShards].pingSketch
 	return shard.ping(modelUUID, slotNum, fieldKey, fieldBit)

@@ -85,14 +85,17 @@ func BenchmarkPingSketchParallel(b *testing.B) {
 // merge their buckets.
 type shardedPingSketch struct {
 	closed atomic.Bool
-	shards [pingShards]struct {
+	shards [sketchShards]struct {
 		pingSketch
 		_ [64]byte // keeps neighbouring shards' locks off one cache line
 	}
 }
 
+// sketchShards is how many shards the sketch has.
+const sketchShards = 8
+
 func (ss *shardedPingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
-	shard := &ss.shards[bits.TrailingZeros64(fieldBit)%pingShards].pingSketch
+	shard := &ss.shards[bits.TrailingZeros64(fieldBit)%sketchShards].pingSketch
 	return shard.ping(modelUUID, slotNum, fieldKey, fieldBit)
 }
 

@@ -91,6 +91,7 @@ func run(from, rawPath, mdPath, svgPath string) error {
 		Database:  database(),
 		Date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		Command:   "make bench",
+		Commit:    commit(),
 	}
 	var page bytes.Buffer
 	if err := benchreport.WriteMarkdown(&page, machine, results, svgPath, notes(commands)); err != nil {
@@ -192,4 +193,18 @@ func notes(commands []string) []string {
 			"Its kill-to-Change delay is measured with the watcher asked to sync at once; a watcher left to itself adds up to one period. " +
 			"The 100,000-key figures come from the seeded benchmarks, all on SQLite; the PostgreSQL handler was not used for any figure.\n",
 	}
+}
+
+// commit names the revision measured, if git can tell.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	rev := strings.TrimSpace(string(out))
+	status, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	if err == nil && len(bytes.TrimSpace(status)) > 0 {
+		rev += "+changes"
+	}
+	return rev
 }

@@ -16,6 +16,7 @@ type Machine struct {
 	Database  string // what the end-to-end benchmarks ran against
 	Date      string // when, UTC
 	Command   string // how to reproduce
+	Commit    string // the revision measured, with "+changes" if the tree was not clean
 }
 
 // Status says whether a target was met.
@@ -246,8 +247,8 @@ func WriteMarkdown(w io.Writer, m Machine, run *Run, chart string, notes []strin
 	b.WriteString("The raw `go test -bench` output is in `benchmarks.txt`, for `benchstat`.\n\n")
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
-	fmt.Fprintf(&b, "| CPU | %s |\n| Cores | %d |\n| Go | %s %s/%s |\n| Database | %s |\n| Date | %s |\n| Command | `%s` |\n\n",
-		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Database, m.Date, m.Command)
+	fmt.Fprintf(&b, "| CPU | %s |\n| Cores | %d |\n| Go | %s %s/%s |\n| Database | %s |\n| Date | %s |\n| Commit | %s |\n| Command | `%s` |\n\n",
+		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Database, m.Date, m.Commit, m.Command)
 
 	b.WriteString("## Targets\n\n| Target | Measured | Status | Benchmark |\n|---|---|---|---|\n")
 	for _, v := range Targets(run) {

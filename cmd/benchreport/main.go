@@ -63,6 +63,8 @@ func run(from, rawPath, mdPath, svgPath string) error {
 		output = data
 	} else {
 		var all bytes.Buffer
+		// Name the revision before the run rewrites the generated files.
+		fmt.Fprintf(&all, "commit: %s\n", commit())
 		for _, args := range passes {
 			fmt.Fprintln(os.Stderr, "+ go", strings.Join(quoteAll(args), " "))
 			cmd := exec.Command("go", args...)
@@ -91,7 +93,7 @@ func run(from, rawPath, mdPath, svgPath string) error {
 		Database:  database(),
 		Date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		Command:   "make bench",
-		Commit:    commit(),
+		Commit:    results.Commit,
 	}
 	var page bytes.Buffer
 	if err := benchreport.WriteMarkdown(&page, machine, results, svgPath, notes(commands)); err != nil {
@@ -195,7 +197,8 @@ func notes(commands []string) []string {
 	}
 }
 
-// commit names the revision measured, if git can tell.
+// commit names the revision measured, if git can tell, with "+changes"
+// when tracked files differ from it.
 func commit() string {
 	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {

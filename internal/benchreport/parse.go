@@ -30,6 +30,9 @@ type Result struct {
 type Run struct {
 	// CPU is what the testing package printed on its "cpu:" line.
 	CPU string
+	// Commit is the revision named by a "commit:" line, which the report
+	// run writes first.
+	Commit string
 	// Results are in the order they were printed; a name printed twice
 	// (go test -count) keeps its first result.
 	Results []Result
@@ -48,6 +51,8 @@ func Parse(r io.Reader) (*Run, error) {
 		switch {
 		case strings.HasPrefix(line, "pkg: "):
 			pkg = strings.TrimSpace(strings.TrimPrefix(line, "pkg: "))
+		case strings.HasPrefix(line, "commit: "):
+			run.Commit = strings.TrimSpace(strings.TrimPrefix(line, "commit: "))
 		case strings.HasPrefix(line, "cpu: "):
 			run.CPU = strings.TrimSpace(strings.TrimPrefix(line, "cpu: "))
 		case strings.HasPrefix(line, "Benchmark"):

@@ -248,7 +248,7 @@ func WriteMarkdown(w io.Writer, m Machine, run *Run, chart string, notes []strin
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| CPU | %s |\n| Cores | %d |\n| Go | %s %s/%s |\n| Database | %s |\n| Date | %s |\n| Commit | %s |\n| Command | `%s` |\n\n",
-		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Database, m.Date, m.Commit, m.Command)
+		m.CPU, m.Cores, m.GoVersion, m.OS, m.Arch, m.Database, m.Date, orUnknown(m.Commit), m.Command)
 
 	b.WriteString("## Targets\n\n| Target | Measured | Status | Benchmark |\n|---|---|---|---|\n")
 	for _, v := range Targets(run) {
@@ -298,4 +298,11 @@ func others(res Result) string {
 		parts[i] = fmt.Sprintf("%g %s", res.Metrics[unit], unit)
 	}
 	return strings.Join(parts, ", ")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -1,10 +1,13 @@
 package presence
 
 import (
+	"maps"
 	"math"
 	"testing"
 
 	"github.com/juju/mgo/v2/bson"
+
+	"github.com/presence-go/presence/internal/bitfield"
 )
 
 // FuzzDecodePingDoc feeds slot documents of any shape to the decoder the
@@ -30,6 +33,25 @@ func FuzzDecodePingDoc(f *testing.F) {
 				if index > (math.MaxInt64-62)/63 {
 					t.Fatalf("%s: field %d holds sequences beyond int64", part, index)
 				}
+			}
+		}
+		// The fast walk over raw bytes, where it accepts a part, must
+		// read exactly what the careful decoder reads.
+		for _, raw := range []bson.Raw{doc.Alive, doc.Dead} {
+			fast := map[int64]uint64{}
+			if !walkFields(raw, fast) {
+				continue
+			}
+			fields, err := rawFields(raw)
+			if err != nil {
+				t.Fatalf("fast path accepted what the careful one rejects: %v", err)
+			}
+			careful := map[int64]uint64{}
+			bitfield.Decode(fields, careful, func(fieldKey string, err error) {
+				t.Fatalf("fast path accepted field %q that the careful one rejects: %v", fieldKey, err)
+			})
+			if !maps.Equal(fast, careful) {
+				t.Fatalf("fast path read %v, careful one %v", fast, careful)
 			}
 		}
 	})

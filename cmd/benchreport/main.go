@@ -219,7 +219,7 @@ func findings(run *benchreport.Run) string {
 			b.WriteString("- **Ping with 8 goroutines**: with the batcher's single mutex the figure swung between about 70 and 230 ns/op from run to " +
 				"run on this shared machine (lock hand-off between eight goroutines on two cores; the atomic counter was not the cause, see " +
 				"`BenchmarkPingSketchParallel`). Splitting the pending pings into 8 locked shards chosen by bit position keeps it at about " +
-				"35–40 ns/op (`BenchmarkPingShardedSketchParallel`, on a copy of Ping); the batcher does so since commit 6db1860.\n")
+				"35–45 ns/op (`BenchmarkPingShardedSketchParallel`, on a copy of Ping); the batcher does so since commit 6db1860.\n")
 		}
 	}
 	b.WriteString("- **Cold start on the test server** (`BenchmarkWatcherColdStart`). FerretDB evaluates `_id: {$in: [1000 ids]}` by scanning the " +

@@ -84,7 +84,6 @@ func BenchmarkPingSketchParallel(b *testing.B) {
 // wait for each other. A flush would take every shard's lock in turn and
 // merge their buckets.
 type shardedPingSketch struct {
-	closed atomic.Bool
 	shards [sketchShards]struct {
 		pingSketch
 		_ [64]byte // keeps neighbouring shards' locks off one cache line

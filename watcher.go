@@ -658,38 +658,82 @@ func (w *Watcher) reportCorrupt(c *mgo.Collection, id interface{}, problems []st
 	w.cfg.logger.Warn("presence: skipping corrupt parts of a document", "model", w.modelUUID, "document", name, "problems", problems)
 }
 
-// resolve looks up the beings of unresolved sequences, in batches.
+// resolve looks up the beings of unresolved sequences: by id, in batches,
+// or, when there are more than one batch's worth (a watcher starting on a
+// large model), by reading the model's beings in one range of ids, which
+// the _id index serves in a single pass.
 func (w *Watcher) resolve(beings *mgo.Collection) error {
+	if len(w.unresolved) > lookupBatch {
+		if err := w.resolveModel(beings); err != nil {
+			return err
+		}
+	} else if err := w.resolveByID(beings); err != nil {
+		return err
+	}
+	w.logUnresolved(beings)
+	return nil
+}
+
+func (w *Watcher) resolveByID(beings *mgo.Collection) error {
 	seqs := make([]int64, 0, len(w.unresolved))
 	for seq := range w.unresolved {
 		seqs = append(seqs, seq)
 	}
-	for start := 0; start < len(seqs); start += lookupBatch {
-		batch := seqs[start:min(start+lookupBatch, len(seqs))]
-		ids := make([]string, len(batch))
-		for i, seq := range batch {
-			ids[i] = docID(w.modelUUID, seq)
-		}
-		var docs []bson.M
-		query := bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
-		err := beings.Find(query).Select(bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}).All(&docs)
-		if err != nil {
-			return errors.Annotatef(err, "presence: cannot look up %d beings of model %q in %s", len(ids), w.modelUUID, beings.FullName)
-		}
-		for _, doc := range docs {
-			seq, key, err := decodeBeing(doc)
-			if err != nil {
-				w.reportCorrupt(beings, doc["_id"], []string{err.Error()})
-				continue
-			}
-			if _, ok := w.unresolved[seq]; !ok || doc["_id"] != docID(w.modelUUID, seq) {
-				w.reportCorrupt(beings, doc["_id"], []string{"seq does not match _id"})
-				continue
-			}
-			delete(w.unresolved, seq)
-			w.setState(seq, key, w.window.StateOf(seq))
-		}
+	ids := make([]string, len(seqs))
+	for i, seq := range seqs {
+		ids[i] = docID(w.modelUUID, seq)
 	}
+	var docs []bson.M
+	query := bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
+	if err := beings.Find(query).Select(beingFields).All(&docs); err != nil {
+		return errors.Annotatef(err, "presence: cannot look up %d beings of model %q in %s", len(ids), w.modelUUID, beings.FullName)
+	}
+	for _, doc := range docs {
+		w.resolveDoc(beings, doc)
+	}
+	return nil
+}
+
+// resolveModel reads every being of the model, "<uuid>:" up to but not
+// including "<uuid>;" (';' follows ':'), keeping the unresolved ones.
+func (w *Watcher) resolveModel(beings *mgo.Collection) error {
+	query := bson.D{{Name: "_id", Value: bson.D{
+		{Name: "$gte", Value: w.modelUUID + ":"},
+		{Name: "$lt", Value: w.modelUUID + ";"},
+	}}}
+	iter := beings.Find(query).Select(beingFields).Batch(lookupBatch).Iter()
+	var doc bson.M
+	for iter.Next(&doc) {
+		w.resolveDoc(beings, doc)
+		doc = nil
+	}
+	if err := iter.Close(); err != nil {
+		return errors.Annotatef(err, "presence: cannot read the beings of model %q in %s", w.modelUUID, beings.FullName)
+	}
+	return nil
+}
+
+var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
+
+// resolveDoc applies one being document, if it is sound and wanted.
+func (w *Watcher) resolveDoc(beings *mgo.Collection, doc bson.M) {
+	seq, key, err := decodeBeing(doc)
+	if err == nil && doc["_id"] != docID(w.modelUUID, seq) {
+		err = errors.New("seq does not match _id")
+	}
+	if err != nil {
+		w.reportCorrupt(beings, doc["_id"], []string{err.Error()})
+		return
+	}
+	if _, ok := w.unresolved[seq]; !ok {
+		return
+	}
+	delete(w.unresolved, seq)
+	w.setState(seq, key, w.window.StateOf(seq))
+}
+
+// logUnresolved says once of each live sequence that it has no being.
+func (w *Watcher) logUnresolved(beings *mgo.Collection) {
 	for seq, logged := range w.unresolved {
 		if !logged {
 			w.unresolved[seq] = true
@@ -697,7 +741,6 @@ func (w *Watcher) resolve(beings *mgo.Collection) error {
 				"model", w.modelUUID, "seq", seq, "collection", beings.FullName)
 		}
 	}
-	return nil
 }
 
 // decodeBeing checks a being document written by anyone.

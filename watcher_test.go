@@ -3,9 +3,11 @@ package presence_test
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/juju/mgo/v2/bson"
 	"github.com/juju/names/v4"
 	"gopkg.in/tomb.v2"
 
@@ -386,4 +388,34 @@ func TestWatcherPollsByItself(t *testing.T) {
 	}
 	e.advance(period)
 	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+}
+
+// TestColdStartOverManyBeings starts a watcher on a model with more live
+// sequences than one lookup batch, seeded in bulk, next to a model whose
+// id extends this one's: every key resolves, and none of the other's.
+func TestColdStartOverManyBeings(t *testing.T) {
+	e := newEnv(t)
+	const n = 2500
+	other := names.NewModelTag(modelA.Id() + "-2")
+	for _, model := range []names.ModelTag{modelA, other} {
+		beings := make([]interface{}, 0, n)
+		alive := bson.M{}
+		for seq := int64(1); seq <= n; seq++ {
+			beings = append(beings, bson.M{"_id": model.Id() + ":" + itoa(seq), "seq": seq, "key": model.Id() + "/key-" + itoa(seq)})
+			fieldKey := strconv.FormatInt(seq/63, 16)
+			word, _ := alive[fieldKey].(int64)
+			alive[fieldKey] = word | 1<<(seq%63)
+		}
+		insert(t, e.db.C("presence.beings"), beings...)
+		insert(t, e.db.C("presence.pings"), bson.M{"_id": model.Id() + ":" + itoa(startSlot), "slot": startSlot, "alive": alive})
+	}
+	w := e.watcher(modelA)
+	w.Sync()
+	report := w.Report()
+	if report["keys-alive"] != n || report["seqs-unresolved"] != 0 {
+		t.Fatalf("after a cold start: %d keys alive, %v unresolved; want %d and 0", report["keys-alive"], report["seqs-unresolved"], n)
+	}
+	assertAlive(t, w, modelA.Id()+"/key-1", true)
+	assertAlive(t, w, modelA.Id()+"/key-2500", true)
+	assertAlive(t, w, other.Id()+"/key-1", false)
 }

@@ -181,10 +181,14 @@ func (pb *PingBatcher) take() map[bucketKey]*bucket {
 		shard := &pb.shards[i]
 		shard.mu.Lock()
 		taken := shard.pending
-		if len(taken) > 0 {
-			shard.pending = make(map[bucketKey]*bucket, len(taken))
-			shard.last = nil
+		if len(taken) == 0 {
+			// Nothing to take, and the map stays the shard's: it must
+			// not become the batch that others are merged into.
+			shard.mu.Unlock()
+			continue
 		}
+		shard.pending = make(map[bucketKey]*bucket, len(taken))
+		shard.last = nil
 		shard.mu.Unlock()
 		if batch == nil {
 			batch = taken

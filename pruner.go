@@ -31,8 +31,12 @@ type Pruner struct {
 	// them.
 	logged  map[string]bool
 	corrupt int
+}
 
-	removedBeings, removedPings int
+// PruneCounts says how many documents of each kind a prune removes.
+type PruneCounts struct {
+	Beings int // being documents superseded by a newer sequence of their key
+	Pings  int // slot documents older than the live window
 }
 
 // NewPruner returns an object that is ready to prune the beings collection
@@ -83,8 +87,21 @@ func modelPrefix(modelUUID string) bson.RegEx {
 // is kept while its sequence still has a bit in a live slot, or when
 // memCache, the caller's map of the sequences it believes alive, names it.
 func (p *Pruner) Prune(memCache map[int64]string) error {
+	_, err := p.run(memCache, true)
+	return err
+}
+
+// Preview works out what Prune would remove now, by the same rules, and
+// removes nothing.
+func (p *Pruner) Preview(memCache map[int64]string) (PruneCounts, error) {
+	return p.run(memCache, false)
+}
+
+// run finds what a prune removes and, when remove is set, removes it.
+func (p *Pruner) run(memCache map[int64]string, remove bool) (PruneCounts, error) {
+	var counts PruneCounts
 	if p.badInput != nil {
-		return p.badInput
+		return counts, p.badInput
 	}
 	session := p.beings.Database.Session.Copy()
 	defer session.Close()
@@ -93,31 +110,45 @@ func (p *Pruner) Prune(memCache map[int64]string) error {
 
 	periodSeconds := slot.Seconds(p.cfg.period)
 	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
-	if err := p.prunePings(pings, current-3*periodSeconds); err != nil {
-		return err
+	var err error
+	if counts.Pings, err = p.oldPings(pings, current-3*periodSeconds, remove); err != nil {
+		return counts, err
 	}
 	// A margin of one more period covers watchers whose clocks differ.
 	live, err := p.liveSeqs(pings, current-2*periodSeconds)
 	if err != nil {
-		return err
+		return counts, err
 	}
 	superseded, err := p.superseded(beings, live, memCache)
 	if err != nil {
-		return err
+		return counts, err
 	}
-	return p.removeBeings(beings, superseded)
+	if !remove {
+		counts.Beings = len(superseded)
+		return counts, nil
+	}
+	counts.Beings, err = p.removeBeings(beings, superseded)
+	return counts, err
 }
 
-func (p *Pruner) prunePings(pings *mgo.Collection, oldest int64) error {
-	info, err := pings.RemoveAll(bson.D{
+// oldPings counts, or removes, the model's slot documents before oldest.
+func (p *Pruner) oldPings(pings *mgo.Collection, oldest int64, remove bool) (int, error) {
+	query := bson.D{
 		{Name: "_id", Value: modelPrefix(p.modelUUID)},
 		{Name: "slot", Value: bson.D{{Name: "$lt", Value: oldest}}},
-	})
-	if err != nil {
-		return errors.Annotatef(err, "presence: cannot prune pings of model %q older than slot %d from %s", p.modelUUID, oldest, pings.FullName)
 	}
-	p.removedPings += info.Removed
-	return nil
+	if !remove {
+		n, err := pings.Find(query).Count()
+		if err != nil {
+			return 0, errors.Annotatef(err, "presence: cannot count pings of model %q older than slot %d in %s", p.modelUUID, oldest, pings.FullName)
+		}
+		return n, nil
+	}
+	info, err := pings.RemoveAll(query)
+	if err != nil {
+		return 0, errors.Annotatef(err, "presence: cannot prune pings of model %q older than slot %d from %s", p.modelUUID, oldest, pings.FullName)
+	}
+	return info.Removed, nil
 }
 
 // liveSeqs returns every sequence with a bit in a slot from oldest on.
@@ -199,16 +230,17 @@ func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCach
 	return ids, nil
 }
 
-func (p *Pruner) removeBeings(beings *mgo.Collection, ids []string) error {
+func (p *Pruner) removeBeings(beings *mgo.Collection, ids []string) (int, error) {
+	removed := 0
 	for start := 0; start < len(ids); start += lookupBatch {
 		batch := ids[start:min(start+lookupBatch, len(ids))]
 		info, err := beings.RemoveAll(bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: batch}}}})
 		if err != nil {
-			return errors.Annotatef(err, "presence: cannot remove %d superseded beings of model %q from %s", len(batch), p.modelUUID, beings.FullName)
+			return removed, errors.Annotatef(err, "presence: cannot remove %d superseded beings of model %q from %s", len(batch), p.modelUUID, beings.FullName)
 		}
-		p.removedBeings += info.Removed
+		removed += info.Removed
 	}
-	return nil
+	return removed, nil
 }
 
 // RemovePresenceForModel removes all of the records of entities for a given

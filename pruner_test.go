@@ -320,3 +320,38 @@ func assertIDs(t *testing.T, c *mgo.Collection, want ...string) {
 		t.Errorf("%s holds %v, want %v", c.FullName, got, want)
 	}
 }
+
+// TestPrunePreviewRemovesNothing asks what a prune would remove, checks
+// that nothing went, then prunes and finds exactly that gone.
+func TestPrunePreviewRemovesNothing(t *testing.T) {
+	e := newEnv(t)
+	uuid := modelA.Id()
+	for seq, key := range map[int64]string{1: "a", 2: "a", 3: "a", 4: "b", 5: "c", 6: "c"} {
+		insert(t, e.db.C("presence.beings"), bson.M{"_id": uuid + ":" + itoa(seq), "seq": seq, "key": key})
+	}
+	old := startSlot - 10*30
+	insert(t, e.db.C("presence.pings"),
+		bson.M{"_id": uuid + ":" + itoa(old), "slot": old, "alive": bson.M{"0": int64(1 << 1)}},
+		// Seq 2 is superseded by 3 but still live: it stays.
+		bson.M{"_id": uuid + ":" + itoa(startSlot), "slot": startSlot, "alive": bson.M{"0": int64(1 << 2)}},
+	)
+	pruner := e.pruner(modelA)
+	would, err := pruner.Preview(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (presence.PruneCounts{Beings: 2, Pings: 1}); would != want {
+		t.Errorf("Preview = %+v, want %+v", would, want)
+	}
+	if n := e.count("presence.beings"); n != 6 {
+		t.Errorf("Preview removed beings: %d left", n)
+	}
+	if n := e.count("presence.pings"); n != 2 {
+		t.Errorf("Preview removed pings: %d left", n)
+	}
+	if err := pruner.Prune(nil); err != nil {
+		t.Fatal(err)
+	}
+	assertIDs(t, e.db.C("presence.beings"), uuid+":2", uuid+":3", uuid+":4", uuid+":6")
+	assertIDs(t, e.db.C("presence.pings"), uuid+":"+itoa(startSlot))
+}

@@ -147,32 +147,3 @@ func keysOf(beings *mgo.Collection, model string, seqs map[int64]bool) (map[int6
 	}
 	return keyOf, nil
 }
-
-// allBeings reads every being of the model.
-func allBeings(beings *mgo.Collection, model string) ([]beingDoc, error) {
-	var docs []beingDoc
-	if err := beings.Find(modelIDs(model)).All(&docs); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", beings.FullName, err)
-	}
-	return docs, nil
-}
-
-// superseded returns the sequences the pruner would remove: those a newer
-// sequence of the same key replaces, unless they still have a bit in a
-// live slot.
-func superseded(docs []beingDoc, live map[int64]bool) []int64 {
-	newest := map[string]int64{}
-	for _, doc := range docs {
-		if n, ok := newest[doc.Key]; !ok || doc.Seq > n {
-			newest[doc.Key] = doc.Seq
-		}
-	}
-	var out []int64
-	for _, doc := range docs {
-		if doc.Seq != newest[doc.Key] && !live[doc.Seq] {
-			out = append(out, doc.Seq)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}

@@ -404,14 +404,6 @@ func TestAliveKeysFollowsTheNewestSequence(t *testing.T) {
 	}
 }
 
-func TestSupersededKeepsNewestAndLive(t *testing.T) {
-	docs := []beingDoc{{1, "a"}, {2, "a"}, {3, "a"}, {4, "b"}, {5, "c"}, {6, "c"}}
-	got := superseded(docs, map[int64]bool{2: true})
-	if len(got) != 2 || got[0] != 1 || got[1] != 5 {
-		t.Errorf("superseded = %v, want [1 5]", got)
-	}
-}
-
 func TestProgressBar(t *testing.T) {
 	for _, c := range []struct {
 		done time.Duration

@@ -7,10 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/juju/mgo/v2/bson"
-
 	"github.com/presence-go/presence"
-	"github.com/presence-go/presence/internal/slot"
 )
 
 const pruneSummary = `Runs the library's pruner once for a model: removes the beings whose
@@ -42,12 +39,7 @@ func runPrune(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer st.Close()
-	var result *pruneResult
-	if *dryRun {
-		result, err = st.pruneDryRun()
-	} else {
-		result, err = st.prune()
-	}
+	result, err := st.prune(*dryRun)
 	if err != nil {
 		return err
 	}
@@ -76,9 +68,10 @@ func (st *store) counts() (beings, pings int, err error) {
 	return beings, pings, nil
 }
 
-// prune runs the library's pruner, against the server's clock.
-func (st *store) prune() (*pruneResult, error) {
-	r := &pruneResult{Model: st.model}
+// prune runs the library's pruner against the server's clock; with dryRun
+// it asks the pruner what it would remove, by the same rules, instead.
+func (st *store) prune(dryRun bool) (*pruneResult, error) {
+	r := &pruneResult{Model: st.model, DryRun: dryRun}
 	var err error
 	if r.BeingsBefore, r.PingsBefore, err = st.counts(); err != nil {
 		return nil, err
@@ -87,54 +80,20 @@ func (st *store) prune() (*pruneResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	delta := time.Until(now)
-	pruner := presence.NewPrunerWithOptions(st.model, st.beings, st.pings, delta, presence.WithPeriod(st.period))
+	pruner := presence.NewPrunerWithOptions(st.model, st.beings, st.pings, time.Until(now), presence.WithPeriod(st.period))
+	if dryRun {
+		would, err := pruner.Preview(nil)
+		if err != nil {
+			return nil, err
+		}
+		r.BeingsAfter, r.PingsAfter = r.BeingsBefore-would.Beings, r.PingsBefore-would.Pings
+		return r, nil
+	}
 	if err := pruner.Prune(nil); err != nil {
 		return nil, err
 	}
 	if r.BeingsAfter, r.PingsAfter, err = st.counts(); err != nil {
 		return nil, err
 	}
-	return r, nil
-}
-
-// pruneDryRun works out what prune would remove, by the same rules,
-// without writing.
-func (st *store) pruneDryRun() (*pruneResult, error) {
-	r := &pruneResult{Model: st.model, DryRun: true}
-	var err error
-	if r.BeingsBefore, r.PingsBefore, err = st.counts(); err != nil {
-		return nil, err
-	}
-	now, err := serverNow(st.session)
-	if err != nil {
-		return nil, err
-	}
-	periodSeconds := slot.Seconds(st.period)
-	current := slot.Of(now.Unix(), periodSeconds)
-	old := append(modelIDs(st.model), bson.DocElem{Name: "slot", Value: bson.M{"$lt": current - 3*periodSeconds}})
-	oldPings, err := st.pings.Find(old).Count()
-	if err != nil {
-		return nil, fmt.Errorf("cannot count %s: %v", st.pings.FullName, err)
-	}
-	// As the pruner does, a margin of one more period covers watchers
-	// whose clocks differ.
-	recent := append(modelIDs(st.model), bson.DocElem{Name: "slot", Value: bson.M{"$gte": current - 2*periodSeconds}})
-	var docs []pingDoc
-	if err := st.pings.Find(recent).All(&docs); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", st.pings.FullName, err)
-	}
-	live := map[int64]bool{}
-	for _, doc := range docs {
-		bits := newSlotBits(doc.Slot)
-		decodeInto(doc, bits)
-		bits.seqs(live)
-	}
-	beings, err := allBeings(st.beings, st.model)
-	if err != nil {
-		return nil, err
-	}
-	r.BeingsAfter = r.BeingsBefore - len(superseded(beings, live))
-	r.PingsAfter = r.PingsBefore - oldPings
 	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/juju/mgo/v2/bson"
 
 	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/livestate"
 )
 
 // slotBits holds the decoded bits of one slot document: field index to
@@ -44,35 +45,27 @@ type aliveKey struct {
 	LastSlot int64  `json:"last_slot"`
 }
 
-// aliveKeys applies the library's rule to the two live slots: a key is
-// alive when the newest of its sequences seen in them has pinged and was
-// not killed. keyOf maps sequences to keys; unknown sequences are ignored.
+// aliveKeys applies the library's rule to the two live slots, through the
+// tracker the watcher uses: a key is alive when the newest of its sequences
+// seen in them has pinged and was not killed. keyOf maps sequences to keys;
+// unknown sequences are ignored.
 func aliveKeys(previous, current slotBits, keyOf map[int64]string) []aliveKey {
-	seen := map[int64]bool{}
-	previous.seqs(seen)
-	current.seqs(seen)
-	newest := map[string]int64{}
-	for seq := range seen {
-		key, ok := keyOf[seq]
-		if !ok {
-			continue
-		}
-		if n, ok := newest[key]; !ok || seq > n {
-			newest[key] = seq
-		}
+	window := livestate.Window{}
+	window.Add(previous.alive, previous.dead)
+	window.Add(current.alive, current.dead)
+	tracker := livestate.NewTracker()
+	for seq, key := range keyOf {
+		tracker.Set(seq, key, window.StateOf(seq))
 	}
 	var alive []aliveKey
-	for key, seq := range newest {
-		if previous.has(previous.dead, seq) || current.has(current.dead, seq) {
-			continue
+	tracker.EachAlive(func(key string) {
+		seq, _ := tracker.Seq(key)
+		last := previous.slot
+		if current.has(current.alive, seq) {
+			last = current.slot
 		}
-		switch {
-		case current.has(current.alive, seq):
-			alive = append(alive, aliveKey{key, seq, current.slot})
-		case previous.has(previous.alive, seq):
-			alive = append(alive, aliveKey{key, seq, previous.slot})
-		}
-	}
+		alive = append(alive, aliveKey{key, seq, last})
+	})
 	sort.Slice(alive, func(i, j int) bool { return alive[i].Key < alive[j].Key })
 	return alive
 }

@@ -187,7 +187,7 @@ func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCach
 	}
 	byKey := make(map[string]*seen)
 	iter := beings.Find(bson.D{{Name: "_id", Value: modelPrefix(p.modelUUID)}}).
-		Select(bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}).
+		Select(beingFields).
 		Batch(lookupBatch).Iter()
 	var doc bson.M
 	for iter.Next(&doc) {

@@ -89,6 +89,9 @@ type beingDoc struct {
 	Key   string `bson:"key"`
 }
 
+// beingFields projects a being document onto what readers need.
+var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
+
 // nextSeq takes a new sequence for the model.
 func nextSeq(seqs *mgo.Collection, modelUUID string) (int64, error) {
 	var doc struct {

@@ -713,8 +713,6 @@ func (w *Watcher) resolveModel(beings *mgo.Collection) error {
 	return nil
 }
 
-var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
-
 // resolveDoc applies one being document, if it is sound and wanted.
 func (w *Watcher) resolveDoc(beings *mgo.Collection, doc bson.M) {
 	seq, key, err := decodeBeing(doc)

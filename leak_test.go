@@ -45,5 +45,11 @@ func TestStopLeavesNoGoroutine(t *testing.T) {
 		goleak.IgnoreAnyFunction("github.com/juju/mgo/v2.(*mongoSocket).readLoop"),
 		goleak.IgnoreAnyFunction("github.com/presence-go/presence/internal/wirebridge.(*Bridge).serve"),
 		goleak.IgnoreAnyFunction("github.com/presence-go/presence/internal/wirebridge.(*Bridge).readUpstream"),
+		// Without the race detector FerretDB runs in this process, and
+		// serves those sockets with goroutines of its own.
+		goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/clientconn.(*conn).run"),
+		goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/clientconn.(*conn).run.func2"),
+		goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/util/ctxutil.WithDelay.func1"),
+		goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
 	)
 }

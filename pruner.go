@@ -26,11 +26,9 @@ type Pruner struct {
 	cfg       config
 	badInput  error
 
-	// logged names the corrupt documents already logged by this pruner,
-	// so each is logged once however often Prune runs; corrupt counts
-	// them.
-	logged  map[string]bool
-	corrupt int
+	// corrupt logs each corrupt document once per pruner, however often
+	// Prune runs. One run at a time uses it.
+	corrupt *corruptLog
 }
 
 // PruneCounts says how many documents of each kind a prune removes.
@@ -58,20 +56,8 @@ func newPruner(modelUUID string, beings, pings *mgo.Collection, delta time.Durat
 	if p.badInput == nil && (checkBase(beings) != nil || checkBase(pings) != nil) {
 		p.badInput = errors.New("presence: pruner needs both the beings and the pings collection")
 	}
-	p.logged = make(map[string]bool)
+	p.corrupt = newCorruptLog(cfg.logger, modelUUID)
 	return p
-}
-
-// report logs a corrupt document the first time this pruner meets it.
-func (p *Pruner) report(c *mgo.Collection, id interface{}, problems []string) {
-	name := c.FullName + " " + describeID(id)
-	if p.logged[name] {
-		return
-	}
-	p.logged[name] = true
-	p.corrupt++
-	p.cfg.logger.Warn("presence: pruner skipped corrupt parts of a document",
-		"model", p.modelUUID, "document", name, "problems", problems)
 }
 
 // modelPrefix matches the _id of every document of one model: the id is
@@ -84,21 +70,28 @@ func modelPrefix(modelUUID string) bson.RegEx {
 // Prune removes beings that have been superseded by another entry with a
 // higher sequence for the same key, and pings outside the live window
 // (older than three periods before the current slot). A superseded being
-// is kept while its sequence still has a bit in a live slot, or when
-// memCache, the caller's map of the sequences it believes alive, names it.
+// is kept while its sequence still has a bit in a live slot.
+//
+// memCache is the caller's map of the sequences it knows, with their keys,
+// as a watcher keeps one. It takes no part in deciding what is removed;
+// once the removals are done, every sequence that no longer has a bit in a
+// live slot is deleted from it, so that the caller's cache stays bounded.
+// It may be nil.
 func (p *Pruner) Prune(memCache map[int64]string) error {
-	_, err := p.run(memCache, true)
+	_, err := p.run(p.delta, memCache, true)
 	return err
 }
 
 // Preview works out what Prune would remove now, by the same rules, and
-// removes nothing.
+// removes nothing; memCache is neither used nor changed.
 func (p *Pruner) Preview(memCache map[int64]string) (PruneCounts, error) {
-	return p.run(memCache, false)
+	return p.run(p.delta, nil, false)
 }
 
-// run finds what a prune removes and, when remove is set, removes it.
-func (p *Pruner) run(memCache map[int64]string, remove bool) (PruneCounts, error) {
+// run finds what a prune removes, judging the age of slots with the
+// server clock delta given, and, when remove is set, removes it and trims
+// memCache to the live sequences.
+func (p *Pruner) run(delta time.Duration, memCache map[int64]string, remove bool) (PruneCounts, error) {
 	var counts PruneCounts
 	if p.badInput != nil {
 		return counts, p.badInput
@@ -109,7 +102,7 @@ func (p *Pruner) run(memCache map[int64]string, remove bool) (PruneCounts, error
 	beings := on(session, p.beings)
 
 	periodSeconds := slot.Seconds(p.cfg.period)
-	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
+	current := slot.At(p.cfg.clock.Now(), delta, p.cfg.period)
 	var err error
 	if counts.Pings, err = p.oldPings(pings, current-3*periodSeconds, remove); err != nil {
 		return counts, err
@@ -119,7 +112,7 @@ func (p *Pruner) run(memCache map[int64]string, remove bool) (PruneCounts, error
 	if err != nil {
 		return counts, err
 	}
-	superseded, err := p.superseded(beings, live, memCache)
+	superseded, err := p.superseded(beings, live)
 	if err != nil {
 		return counts, err
 	}
@@ -127,8 +120,15 @@ func (p *Pruner) run(memCache map[int64]string, remove bool) (PruneCounts, error
 		counts.Beings = len(superseded)
 		return counts, nil
 	}
-	counts.Beings, err = p.removeBeings(beings, superseded)
-	return counts, err
+	if counts.Beings, err = p.removeBeings(beings, superseded); err != nil {
+		return counts, err
+	}
+	for seq := range memCache {
+		if !live[seq] {
+			delete(memCache, seq)
+		}
+	}
+	return counts, nil
 }
 
 // oldPings counts, or removes, the model's slot documents before oldest.
@@ -165,7 +165,7 @@ func (p *Pruner) liveSeqs(pings *mgo.Collection, oldest int64) (map[int64]bool, 
 	for i := range docs {
 		alive, dead, problems := decodePingDoc(&docs[i])
 		if len(problems) > 0 {
-			p.report(pings, docs[i].ID, problems)
+			p.corrupt.report(pings.FullName, docs[i].ID, problems)
 		}
 		for _, words := range []map[int64]uint64{alive, dead} {
 			for index, word := range words {
@@ -177,10 +177,10 @@ func (p *Pruner) liveSeqs(pings *mgo.Collection, oldest int64) (map[int64]bool, 
 }
 
 // superseded reads the model's beings, a batch at a time, and returns the
-// ids of those a newer sequence of the same key replaces, but for the ones
-// live or in memCache. The grouping is done here rather than in the
+// ids of those a newer sequence of the same key replaces, but for the live
+// ones. The grouping is done here rather than in the
 // database because the test server's $group has no $push.
-func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCache map[int64]string) ([]string, error) {
+func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool) ([]string, error) {
 	type seen struct {
 		newest int64
 		older  []int64
@@ -196,7 +196,7 @@ func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCach
 			err = errors.New("seq does not match _id")
 		}
 		if err != nil {
-			p.report(beings, doc["_id"], []string{err.Error()})
+			p.corrupt.report(beings.FullName, doc["_id"], []string{err.Error()})
 			doc = nil
 			continue
 		}
@@ -219,9 +219,6 @@ func (p *Pruner) superseded(beings *mgo.Collection, live map[int64]bool, memCach
 	for _, s := range byKey {
 		for _, seq := range s.older {
 			if live[seq] {
-				continue
-			}
-			if _, ok := memCache[seq]; ok {
 				continue
 			}
 			ids = append(ids, docID(p.modelUUID, seq))

@@ -3,6 +3,7 @@ package presence_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -153,7 +154,10 @@ func TestPruneNeverHidesALiveKey(t *testing.T) {
 	}
 }
 
-func TestPruneKeepsMemCache(t *testing.T) {
+// TestPruneTrimsMemCache pins Juju's meaning of memCache: the caller's
+// seq→key cache never shields a being from removal, and Prune deletes from
+// it every sequence no longer in a live slot, so the cache stays bounded.
+func TestPruneTrimsMemCache(t *testing.T) {
 	e := newEnv(t)
 	uuid := modelA.Id()
 	insert(t, e.db.C("presence.beings"),
@@ -162,10 +166,17 @@ func TestPruneKeepsMemCache(t *testing.T) {
 		bson.M{"_id": uuid + ":3", "seq": int64(3), "key": "k"},
 		bson.M{"_id": uuid + ":4", "seq": int64(4), "key": "other"},
 	)
-	if err := e.pruner(modelA).Prune(map[int64]string{2: "k"}); err != nil {
+	// Only seq 3 has a bit in a live slot.
+	insert(t, e.db.C("presence.pings"),
+		bson.M{"_id": uuid + ":" + itoa(startSlot), "slot": startSlot, "alive": bson.M{"0": int64(1 << 3)}})
+	memCache := map[int64]string{1: "k", 2: "k", 3: "k", 4: "other"}
+	if err := e.pruner(modelA).Prune(memCache); err != nil {
 		t.Fatal(err)
 	}
-	assertIDs(t, e.db.C("presence.beings"), uuid+":2", uuid+":3", uuid+":4")
+	assertIDs(t, e.db.C("presence.beings"), uuid+":3", uuid+":4")
+	if want := map[int64]string{3: "k"}; !maps.Equal(memCache, want) {
+		t.Errorf("memCache after Prune = %v, want %v", memCache, want)
+	}
 }
 
 func TestPruneKeepsSequencesInLiveSlots(t *testing.T) {

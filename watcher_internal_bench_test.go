@@ -77,7 +77,7 @@ func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, *pin
 					tracker:    livestate.NewTracker(),
 					unresolved: make(map[int64]bool),
 					watches:    make(map[string][]chan<- Change),
-					corrupt:    make(map[string]bool),
+					corrupt:    newCorruptLog(newConfig(nil).logger, "bench"),
 				}
 				keys := make(map[int64]string, n)
 				for seq := int64(1); seq <= int64(n); seq++ {
@@ -94,17 +94,15 @@ func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, *pin
 					for i := range docs {
 						addSlot(w, window, &docs[i])
 					}
-					changes := 0
-					livestate.Changed(w.window, window, func(seq int64, st livestate.State) {
-						changes++
-						if key, ok := w.tracker.KeyOf(seq); ok {
-							w.setState(seq, key, st)
-							return
-						}
-						w.setState(seq, keys[seq], st) // what resolve does once looked up
-					})
-					w.window = window
-					return changes
+					moved := w.diff(window)
+					unknown := w.unknownSeqs(moved, window)
+					found := make(map[int64]string, len(unknown)) // what lookup reads
+					for _, seq := range unknown {
+						found[seq] = keys[seq]
+					}
+					w.commit(window, moved, unknown, found)
+					return len(moved)
+
 				}
 				decodeDiff(0)
 				if w.tracker.LiveCount() != n {

@@ -419,3 +419,84 @@ func TestColdStartOverManyBeings(t *testing.T) {
 	assertAlive(t, w, modelA.Id()+"/key-2500", true)
 	assertAlive(t, w, other.Id()+"/key-1", false)
 }
+
+// TestRestartInOneSyncSendsNothing restarts an agent so that its old
+// sequence leaves the live window in the very sync that first sees its new
+// one: a newer sequence silently replaces the old, as in Juju, so nothing
+// is sent and the key stays alive throughout.
+func TestRestartInOneSyncSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	p := e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+
+	// The old sequence pinged only the first slot, which the watcher
+	// still reads one period on.
+	e.stop(p)
+	e.advance(period)
+	w.Sync()
+	assertAlive(t, w, "k", true)
+
+	// The new sequence pings and is written, but the watcher reads it only
+	// at its own poll a period later, when the first slot leaves.
+	e.startPinger(p)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(period)
+	w.Sync()
+	assertNoChange(t, ch)
+	assertAlive(t, w, "k", true)
+}
+
+// TestSequencesLeavingTogetherSendNothing gives many keys an older
+// sequence that stopped and a newer one that was killed, in the same slot,
+// and lets both leave the window in one sync. Each key is dead before and
+// after, so nothing may be sent: a sync sends at most one Change per key,
+// from its state before the sync to its state after, whatever order it
+// meets the sequences in. The documents are written by hand so that each
+// sequence has a field of its own, which a sync may meet in any order.
+func TestSequencesLeavingTogetherSendNothing(t *testing.T) {
+	e := newEnv(t)
+	w := e.watcher(modelA)
+	uuid := modelA.Id()
+	const keys = 20
+	alive, dead := bson.M{}, bson.M{}
+	for i := int64(0); i < keys; i++ {
+		key := "key-" + itoa(i)
+		older, newer := 126*i+1, 126*i+64 // in fields 2i and 2i+1
+		insert(t, e.db.C("presence.beings"),
+			bson.M{"_id": uuid + ":" + itoa(older), "seq": older, "key": key},
+			bson.M{"_id": uuid + ":" + itoa(newer), "seq": newer, "key": key})
+		alive[strconv.FormatInt(older/63, 16)] = int64(1) << (older % 63)
+		alive[strconv.FormatInt(newer/63, 16)] = int64(1) << (newer % 63)
+		dead[strconv.FormatInt(newer/63, 16)] = int64(1) << (newer % 63)
+	}
+	insert(t, e.db.C("presence.pings"), bson.M{"_id": uuid + ":" + itoa(startSlot), "slot": startSlot, "alive": alive, "dead": dead})
+	w.Sync()
+	ch := make(chan presence.Change, 4*keys)
+	for i := int64(0); i < keys; i++ {
+		w.Watch("key-"+itoa(i), ch)
+		assertChange(t, ch, presence.Change{Key: "key-" + itoa(i), Alive: false})
+	}
+	e.advance(period)
+	w.Sync()
+	e.advance(period) // both sequences of every key leave the window now
+	w.Sync()
+	assertNoChange(t, ch)
+}
+
+// TestDeadWorkersAreDeadAtOnce checks that a watcher made dead is dead
+// when the constructor returns.
+func TestDeadWorkersAreDeadAtOnce(t *testing.T) {
+	w := presence.NewDeadWatcher(fmt.Errorf("boom"))
+	select {
+	case <-w.Dead():
+	default:
+		t.Errorf("NewDeadWatcher returned a watcher whose Dead channel is open")
+	}
+}

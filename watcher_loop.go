@@ -1,0 +1,275 @@
+package presence
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/juju/clock"
+	"github.com/juju/errors"
+	"gopkg.in/tomb.v2"
+)
+
+// firstRetry is how long a watcher waits before reading again after a
+// failed read; each further failure doubles the wait, up to a period.
+const firstRetry = time.Second
+
+// loop owns the watcher's state. It reads the database at once, then every
+// period, when asked, and sooner after a failure; in between it answers
+// requests and delivers events.
+func (w *Watcher) loop() error {
+	if err := w.read(); err != nil {
+		return err
+	}
+	timer := w.cfg.clock.NewTimer(w.nextRead())
+	defer timer.Stop()
+	for {
+		var out chan<- Change
+		var next Change
+		if len(w.pending) > 0 {
+			out, next = w.pending[0].ch, w.pending[0].change
+		}
+		select {
+		case <-w.tomb.Dying():
+			return tomb.ErrDying
+		case <-timer.Chan():
+			if err := w.read(); err != nil {
+				return err
+			}
+			w.maybePrune()
+			timer.Reset(w.nextRead())
+		case err := <-w.pruneDone:
+			w.pruning = false
+			w.stats.prunes++
+			if err != nil {
+				w.stats.pruneFailures++
+				w.cfg.logger.Warn("presence: pruning failed; the next prune will retry", "model", w.modelUUID, "err", err)
+			}
+		case <-w.syncNow:
+			if err := w.readAsked(timer); err != nil {
+				return err
+			}
+		case req := <-w.request:
+			if err := w.handle(req, timer); err != nil {
+				return err
+			}
+		case out <- next:
+			w.pending[0] = event{}
+			w.pending = w.pending[1:]
+		}
+		w.releaseWaiters()
+	}
+}
+
+// nextRead returns how long to wait before the next read: a period after a
+// success, the backoff after a failure.
+func (w *Watcher) nextRead() time.Duration {
+	if w.retry > 0 {
+		return w.retry
+	}
+	return w.cfg.period
+}
+
+// readAsked reads on a caller's request. A failure brings the next read
+// forward to the backoff, rather than leaving it up to a period away.
+func (w *Watcher) readAsked(timer clock.Timer) error {
+	if err := w.read(); err != nil {
+		return err
+	}
+	if w.retry > 0 {
+		timer.Reset(w.retry)
+	}
+	return nil
+}
+
+// read brings the view up to date, measuring the clock skew first if that
+// is still to do. A failure is logged and retried after a backoff; it is
+// returned, ending the watcher, only once failures have lasted longer than
+// the outage tolerance. After a success, the requests that waited for a
+// fresh view are served.
+func (w *Watcher) read() error {
+	began := time.Now()
+	err := w.measureSkewOnce()
+	if err == nil {
+		err = w.sync()
+	}
+	if err != nil {
+		w.lastErr = err
+		w.retry = backoff(w.retry, w.cfg.period)
+		return w.outage.failed(w.cfg, err, "model", w.modelUUID)
+	}
+	w.outage.ended()
+	w.lastErr = nil
+	w.retry = 0
+	w.lastRead = w.cfg.clock.Now()
+	w.stats.syncs++
+	w.stats.lastSyncDuration = time.Since(began)
+	deferred := w.deferred
+	w.deferred = nil
+	for _, req := range deferred {
+		w.handle(req, nil)
+	}
+	return nil
+}
+
+// backoff returns the wait before the next read after a failure, given
+// the previous wait (zero after a success).
+func backoff(previous, period time.Duration) time.Duration {
+	if previous == 0 {
+		return min(firstRetry, period)
+	}
+	return min(2*previous, period)
+}
+
+// fresh reports whether the view may be answered from: it has been read,
+// and reads have not been failing for longer than a period since.
+func (w *Watcher) fresh() bool {
+	if w.lastRead.IsZero() {
+		return false
+	}
+	return w.outage.since.IsZero() || w.cfg.clock.Now().Sub(w.lastRead) <= w.cfg.period
+}
+
+func (w *Watcher) measureSkewOnce() error {
+	if !w.cfg.measureSkew || w.skewMeasured {
+		return nil
+	}
+	session := w.base.Database.Session.Copy()
+	defer session.Close()
+	delta, err := clockDelta(session, w.cfg.clock.Now)
+	if err != nil {
+		return errors.Annotatef(err, "presence: watcher of model %q", w.modelUUID)
+	}
+	w.delta = delta
+	w.skewMeasured = true
+	return nil
+}
+
+// handle serves one request. Requests that need a fresh view wait in
+// deferred while there is none, in the order they came; timer is nil when
+// deferred requests are replayed.
+func (w *Watcher) handle(req interface{}, timer clock.Timer) error {
+	switch req := req.(type) {
+	case reqWatch:
+		if !w.fresh() || len(w.deferred) > 0 {
+			w.deferred = append(w.deferred, req)
+			return nil
+		}
+		if !slices.Contains(w.watches[req.key], req.ch) {
+			w.watches[req.key] = append(w.watches[req.key], req.ch)
+		}
+		w.pending = append(w.pending, event{req.ch, Change{req.key, w.tracker.Alive(req.key)}})
+	case reqUnwatch:
+		if len(w.deferred) > 0 {
+			w.deferred = append(w.deferred, req)
+			return nil
+		}
+		w.unwatch(req.key, req.ch)
+	case reqAlive:
+		switch {
+		case w.lastRead.IsZero():
+			w.deferred = append(w.deferred, req)
+		case !w.fresh():
+			req.result <- aliveResult{err: w.staleError(req.key)}
+		default:
+			req.result <- aliveResult{alive: w.tracker.Alive(req.key)}
+		}
+	case reqReport:
+		req.result <- w.report()
+	case reqSync:
+		if err := w.readAsked(timer); err != nil {
+			close(req.done)
+			return err
+		}
+		w.waiters = append(w.waiters, req.done)
+	}
+	return nil
+}
+
+// staleError says why the watcher cannot answer for key.
+func (w *Watcher) staleError(key string) error {
+	return errors.Errorf("presence: cannot check liveness of %q in model %q: the database was last read at %s and reads have failed since %s: %v",
+		key, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339), w.lastErr)
+}
+
+func (w *Watcher) unwatch(key string, ch chan<- Change) {
+	chans := w.watches[key]
+	if i := slices.Index(chans, ch); i >= 0 {
+		chans = slices.Delete(chans, i, i+1)
+	}
+	if len(chans) == 0 {
+		delete(w.watches, key)
+	} else {
+		w.watches[key] = chans
+	}
+	kept := w.pending[:0]
+	for _, e := range w.pending {
+		if e.ch != ch || e.change.Key != key {
+			kept = append(kept, e)
+		}
+	}
+	clear(w.pending[len(kept):])
+	w.pending = kept
+}
+
+// releaseWaiters ends the Sync calls once every event is delivered.
+func (w *Watcher) releaseWaiters() {
+	if len(w.pending) > 0 || len(w.waiters) == 0 {
+		return
+	}
+	for _, done := range w.waiters {
+		close(done)
+	}
+	w.waiters = w.waiters[:0]
+}
+
+func (w *Watcher) report() map[string]interface{} {
+	return map[string]interface{}{
+		"model":              w.modelUUID,
+		"state":              "running",
+		"fresh":              w.fresh(),
+		"keys-watched":       len(w.watches),
+		"keys-alive":         w.tracker.LiveCount(),
+		"seqs-known":         w.tracker.SeqCount(),
+		"seqs-unresolved":    len(w.unresolved),
+		"events-pending":     len(w.pending),
+		"requests-waiting":   len(w.deferred),
+		"events":             w.stats.events,
+		"syncs":              w.stats.syncs,
+		"sync-failures":      w.outage.total,
+		"corrupt-documents":  w.corrupt.count(),
+		"prunes":             w.stats.prunes,
+		"prune-failures":     w.stats.pruneFailures,
+		"last-sync":          w.lastRead,
+		"last-sync-duration": w.stats.lastSyncDuration,
+	}
+}
+
+// maybePrune starts a prune of the model now and then, in a goroutine of
+// the watcher's. It prunes only from a fresh view, so that the slots it
+// judges old are judged on the server's clock as last measured. Its outcome
+// arrives on pruneDone; an error is only logged, since a prune that failed
+// changes nothing a later one cannot do.
+func (w *Watcher) maybePrune() {
+	if !w.cfg.pruning || w.pruning || !w.fresh() || !w.outage.since.IsZero() {
+		return
+	}
+	w.pruneSince++
+	if !pruneDue(w.pruneSince, rand.Float64()) {
+		return
+	}
+	w.pruneSince = 0
+	w.pruning = true
+	if w.pruner == nil {
+		w.pruner = newPruner(w.modelUUID, w.cols.beings, w.cols.pings, w.delta, w.cfg)
+	}
+	pruner, delta := w.pruner, w.delta
+	w.tomb.Go(func() error {
+		_, err := pruner.run(delta, nil, true)
+		select {
+		case w.pruneDone <- err:
+		case <-w.tomb.Dying():
+		}
+		return nil
+	})
+}

@@ -206,3 +206,171 @@ func TestServerRestart(t *testing.T) {
 }
 
 var tombErrStillAlive = tomb.ErrStillAlive
+
+// TestWatcherWaitsForItsFirstRead starts a watcher while the database is
+// away: it states nothing it has not read. Alive waits for the first
+// successful read, and Watch's first event reports what that read found.
+func TestWatcherWaitsForItsFirstRead(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	e.pinger(modelA, "k", pb)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	end := outage(bridge)
+	w := e.watcher(modelA)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	type answer struct {
+		alive bool
+		err   error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		alive, err := w.Alive("k")
+		answered <- answer{alive, err}
+	}()
+	w.Sync() // a read that fails
+	end()
+
+	// Read until a read succeeds: the first after an outage may meet a
+	// connection the outage broke.
+	var got answer
+	for i := 0; ; i++ {
+		w.Sync()
+		select {
+		case got = <-answered:
+		default:
+			if i < 5 {
+				continue
+			}
+			t.Fatal("Alive has not answered after five reads since the outage")
+		}
+		break
+	}
+	if got.err != nil || !got.alive {
+		t.Errorf("Alive = %v, %v; want true, nil", got.alive, got.err)
+	}
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+	assertNoChange(t, ch)
+}
+
+// TestStaleViewAnswersWithAnError makes reads fail for longer than a
+// period, within a longer outage tolerance: Alive says the view is stale
+// rather than answer from it, and a Watch started meanwhile sends its first
+// event only once a read succeeds.
+func TestStaleViewAnswersWithAnError(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	w := presence.NewWatcherWithOptions(e.base, modelA, e.opts(presence.WithPruning(false), presence.WithOutageTolerance(10*period))...)
+	e.addTimers(1)
+	t.Cleanup(func() { w.Stop() })
+	assertAlive(t, w, "k", false)
+
+	end := outage(bridge)
+	w.Sync()
+	// Within a period of the last read, the view still answers.
+	assertAlive(t, w, "k", false)
+	e.advance(period + time.Second)
+	w.Sync()
+	_, err := w.Alive("k")
+	if err == nil || !strings.Contains(err.Error(), "reads have failed since") {
+		t.Fatalf("Alive on a stale view = %v; want an error saying reads fail", err)
+	}
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	w.Sync()
+	assertNoChange(t, ch)
+
+	end()
+	e.pinger(modelA, "k", pb)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5 && len(ch) == 0; i++ {
+		w.Sync()
+	}
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+	assertAlive(t, w, "k", true)
+}
+
+// TestFailedReadIsRetriedPromptly fails one read: the watcher tries again
+// after about a second rather than a whole period later, so a key started
+// meanwhile is seen that soon.
+func TestFailedReadIsRetriedPromptly(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	ch := make(chan presence.Change, 10)
+	w.Watch("k", ch)
+	assertChange(t, ch, presence.Change{Key: "k", Alive: false})
+
+	end := outage(bridge)
+	w.Sync()
+	end()
+	e.pinger(modelA, "k", pb)
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// The first read after an outage may meet a broken connection; the
+	// one after it, another second on, may not.
+	e.advance(time.Second)
+	if len(ch) == 0 {
+		e.advance(2 * time.Second)
+	}
+	assertChange(t, ch, presence.Change{Key: "k", Alive: true})
+}
+
+// TestRequeueFollowsTheServerClock fails a flush of pings whose slot, on
+// the server's clock, is three periods behind this host's: they are still
+// read by watchers, so the batcher keeps them and writes them once the
+// database is back.
+func TestRequeueFollowsTheServerClock(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := e.batcher()
+	serverSlot := startSlot - 3*30
+	if err := pb.Ping(modelA.Id(), serverSlot, "0", 1<<5); err != nil {
+		t.Fatal(err)
+	}
+	end := outage(bridge)
+	if err := pb.Sync(); err == nil {
+		t.Fatal("a flush succeeded during the outage")
+	}
+	end()
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = pb.Sync(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("flush after the outage: %v", err)
+	}
+	var doc struct {
+		Alive map[string]int64 `bson:"alive"`
+	}
+	if err := e.db.C("presence.pings").FindId(modelA.Id() + ":" + itoa(serverSlot)).One(&doc); err != nil {
+		t.Fatalf("the ping of slot %d was dropped: %v", serverSlot, err)
+	}
+	if doc.Alive["0"] != 1<<5 {
+		t.Errorf("slot %d holds %v; want bit 5 of field 0", serverSlot, doc.Alive)
+	}
+}
+
+// TestBatcherStopReturnsTheFinalFlushError stops a batcher that holds
+// pings while the database is away: Stop says the final flush failed
+// rather than return nil with pings lost.
+func TestBatcherStopReturnsTheFinalFlushError(t *testing.T) {
+	e, bridge := faultEnv(t)
+	pb := presence.NewPingBatcherWithOptions(e.base, e.opts(presence.WithFlushInterval(time.Hour))...)
+	if err := pb.Ping(modelA.Id(), startSlot, "0", 1); err != nil {
+		t.Fatal(err)
+	}
+	end := outage(bridge)
+	defer end()
+	err := pb.Stop()
+	if err == nil || !strings.Contains(err.Error(), "final flush") {
+		t.Fatalf("Stop = %v; want the final flush's error", err)
+	}
+}

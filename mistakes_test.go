@@ -235,8 +235,8 @@ func TestPingerStopTwiceAndRestart(t *testing.T) {
 	assertAlive(t, w, "k", false)
 }
 
-// TestPingerNeverStartedStopsQuietly stops and kills a pinger that never
-// started: nothing happens and nothing is written.
+// TestPingerNeverStartedStopsQuietly stops a pinger that never started:
+// nothing happens and nothing is written.
 func TestPingerNeverStartedStopsQuietly(t *testing.T) {
 	e := newEnv(t)
 	pb := e.batcher()
@@ -245,15 +245,42 @@ func TestPingerNeverStartedStopsQuietly(t *testing.T) {
 		if err := p.Stop(); err != nil {
 			t.Errorf("Stop = %v", err)
 		}
-		if err := p.KillForTesting(); err != nil {
-			t.Errorf("KillForTesting = %v", err)
-		}
 		if err := p.Wait(); err != nil {
 			t.Errorf("Wait = %v", err)
 		}
 	})
 	if n := e.count("presence.pings"); n != 0 {
 		t.Errorf("a pinger never started wrote %d ping documents", n)
+	}
+}
+
+// TestKillForTestingNeverStarted kills a pinger that never started, as
+// Juju does: it takes a new sequence and writes it alive and dead, so the
+// key reads dead even where an older sequence of it is still pinging.
+func TestKillForTestingNeverStarted(t *testing.T) {
+	e := newEnv(t)
+	pb := e.batcher()
+	w := e.watcher(modelA)
+	e.pinger(modelA, "k", pb)
+	flushAndSync(t, pb, w)
+	assertAlive(t, w, "k", true)
+
+	p := e.newPinger(modelA, "k", pb)
+	if err := p.KillForTesting(); err != nil {
+		t.Fatalf("KillForTesting = %v", err)
+	}
+	w.Sync()
+	assertAlive(t, w, "k", false)
+	var doc struct {
+		Alive map[string]int64 `bson:"alive"`
+		Dead  map[string]int64 `bson:"dead"`
+	}
+	if err := e.db.C("presence.pings").FindId(modelA.Id() + ":" + itoa(startSlot)).One(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// Sequence 1 pings; the kill took sequence 2 (bit 2 of field "0").
+	if doc.Alive["0"] != 1<<1|1<<2 || doc.Dead["0"] != 1<<2 {
+		t.Errorf("slot document alive %v dead %v; want sequence 2 alive and dead", doc.Alive, doc.Dead)
 	}
 }
 

@@ -96,7 +96,10 @@ func WithLogger(logger *slog.Logger) Option {
 }
 
 // WithFlushInterval sets how often a PingBatcher writes; each flush waits
-// between 0.8 and 1.2 times this. It must be positive.
+// between 0.8 and 1.2 times this. It must be positive. A batcher shortens
+// an interval longer than a quarter of its slot period to that quarter (and
+// logs so), so that every ping is written well inside the slot it is for;
+// give the batcher the same WithPeriod as its pingers.
 func WithFlushInterval(interval time.Duration) Option {
 	return func(c *config) {
 		if interval <= 0 {
@@ -121,9 +124,17 @@ func WithPruning(prune bool) Option {
 }
 
 // WithOutageTolerance sets how long a worker keeps retrying a database that
-// fails before it stops with an error. It defaults to one slot period: a
-// watcher that cannot read for longer could no longer tell the truth, and a
-// batcher that cannot write would soon let live agents look dead.
+// fails before it stops with an error.
+//
+// For a watcher it defaults to one slot period: one that cannot read for
+// longer could no longer tell the truth (and answers Alive with an error
+// meanwhile). For a PingBatcher it defaults to its write slack: how late a
+// write of pings may land with no live key read dead, which is the period
+// less the ping window (its first quarter, in which pingers ping) less the
+// longest flush wait (1.2 flush intervals): 21.3 s at the defaults of 30 s
+// and 1 s, 1.26 s at 2 s and 200 ms. A write that is slow but lands within
+// the slack costs nothing; a batcher that cannot write for longer lets live
+// agents read dead, so it stops with an error for its owner to act on.
 func WithOutageTolerance(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

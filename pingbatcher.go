@@ -43,6 +43,10 @@ type PingBatcher struct {
 	stats batcherStats
 	// outage follows failed flushes; it belongs to the loop.
 	outage outage
+	// newest is the newest slot pinged in each model, as the pingers'
+	// clocks (which follow the server's) have named it; it belongs to the
+	// loop, which judges by it which failed pings are too old to keep.
+	newest map[string]int64
 }
 
 // pingShards is how many independently locked parts the pending pings are
@@ -95,9 +99,10 @@ func NewPingBatcherWithOptions(base *mgo.Collection, opts ...Option) *PingBatche
 		return NewDeadPingBatcher(err)
 	}
 	pb := &PingBatcher{
-		pings: collectionsOf(base).pings,
-		cfg:   newConfig(opts),
-		syncs: make(chan chan error),
+		pings:  collectionsOf(base).pings,
+		cfg:    batcherConfig(newConfig(opts)),
+		syncs:  make(chan chan error),
+		newest: make(map[string]int64),
 	}
 	for i := range pb.shards {
 		pb.shards[i].pending = make(map[bucketKey]*bucket)
@@ -106,24 +111,40 @@ func NewPingBatcherWithOptions(base *mgo.Collection, opts ...Option) *PingBatche
 	return pb
 }
 
+// batcherConfig fits the flush interval to the slot period and sets the
+// default outage tolerance of a batcher: the write slack. A write that
+// fails for longer would let live keys read dead, so the batcher then
+// stops with an error for its owner to act on rather than retry quietly.
+func batcherConfig(cfg config) config {
+	if longest := slot.MaxFlushInterval(cfg.period); cfg.flushInterval > longest {
+		cfg.logger.Warn("presence: flush interval too long for the slot period; shortened",
+			"flush-interval", cfg.flushInterval, "period", cfg.period, "used", longest,
+			"reason", "a ping must be written well inside the slot it is for")
+		cfg.flushInterval = longest
+	}
+	if !cfg.toleranceSet {
+		cfg.tolerance = slot.WriteSlack(cfg.period, cfg.flushInterval)
+	}
+	return cfg
+}
+
 // NewDeadPingBatcher returns a PingBatcher that is already stopped with an
-// error: Ping, Sync, Wait and Stop return err.
+// error: Ping, Sync, Wait and Stop return err at once.
 func NewDeadPingBatcher(err error) *PingBatcher {
 	pb := &PingBatcher{cfg: newConfig(nil)}
 	pb.closed.Store(true)
 	pb.tomb.Kill(err)
 	pb.tomb.Go(func() error { return err })
+	pb.tomb.Wait()
 	return pb
 }
 
 // Ping should be called by a Pinger when it is ready to update its time
 // slot. It records the bit in memory and returns; the next flush writes it.
-// It fails once the batcher is stopped, or when the arguments could not
-// have come from a Pinger.
+// A nil error means the ping will be written by a flush, the final one
+// included: it fails once the batcher is stopping, or when the arguments
+// could not have come from a Pinger.
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
-	if pb.closed.Load() {
-		return pb.deadErr()
-	}
 	if !bitfield.ValidFieldBit(fieldBit) {
 		return errors.Errorf("presence: ping bit %#x is not one of the 63 bits of a field", fieldBit)
 	}
@@ -132,6 +153,13 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 	}
 	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
 	shard.mu.Lock()
+	// Checked under the shard's lock: the final flush marks the batcher
+	// closed before it takes each shard under its lock, so a ping either
+	// lands before the take or sees the mark.
+	if pb.closed.Load() {
+		shard.mu.Unlock()
+		return pb.stoppedErr()
+	}
 	b := shard.last
 	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
 		// A new bucket: check the model id once here rather than on every
@@ -213,11 +241,14 @@ func mergeBuckets(into, from map[bucketKey]*bucket) {
 	}
 }
 
-func (pb *PingBatcher) deadErr() error {
+// stoppedErr is what Ping and Sync return once the batcher is stopping:
+// the error it stopped with, or, after a clean stop, the text Juju's
+// callers match.
+func (pb *PingBatcher) stoppedErr() error {
 	if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
 		return err
 	}
-	return errors.New("presence: ping batcher is stopped")
+	return errors.New("presence: PingBatcher is stopped")
 }
 
 // Sync asks for an immediate flush of the pings recorded so far, and returns
@@ -228,13 +259,13 @@ func (pb *PingBatcher) Sync() error {
 	select {
 	case pb.syncs <- reply:
 	case <-pb.tomb.Dying():
-		return pb.deadErr()
+		return pb.stoppedErr()
 	}
 	select {
 	case err := <-reply:
 		return err
 	case <-pb.tomb.Dead():
-		return pb.deadErr()
+		return pb.stoppedErr()
 	}
 }
 
@@ -246,11 +277,7 @@ func (pb *PingBatcher) loop() error {
 		select {
 		case <-pb.tomb.Dying():
 			timer.Stop()
-			pb.closed.Store(true)
-			if err := pb.flush(); err != nil {
-				pb.cfg.logger.Warn("presence: final flush failed; its pings are lost", "err", err)
-			}
-			return tomb.ErrDying
+			return pb.finalFlush()
 		case <-timer.Chan():
 		case reply := <-pb.syncs:
 			timer.Stop()
@@ -269,6 +296,22 @@ func (pb *PingBatcher) loop() error {
 	}
 }
 
+// finalFlush closes the batcher to new pings and writes what it holds. A
+// connection the server dropped fails the first operation on it, so a
+// failed final flush is tried once more; if that fails too, its error is
+// what Stop returns.
+func (pb *PingBatcher) finalFlush() error {
+	pb.closed.Store(true)
+	err := pb.flush()
+	if err != nil {
+		err = pb.flush()
+	}
+	if err != nil {
+		return errors.Annotate(err, "presence: final flush of the PingBatcher failed")
+	}
+	return tomb.ErrDying
+}
+
 // moreSyncs gathers the Sync requests already waiting, so they share a flush.
 func (pb *PingBatcher) moreSyncs(replies []chan error) []chan error {
 	for {
@@ -285,57 +328,77 @@ func (pb *PingBatcher) jittered() time.Duration {
 	return time.Duration(float64(pb.cfg.flushInterval) * (0.8 + 0.4*rand.Float64()))
 }
 
-// flush writes every pending bucket, one upsert each, in one bulk request.
-// On failure the buckets go back into pending, to be ORed with newer pings
-// and written by the next flush.
+// flush writes every pending bucket, one upsert each, in bulk requests of
+// at most lookupBatch upserts (MongoDB before 3.6 takes no more in one
+// command, and a smaller command is less likely to time out on a slow
+// server). On failure the unwritten buckets go back into pending, to be
+// ORed with newer pings and written by the next flush.
 func (pb *PingBatcher) flush() error {
 	batch := pb.take()
 	if len(batch) == 0 {
 		return nil
 	}
-
-	err := pb.write(batch)
-	pb.stats.flushes.Add(1)
-	if err == nil {
-		pb.stats.writes.Add(int64(len(batch)))
-		return nil
-	}
-	pb.stats.failures.Add(1)
-	kept, dropped := pb.requeue(batch)
-	return errors.Annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
-}
-
-func (pb *PingBatcher) write(batch map[bucketKey]*bucket) error {
-	session := pb.pings.Database.Session.Copy()
-	defer session.Close()
-	bulk := on(session, pb.pings).Bulk()
-	bulk.Unordered()
+	buckets := make([]*bucket, 0, len(batch))
 	for _, b := range batch {
-		bulk.Upsert(bson.D{{Name: "_id", Value: docID(b.modelUUID, b.slot)}}, slotUpdate(b.slot, "alive", b.fields))
+		buckets = append(buckets, b)
+		if b.slot > pb.newest[b.modelUUID] {
+			pb.newest[b.modelUUID] = b.slot
+		}
 	}
-	if _, err := bulk.Run(); err != nil {
-		return errors.Annotatef(err, "presence: cannot write %d ping documents to %s", len(batch), pb.pings.FullName)
+	pb.stats.flushes.Add(1)
+	for start := 0; start < len(buckets); start += lookupBatch {
+		chunk := buckets[start:min(start+lookupBatch, len(buckets))]
+		if err := pb.write(chunk); err != nil {
+			pb.stats.failures.Add(1)
+			kept, dropped := pb.requeue(buckets[start:])
+			return errors.Annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
+		}
+		pb.stats.writes.Add(int64(len(chunk)))
 	}
 	return nil
 }
 
-// requeue merges a failed batch back into pending, leaving out slots that
-// are no longer read by any watcher: a slot is live for two periods, and
-// one more is allowed for clock skew between this host and the server.
-func (pb *PingBatcher) requeue(batch map[bucketKey]*bucket) (kept, dropped int) {
-	periodSeconds := slot.Seconds(pb.cfg.period)
-	oldest := slot.Of(pb.cfg.clock.Now().Unix(), periodSeconds) - 2*periodSeconds
-	for k := range batch {
-		if k.slot < oldest {
-			delete(batch, k)
-			dropped++
-		}
+// write sends one bulk request of upserts.
+func (pb *PingBatcher) write(buckets []*bucket) error {
+	session := pb.pings.Database.Session.Copy()
+	defer session.Close()
+	bulk := on(session, pb.pings).Bulk()
+	bulk.Unordered()
+	for _, b := range buckets {
+		bulk.Upsert(bson.D{{Name: "_id", Value: docID(b.modelUUID, b.slot)}}, slotUpdate(b.slot, b.fields, "alive"))
 	}
-	kept = len(batch)
+	if _, err := bulk.Run(); err != nil {
+		return errors.Annotatef(err, "presence: cannot write %d ping documents to %s", len(buckets), pb.pings.FullName)
+	}
+	return nil
+}
+
+// requeue merges buckets that failed to be written back into pending,
+// leaving out those no watcher can read any more. Slots are named on the
+// server's clock, as the pingers measured it, so their age is judged
+// against the newest slot pinged in the same model, never against this
+// host's clock: a slot is read for two periods, and one more is allowed
+// for the difference between the clocks of pingers and watchers.
+func (pb *PingBatcher) requeue(buckets []*bucket) (kept, dropped int) {
+	periodSeconds := slot.Seconds(pb.cfg.period)
 	// Any shard will do: the next flush merges them all.
 	shard := &pb.shards[0]
 	shard.mu.Lock()
-	mergeBuckets(shard.pending, batch)
+	for _, b := range buckets {
+		if b.slot+3*periodSeconds <= pb.newest[b.modelUUID] {
+			dropped++
+			continue
+		}
+		kept++
+		dst := shard.pending[b.bucketKey]
+		if dst == nil {
+			shard.pending[b.bucketKey] = b
+			continue
+		}
+		for fieldKey, bits := range b.fields {
+			dst.fields[fieldKey] |= bits
+		}
+	}
 	shard.last = nil
 	shard.mu.Unlock()
 	pb.stats.dropped.Add(int64(dropped))
@@ -376,6 +439,7 @@ func (pb *PingBatcher) Report() map[string]interface{} {
 }
 
 // Kill asks the batcher to stop; it writes what it holds before it does.
+// Pings are refused from then on.
 func (pb *PingBatcher) Kill() {
 	pb.tomb.Kill(nil)
 }
@@ -385,7 +449,8 @@ func (pb *PingBatcher) Wait() error {
 	return pb.tomb.Wait()
 }
 
-// Stop stops the batcher, after a last flush, and returns its error.
+// Stop stops the batcher, after a last flush, and returns its error: the
+// final flush's, when that failed and the pings it held are lost.
 func (pb *PingBatcher) Stop() error {
 	pb.tomb.Kill(nil)
 	return pb.tomb.Wait()

@@ -1,6 +1,9 @@
 package presence
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // TestTakeLeavesShardsTheirOwnMaps checks that the batch a flush takes is
 // never a map a shard still uses, even when the first shards are empty.
@@ -27,5 +30,16 @@ func TestTakeLeavesShardsTheirOwnMaps(t *testing.T) {
 	}
 	if next := pb.take(); len(next) != 1 || next[bucketKey{"model", 60}] == nil {
 		t.Fatalf("second take: %v", next)
+	}
+}
+
+// TestDeadPingBatcherIsDeadAtOnce checks that a batcher made dead is dead
+// when the constructor returns: Wait returns at once.
+func TestDeadPingBatcherIsDeadAtOnce(t *testing.T) {
+	pb := NewDeadPingBatcher(errors.New("boom"))
+	select {
+	case <-pb.tomb.Dead():
+	default:
+		t.Errorf("NewDeadPingBatcher returned a batcher that is not dead yet")
 	}
 }

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,8 +128,7 @@ func (p *Pinger) prepare() error {
 }
 
 func (p *Pinger) loop(t *tomb.Tomb) error {
-	interval := slot.PingInterval(p.cfg.period)
-	timer := p.cfg.clock.NewTimer(interval)
+	timer := p.cfg.clock.NewTimer(p.untilNextPing())
 	defer timer.Stop()
 	for {
 		select {
@@ -138,9 +138,20 @@ func (p *Pinger) loop(t *tomb.Tomb) error {
 			if err := p.ping(); err != nil {
 				return err
 			}
-			timer.Reset(interval)
+			timer.Reset(p.untilNextPing())
 		}
 	}
+}
+
+// untilNextPing returns how long to wait for the next ping: early in the
+// slot after the one last pinged, at a point of the ping window drawn
+// afresh each time. Pinging early in every slot leaves most of the slot
+// for the write to land: a database that is merely slow does not make the
+// agent look dead.
+func (p *Pinger) untilNextPing() time.Duration {
+	offset := slot.PingOffset(p.cfg.period, rand.Float64())
+	due := slot.NextPing(p.lastSlot, slot.Seconds(p.cfg.period), offset).Add(-p.delta)
+	return max(due.Sub(p.cfg.clock.Now()), 0)
 }
 
 // ping records the current slot, once per slot.
@@ -217,23 +228,44 @@ func (p *Pinger) Wait() error {
 }
 
 // KillForTesting stops p's periodical ping and immediately reports that it
-// is dead: it writes the dead bit of its sequence into the current slot, so
-// watchers see the key dead at their next sync instead of two slots later.
+// is dead, so that watchers see the key dead at their next sync instead of
+// two slots later. As in Juju: a running pinger writes the dead bit of its
+// sequence into the slot it last pinged, even when its loop had already
+// stopped with an error, which is then returned; a pinger that is not
+// running takes a new sequence and writes it alive and dead into the
+// current slot, so that the key reads dead whatever ran for it before.
 func (p *Pinger) KillForTesting() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.stopLocked(); err != nil {
+	if p.badInput != nil {
+		return p.badInput
+	}
+	if p.started {
+		loopErr := p.stopLocked()
+		if err := p.writeDead(p.lastSlot, false); err != nil {
+			return err
+		}
+		return loopErr
+	}
+	if err := p.prepare(); err != nil {
 		return err
 	}
-	if p.fieldBit == 0 {
-		return nil // never started: there is nothing to kill
-	}
+	return p.writeDead(slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period), true)
+}
+
+// writeDead ORs the dead bit of p's sequence, and its alive bit too when
+// alive is set, into slot slotNum, straight to the database.
+func (p *Pinger) writeDead(slotNum int64, alive bool) error {
 	session := p.base.Database.Session.Copy()
 	defer session.Close()
 	pings := on(session, collectionsOf(p.base).pings)
-	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
-	update := slotUpdate(current, "dead", map[string]uint64{p.fieldKey: p.fieldBit})
-	if _, err := pings.UpsertId(docID(p.modelUUID, current), update); err != nil {
+	fields := map[string]uint64{p.fieldKey: p.fieldBit}
+	parts := []string{"dead"}
+	if alive {
+		parts = append(parts, "alive")
+	}
+	update := slotUpdate(slotNum, fields, parts...)
+	if _, err := pings.UpsertId(docID(p.modelUUID, slotNum), update); err != nil {
 		return errors.Annotatef(err, "presence: cannot record key %q dead in %s", p.key, pings.FullName)
 	}
 	return nil

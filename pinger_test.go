@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -263,8 +264,13 @@ func TestPingerStartTwice(t *testing.T) {
 	}
 }
 
+// TestPingerDiesWithItsBatcher stops a pinger's batcher under it: the
+// pinger's next ping fails and it stops with the batcher's error, and
+// KillForTesting still writes the dead bit before it returns that error,
+// as Juju's does.
 func TestPingerDiesWithItsBatcher(t *testing.T) {
 	e := newEnv(t)
+	w := e.watcher(modelA)
 	pb := presence.NewPingBatcherWithOptions(e.base, e.opts(presence.WithFlushInterval(time.Hour))...)
 	p := presence.NewPingerWithOptions(e.base, modelA, "k", func() presence.PingRecorder { return pb }, e.opts()...)
 	if err := p.Start(); err != nil {
@@ -273,15 +279,66 @@ func TestPingerDiesWithItsBatcher(t *testing.T) {
 	if err := pb.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	w.Sync()
+	assertAlive(t, w, "k", true)
 	// The next ping goes to a stopped batcher: the pinger stops with that.
-	if err := e.clock.WaitAdvance(period, waitTimeout, 1); err != nil {
+	if err := e.clock.WaitAdvance(period, waitTimeout, 2); err != nil {
 		t.Fatal(err)
 	}
 	err := p.Wait()
-	if err == nil || !strings.Contains(err.Error(), "ping batcher is stopped") {
-		t.Errorf("pinger error = %v", err)
+	if err == nil || !strings.HasSuffix(err.Error(), "PingBatcher is stopped") {
+		t.Errorf("pinger error = %v, want one ending in \"PingBatcher is stopped\"", err)
 	}
-	if err := p.Stop(); err == nil {
-		t.Errorf("Stop after the failure returned no error")
+	if kerr := p.KillForTesting(); kerr == nil || kerr.Error() != err.Error() {
+		t.Errorf("KillForTesting = %v, want the loop's error %v", kerr, err)
+	}
+	w.Sync()
+	assertAlive(t, w, "k", false)
+	if err := p.Stop(); err != nil {
+		t.Errorf("Stop after KillForTesting = %v", err)
+	}
+}
+
+// TestShortPeriodsKeepLiveKeysAlive runs a pinger, a batcher flushing on
+// its own timer and a watcher at slot periods from 1 s to 30 s, each with
+// the flush intervals the docs allow (longer ones are shortened to a
+// quarter of the period), and steps the clock through several slots a
+// tenth of a period at a time: the running key reads alive at every step.
+// Each run starts nine tenths into a slot, where a pinger's first ping is
+// the latest it can be.
+func TestShortPeriodsKeepLiveKeysAlive(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second} {
+		for _, flush := range []time.Duration{presence.DefaultFlushInterval, p / 4, p / 10} {
+			t.Run(fmt.Sprintf("period=%v/flush=%v", p, flush), func(t *testing.T) {
+				model := names.NewModelTag(fmt.Sprintf("short-%d-%d", p/time.Millisecond, flush/time.Millisecond))
+				into := time.Duration(e.clock.Now().UnixNano() % int64(p))
+				e.advance((p*9/10 - into + p) % p)
+				opts := e.opts(presence.WithPeriod(p), presence.WithFlushInterval(flush), presence.WithPruning(false))
+				pb := presence.NewPingBatcherWithOptions(e.base, opts...)
+				w := presence.NewWatcherWithOptions(e.base, model, opts...)
+				pinger := presence.NewPingerWithOptions(e.base, model, "k", func() presence.PingRecorder { return pb }, opts...)
+				if err := pinger.Start(); err != nil {
+					t.Fatal(err)
+				}
+				e.addTimers(3)
+				defer func() {
+					pinger.Stop()
+					w.Stop()
+					pb.Stop()
+					e.addTimers(-3)
+				}()
+				flushAndSync(t, pb, w)
+				assertAlive(t, w, "k", true)
+				for step := 1; step <= 45; step++ {
+					e.advance(p / 10)
+					w.Sync()
+					alive, err := w.Alive("k")
+					if err != nil || !alive {
+						t.Fatalf("at %v into the run: Alive = %v, %v", time.Duration(step)*p/10, alive, err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -127,14 +127,17 @@ func clockDelta(s *mgo.Session, now func() time.Time) (time.Duration, error) {
 	return result.LocalTime.Sub(local), nil
 }
 
-// slotUpdate is the upsert that ORs bits into one slot document.
-func slotUpdate(slotNum int64, part string, fields map[string]uint64) bson.D {
-	bits := make(bson.D, 0, len(fields))
-	for fieldKey, fieldBits := range fields {
-		bits = append(bits, bson.DocElem{
-			Name:  part + "." + fieldKey,
-			Value: bson.D{{Name: "or", Value: int64(fieldBits)}},
-		})
+// slotUpdate is the upsert that ORs bits into one slot document, under
+// each of parts ("alive", "dead").
+func slotUpdate(slotNum int64, fields map[string]uint64, parts ...string) bson.D {
+	bits := make(bson.D, 0, len(fields)*len(parts))
+	for _, part := range parts {
+		for fieldKey, fieldBits := range fields {
+			bits = append(bits, bson.DocElem{
+				Name:  part + "." + fieldKey,
+				Value: bson.D{{Name: "or", Value: int64(fieldBits)}},
+			})
+		}
 	}
 	return bson.D{
 		{Name: "$set", Value: bson.D{{Name: "slot", Value: slotNum}}},

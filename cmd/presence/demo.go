@@ -117,14 +117,15 @@ func plan(rng *rand.Rand, agents, kills, stops int, from, to time.Duration) []ac
 // action and the moment a watcher reports the key dead. A kill writes a
 // dead bit, which the watcher reads at its next sync, at most one period
 // later. A stopped pinger's last ping keeps its key alive until the slot
-// after the next one begins: between one period less a ping interval and
-// two periods plus a flush after the stop; the watcher, which reads every
+// after the one it pinged ends: between one period less the ping window
+// (pingers ping early in every slot) and two periods plus a flush after
+// the stop; the watcher, which reads every
 // period, may take up to one period more to look.
 func predicted(kill bool, period, flush time.Duration) (lo, hi, withPoll time.Duration) {
 	if kill {
 		return 0, period, period
 	}
-	lo = period - slot.PingInterval(period)
+	lo = period - slot.PingWindow(period)
 	hi = 2*period + flush
 	return lo, hi, hi + period
 }

@@ -46,15 +46,42 @@ func Live(current, periodSeconds int64) (previous, cur int64) {
 	return current - periodSeconds, current
 }
 
-// PingInterval returns how long a pinger waits between pings. At periods of
-// ten seconds and more it is Juju's 0.75 × (period + 1 s) (23.25 s at the
-// default 30 s); below that it is half the period, so that a ping and the
-// batcher's flush that carries it still land inside two slots.
-func PingInterval(period time.Duration) time.Duration {
-	if period >= 10*time.Second {
-		return (period + time.Second) * 3 / 4
-	}
-	return period / 2
+// PingWindow returns how far into every slot a pinger pings at the
+// latest: its first quarter. Pinging early leaves most of the slot for the
+// write to land before watchers stop reading the slot before it.
+func PingWindow(period time.Duration) time.Duration {
+	return period / 4
+}
+
+// PingOffset returns how far into a slot to ping, given a random number in
+// [0, 1): a point of the ping window, so that the pingers of a controller
+// do not all ping at the same instant.
+func PingOffset(period time.Duration, random float64) time.Duration {
+	return time.Duration(float64(PingWindow(period)) * random)
+}
+
+// NextPing returns when, on the server's clock, to ping after a ping in
+// slot last: offset into the slot that follows it.
+func NextPing(last, periodSeconds int64, offset time.Duration) time.Time {
+	return time.Unix(last+periodSeconds, 0).Add(offset)
+}
+
+// MaxFlushInterval returns the longest flush interval a batcher may use
+// with period: a quarter of it, so that even at the longest jittered wait
+// (1.2 times the interval) a ping from the end of the ping window is
+// written well before its slot ends.
+func MaxFlushInterval(period time.Duration) time.Duration {
+	return period / 4
+}
+
+// WriteSlack returns how late a write of pings may land, beyond the
+// batcher's own wait, with no live key read dead. A key stays alive while
+// its bit is in the current or the previous slot; a ping taken at the end
+// of the ping window and held for the longest jittered flush wait must
+// land before the next slot starts, when the slot before it stops being
+// read. At the defaults (30 s, 1 s) that is 21.3 s.
+func WriteSlack(period, flushInterval time.Duration) time.Duration {
+	return period - PingWindow(period) - flushInterval*6/5
 }
 
 // Normalize returns period rounded down to whole seconds, or ok false when

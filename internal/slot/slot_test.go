@@ -63,24 +63,39 @@ func TestLive(t *testing.T) {
 	}
 }
 
-func TestPingInterval(t *testing.T) {
+func TestNextPingIsInTheNextSlotsWindow(t *testing.T) {
+	for _, period := range []time.Duration{time.Second, 2 * time.Second, 7 * time.Second, 30 * time.Second} {
+		periodSeconds := Seconds(period)
+		for _, random := range []float64{0, 0.5, 0.999999} {
+			offset := PingOffset(period, random)
+			if offset < 0 || offset >= PingWindow(period) {
+				t.Errorf("PingOffset(%v, %v) = %v, outside [0, %v)", period, random, offset, PingWindow(period))
+			}
+			next := NextPing(1700000010, periodSeconds, offset)
+			if got, want := Of(next.Unix(), periodSeconds), Of(1700000010, periodSeconds)+periodSeconds; got != want {
+				t.Errorf("period %v, offset %v: next ping in slot %d, want %d", period, offset, got, want)
+			}
+		}
+	}
+}
+
+func TestWriteSlack(t *testing.T) {
 	cases := []struct {
-		period, want time.Duration
+		period, flush, want time.Duration
 	}{
-		{30 * time.Second, 23250 * time.Millisecond},
-		{10 * time.Second, 8250 * time.Millisecond},
-		{2 * time.Second, time.Second},
-		{time.Second, 500 * time.Millisecond},
+		{30 * time.Second, time.Second, 21300 * time.Millisecond},
+		{2 * time.Second, 200 * time.Millisecond, 1260 * time.Millisecond},
+		{time.Second, MaxFlushInterval(time.Second), 450 * time.Millisecond},
 	}
 	for _, c := range cases {
-		got := PingInterval(c.period)
-		if got != c.want {
-			t.Errorf("PingInterval(%v) = %v, want %v", c.period, got, c.want)
+		if got := WriteSlack(c.period, c.flush); got != c.want {
+			t.Errorf("WriteSlack(%v, %v) = %v, want %v", c.period, c.flush, got, c.want)
 		}
-		// Whatever the period, two pings are never more than one period
-		// apart, so a live pinger always shows in two consecutive slots.
-		if got >= c.period {
-			t.Errorf("PingInterval(%v) = %v is not shorter than the period", c.period, got)
+	}
+	// At every accepted combination, most of the slot is left for the write.
+	for period := time.Second; period <= 30*time.Second; period += time.Second {
+		if got := WriteSlack(period, MaxFlushInterval(period)); got < period*2/5 {
+			t.Errorf("WriteSlack(%v, %v) = %v, less than 40%% of the period", period, MaxFlushInterval(period), got)
 		}
 	}
 }

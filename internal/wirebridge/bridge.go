@@ -33,6 +33,9 @@ type Stats struct {
 	// UpdateStatements counts the statements of update commands sent to
 	// the server: each upsert of a bulk write counts once.
 	UpdateStatements int
+	// MaxUpdateStatements is the largest number of statements seen in one
+	// client update command, before the bridge split it.
+	MaxUpdateStatements int
 	// Connections counts client connections accepted and served.
 	Connections int
 	// Refused counts client connections closed at once because the bridge
@@ -44,9 +47,9 @@ type Stats struct {
 type Bridge struct {
 	listener net.Listener
 
-	// writeMu lets one write command at a time reach the server; see the
-	// package documentation.
-	writeMu sync.Mutex
+	// writes lets one write command at a time reach the server (see the
+	// package documentation) and holds them for HoldWrites.
+	writes *writeGate
 
 	// nextRequestID numbers the messages the bridge sends to the server.
 	nextRequestID atomic.Int32
@@ -65,6 +68,7 @@ type Bridge struct {
 	refusing    bool                  // set by SetRefusing
 	refuseUntil time.Time             // set by Refuse
 	latency     time.Duration         // delay before each reply goes back
+	clockOffset time.Duration         // added to the server's localTime
 	stats       Stats
 }
 
@@ -81,6 +85,7 @@ func New(listenAddr, upstream string) (*Bridge, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		upstream: upstream,
+		writes:   newWriteGate(),
 		conns:    make(map[net.Conn]struct{}),
 		stats:    Stats{Commands: make(map[string]int)},
 	}
@@ -143,6 +148,16 @@ func (b *Bridge) SetLatency(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.latency = d
+}
+
+// SetClockOffset makes the server's clock look d ahead of the real one (or
+// behind, for a negative d): d is added to the localTime field of every
+// reply to isMaster or hello. localTime counts milliseconds, so d is
+// truncated to a whole millisecond.
+func (b *Bridge) SetClockOffset(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clockOffset = d
 }
 
 // SetUpstream makes connections accepted from now on dial addr. Open
@@ -238,6 +253,9 @@ type proxyConn struct {
 	// replies carries the upstream's messages, read by readUpstream; it is
 	// closed when the upstream connection ends.
 	replies chan message
+	// gone is closed when readUpstream ends: the upstream connection was
+	// lost or closed (by DropConnections or Close), or serving ended.
+	gone chan struct{}
 	// done is closed when the serving goroutine ends.
 	done chan struct{}
 }
@@ -256,7 +274,7 @@ func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
 	}
 	defer b.untrack(upstream)
 
-	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), done: make(chan struct{})}
+	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), gone: make(chan struct{}), done: make(chan struct{})}
 	defer close(pc.done)
 	b.wg.Add(1)
 	go b.readUpstream(pc)
@@ -286,6 +304,7 @@ func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
 // closes both connections when the upstream hangs up.
 func (b *Bridge) readUpstream(pc *proxyConn) {
 	defer b.wg.Done()
+	defer close(pc.gone)
 	defer close(pc.replies)
 	for {
 		m, err := readMessage(pc.upstream)
@@ -376,9 +395,16 @@ func (b *Bridge) handleQuery(pc *proxyConn, m message) []byte {
 	case "update":
 		reply, err = b.update(pc, cmd, db)
 	case "insert", "delete", "findandmodify":
-		b.writeMu.Lock()
+		if !b.writes.acquire(pc.gone) {
+			return nil
+		}
 		reply, err = b.forward(pc, cmd, db)
-		b.writeMu.Unlock()
+		b.writes.release()
+	case "ismaster", "hello":
+		reply, err = b.forward(pc, cmd, db)
+		if err == nil {
+			reply = b.shiftLocalTime(reply)
+		}
 	default:
 		reply, err = b.forward(pc, cmd, db)
 	}
@@ -430,8 +456,10 @@ func (b *Bridge) update(pc *proxyConn, cmd []byte, db string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
+	if !b.writes.acquire(pc.gone) {
+		return nil, &forwardError{io.ErrUnexpectedEOF}
+	}
+	defer b.writes.release()
 	b.countStatements(statements)
 	if statements <= MaxUpdateChunk {
 		return b.forward(pc, cmd, db)
@@ -462,4 +490,17 @@ func (b *Bridge) countStatements(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stats.UpdateStatements += n
+	b.stats.MaxUpdateStatements = max(b.stats.MaxUpdateStatements, n)
+}
+
+// shiftLocalTime returns reply with the clock offset added to its
+// localTime, every other byte unchanged.
+func (b *Bridge) shiftLocalTime(reply []byte) []byte {
+	b.mu.Lock()
+	offset := b.clockOffset
+	b.mu.Unlock()
+	if offset == 0 {
+		return reply
+	}
+	return addToDateTime(reply, "localTime", offset.Milliseconds())
 }

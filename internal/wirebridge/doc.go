@@ -24,7 +24,11 @@
 //     writer in at a time gives the test server MongoDB's per-document
 //     atomicity, which the presence library relies on.
 //
-// Fault controls (DropConnections, SetRefusing, Refuse, SetLatency) and
-// counters (Stats) let reliability tests and benchmarks observe and disturb
-// the traffic. All Bridge methods are safe for concurrent use.
+// Fault controls let reliability tests and benchmarks disturb the traffic:
+// DropConnections, SetRefusing, Refuse and SetLatency; HoldWrites keeps write
+// commands from the server until released, with Hold.WaitHeld to learn that
+// they arrived without sleeping; SetClockOffset moves the localTime of
+// isMaster and hello replies, so the server's clock runs ahead or behind.
+// Stats counts what went through. All Bridge methods are safe for concurrent
+// use.
 package wirebridge

@@ -250,6 +250,7 @@ type element struct {
 	name  string
 	raw   []byte // the whole element: kind, name, NUL and value
 	value []byte // the value alone
+	at    int    // offset of the value in the document
 }
 
 // elements walks a BSON document without decoding its values.
@@ -271,7 +272,8 @@ func elements(doc []byte) ([]element, error) {
 			return nil, fmt.Errorf("element %q: %w", name, err)
 		}
 		end := start + size
-		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end]})
+		at := len(doc) - 1 - len(rest) + start
+		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end], at: at})
 		rest = rest[end:]
 	}
 	return out, nil
@@ -510,4 +512,24 @@ func nonceDoc(nonce uint64) []byte {
 	b.appendString("nonce", strconv.FormatUint(nonce, 16))
 	b.appendDouble("ok", 1)
 	return b.done()
+}
+
+// addToDateTime returns a copy of doc whose top-level UTC datetime element
+// name is moved by ms milliseconds; every other byte is copied unchanged.
+// doc itself is returned when it has no such datetime or cannot be read.
+func addToDateTime(doc []byte, name string, ms int64) []byte {
+	elems, err := elements(doc)
+	if err != nil {
+		return doc
+	}
+	for _, e := range elems {
+		if e.name != name || e.kind != 0x09 {
+			continue
+		}
+		out := bytes.Clone(doc)
+		t := int64(binary.LittleEndian.Uint64(e.value))
+		binary.LittleEndian.PutUint64(out[e.at:], uint64(t+ms))
+		return out
+	}
+	return doc
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/juju/mgo/v2/bson"
 )
@@ -383,4 +384,46 @@ func FuzzElements(f *testing.F) {
 func updateCommandForFuzz() []byte {
 	b, _ := bson.Marshal(bson.D{{Name: "update", Value: "c"}, {Name: "updates", Value: []bson.M{{"q": bson.M{}}}}})
 	return b
+}
+
+func TestAddToDateTimeChangesOnlyThatValue(t *testing.T) {
+	when := time.UnixMilli(1_700_000_000_123).UTC()
+	doc := marshal(t, bson.D{
+		{Name: "ismaster", Value: true},
+		{Name: "nested", Value: bson.D{{Name: "localTime", Value: when}}},
+		{Name: "localTime", Value: when},
+		{Name: "big", Value: int64(1) << 62},
+		{Name: "ok", Value: 1.0},
+	})
+	out := addToDateTime(doc, "localTime", -90_000)
+	d := unmarshalD(t, out)
+	if got := d[2].Value.(time.Time); !got.Equal(when.Add(-90 * time.Second)) {
+		t.Fatalf("localTime %v, want %v", got, when.Add(-90*time.Second))
+	}
+	if !d[1].Value.(bson.D)[0].Value.(time.Time).Equal(when) {
+		t.Fatalf("a nested localTime changed: %v", d[1])
+	}
+	diff := 0
+	for i := range doc {
+		if doc[i] != out[i] {
+			diff++
+		}
+	}
+	if len(out) != len(doc) || diff == 0 || diff > 8 {
+		t.Fatalf("%d bytes of %d changed (length %d), want at most the 8 of localTime", diff, len(doc), len(out))
+	}
+	if !bytes.Equal(doc, marshal(t, bson.D{
+		{Name: "ismaster", Value: true},
+		{Name: "nested", Value: bson.D{{Name: "localTime", Value: when}}},
+		{Name: "localTime", Value: when},
+		{Name: "big", Value: int64(1) << 62},
+		{Name: "ok", Value: 1.0},
+	})) {
+		t.Fatal("the original document was changed")
+	}
+
+	noTime := marshal(t, bson.D{{Name: "localTime", Value: "not a date"}})
+	if out := addToDateTime(noTime, "localTime", 5); !bytes.Equal(out, noTime) {
+		t.Fatal("a localTime that is not a datetime was changed")
+	}
 }

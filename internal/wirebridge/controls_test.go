@@ -306,3 +306,62 @@ func TestStatsMaxUpdateStatements(t *testing.T) {
 		t.Fatalf("after a reset and one single update: max %d, want 1", st.MaxUpdateStatements)
 	}
 }
+
+func TestSplitUpdateRepliesAsMongoDBWould(t *testing.T) {
+	const n = 40
+	s, b := sharedBridge(t)
+	c := s.Database(t).C("split")
+	// Documents with even numbers exist, with a string v at 22 and 34 so
+	// that $inc fails there.
+	for i := 0; i < n; i += 2 {
+		var v any = int64(0)
+		if i == 22 || i == 34 {
+			v = "not a number"
+		}
+		if err := c.Insert(bson.M{"_id": i, "v": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.ResetStats()
+
+	bulk := c.Bulk()
+	bulk.Unordered()
+	for i := range n {
+		bulk.Upsert(bson.M{"_id": i}, bson.M{"$inc": bson.M{"v": int64(1)}})
+	}
+	_, err := bulk.Run()
+	var bulkErr *mgo.BulkError
+	if !errors.As(err, &bulkErr) {
+		t.Fatalf("bulk: %v, want a BulkError", err)
+	}
+	var failed []int
+	for _, c := range bulkErr.Cases() {
+		failed = append(failed, c.Index)
+	}
+	if want := []int{22, 34}; !reflect.DeepEqual(failed, want) {
+		t.Fatalf("failed statements %v, want %v", failed, want)
+	}
+	// Unordered: every other statement was applied, upserts included.
+	var docs []struct {
+		ID int `bson:"_id"`
+		V  any `bson:"v"`
+	}
+	if err := c.Find(nil).Sort("_id").All(&docs); err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != n {
+		t.Fatalf("%d documents, want %d", len(docs), n)
+	}
+	for i, d := range docs {
+		want := any(int64(1))
+		if i == 22 || i == 34 {
+			want = "not a number"
+		}
+		if d.ID != i || d.V != want {
+			t.Fatalf("document %d is {%d, %v}, want v %v", i, d.ID, d.V, want)
+		}
+	}
+	if st := b.Stats(); st.MaxUpdateStatements != n || st.Commands["update"] != 1 {
+		t.Fatalf("stats: max %d, update commands %d; want %d and 1", st.MaxUpdateStatements, st.Commands["update"], n)
+	}
+}

@@ -21,9 +21,11 @@
 //     and closes the connection on those that expect none, and on
 //     OP_COMPRESSED: FerretDB's handshake reply offers no compressor, so no
 //     driver compresses towards it;
-//   - splits "update" commands into chunks of at most MaxUpdateChunk
-//     statements and merges the replies, because FerretDB v1.24 deadlocks on
-//     an update command with about 100 statements matching existing documents;
+//   - splits "update" commands into commands of at most MaxUpdateChunk
+//     statements (one) and merges the replies into the one MongoDB would
+//     give, because FerretDB v1.24 deadlocks on an update command with about
+//     100 statements matching existing documents, and misreports upserts and
+//     failed statements in commands of several (see MaxUpdateChunk);
 //   - serialises every write command (insert, update, delete, findAndModify)
 //     bridge-wide, from clients of either protocol. Real MongoDB applies each
 //     write atomically to a document; FerretDB v1 reads the document, applies

@@ -17,9 +17,17 @@
 //	func TestMain(m *testing.M) { testserver.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		db := testserver.Shared(t).Database(t)
+//		db := testserver.Shared(t).Database(t) // *mgo.Database
 //		...
 //	}
+//
+//	func TestSomethingElse(t *testing.T) {
+//		db := testserver.Shared(t).MongoDatabase(t) // *mongo.Database
+//		...
+//	}
+//
+// Every session and client these helpers hand out is closed when its test
+// ends, so Main's check finds none of the drivers' goroutines.
 package testserver
 
 import (

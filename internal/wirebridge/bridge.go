@@ -40,7 +40,8 @@ type Stats struct {
 	Refused int
 }
 
-// Bridge is a loopback proxy from OP_QUERY clients to an OP_MSG server.
+// Bridge is a loopback proxy from OP_QUERY and OP_MSG clients to an OP_MSG
+// server.
 type Bridge struct {
 	listener net.Listener
 

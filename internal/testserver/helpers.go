@@ -16,9 +16,11 @@ import (
 // MongoDB both accept 63 bytes.
 const maxDatabaseName = 63
 
-// Session returns a new session that is closed when the test ends.
+// Session returns a new session that is closed when the test ends. The
+// test is skipped when the server takes no commands from mgo (LegacyOK).
 func (s *Server) Session(t testing.TB) *mgo.Session {
 	t.Helper()
+	s.skipUnlessLegacy(t)
 	session, err := s.Dial()
 	if err != nil {
 		t.Fatal(err)
@@ -28,9 +30,11 @@ func (s *Server) Session(t testing.TB) *mgo.Session {
 }
 
 // Database returns a database no other test uses, on a session of its own.
-// When the test ends the database is dropped and the session closed.
+// When the test ends the database is dropped and the session closed. The
+// test is skipped when the server takes no commands from mgo (LegacyOK).
 func (s *Server) Database(t testing.TB) *mgo.Database {
 	t.Helper()
+	s.skipUnlessLegacy(t)
 	session, err := s.Dial()
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +49,13 @@ func (s *Server) Database(t testing.TB) *mgo.Database {
 		session.Close()
 	})
 	return db
+}
+
+func (s *Server) skipUnlessLegacy(t testing.TB) {
+	t.Helper()
+	if !s.legacyOK {
+		t.Skipf("%s is MongoDB 5.1 or later, which takes no commands from mgo", EnvMongoDB)
+	}
 }
 
 // databaseName builds a database name from a counter, unique within the

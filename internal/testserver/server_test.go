@@ -1,12 +1,14 @@
 package testserver_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/juju/mgo/v2"
 	"github.com/juju/mgo/v2/bson"
+	mongobson "go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/presence-go/presence/internal/testserver"
 )
@@ -97,5 +99,47 @@ func TestDatabaseNamesAreDistinct(t *testing.T) {
 	}
 	if len(a.Name) > 63 {
 		t.Fatalf("name %q longer than 63", a.Name)
+	}
+}
+
+func TestLegacyOKBehindTheBridge(t *testing.T) {
+	s := testserver.Shared(t)
+	if s.Bridge() == nil {
+		t.Skip("external server: LegacyOK depends on its version")
+	}
+	if !s.LegacyOK() {
+		t.Fatal("LegacyOK is false behind the bridge, which turns OP_QUERY into OP_MSG")
+	}
+}
+
+func TestMongoDatabaseIsFreshAndDroppedWhenTheTestEnds(t *testing.T) {
+	s := testserver.Shared(t)
+	var name string
+	t.Run("user", func(t *testing.T) {
+		db := s.MongoDatabase(t)
+		name = db.Name()
+		if other := s.MongoDatabase(t); other.Name() == name {
+			t.Fatalf("two databases named %s", name)
+		}
+		if n, err := db.Collection("c").CountDocuments(t.Context(), mongobson.D{}); err != nil || n != 0 {
+			t.Fatalf("fresh database holds %d documents (%v)", n, err)
+		}
+		if _, err := db.Collection("c").InsertOne(t.Context(), mongobson.D{{Key: "_id", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		names, err := db.Client().ListDatabaseNames(t.Context(), mongobson.D{})
+		if err != nil || !slices.Contains(names, name) {
+			t.Fatalf("database %s not listed while in use: %v, %v", name, names, err)
+		}
+	})
+	if !strings.HasSuffix(name, "_user") || len(name) > 63 {
+		t.Fatalf("database name %q: want the test's name, at most 63 bytes", name)
+	}
+	names, err := s.Client(t).ListDatabaseNames(t.Context(), mongobson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names, name) {
+		t.Fatalf("database %s still there after its test ended", name)
 	}
 }

@@ -1,12 +1,15 @@
 // Package testserver gives tests and the demo a real MongoDB-compatible
-// server reachable with github.com/juju/mgo/v2: FerretDB running in-process
-// on SQLite in a temporary directory, behind a wirebridge.Bridge that
-// translates mgo's OP_QUERY commands into OP_MSG and makes FerretDB's writes
-// atomic per document, as MongoDB's are (see package wirebridge).
+// server reachable with github.com/juju/mgo/v2 and with the official driver
+// go.mongodb.org/mongo-driver/v2: FerretDB running in-process on SQLite in a
+// temporary directory, behind a wirebridge.Bridge that translates mgo's
+// OP_QUERY commands into OP_MSG and, for both drivers, makes FerretDB's
+// writes atomic per document, as MongoDB's are, and splits update commands
+// that FerretDB would deadlock on (see package wirebridge).
 //
 // When the environment variable PRESENCE_TEST_MONGODB holds a mongodb:// URL,
-// that server (e.g. a real mongod 4.4 or 5.0) is used directly instead, with
-// no FerretDB and no bridge.
+// that server (e.g. a real mongod) is used directly instead, with no FerretDB
+// and no bridge. MongoDB 5.1 and later take no commands from mgo; LegacyOK
+// tells tests whether the server does.
 //
 // A test package shares one server through Shared, and hands TestMain to
 // Main so that the server is closed and leaked goroutines are reported:
@@ -14,9 +17,17 @@
 //	func TestMain(m *testing.M) { testserver.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		db := testserver.Shared(t).Database(t)
+//		db := testserver.Shared(t).Database(t) // *mgo.Database
 //		...
 //	}
+//
+//	func TestSomethingElse(t *testing.T) {
+//		db := testserver.Shared(t).MongoDatabase(t) // *mongo.Database
+//		...
+//	}
+//
+// Every session and client these helpers hand out is closed when its test
+// ends, so Main's check finds none of the drivers' goroutines.
 package testserver
 
 import (
@@ -57,6 +68,8 @@ type Server struct {
 	url string
 	// dialInfo is parsed from url once.
 	dialInfo *mgo.DialInfo
+	// legacyOK is true when the server takes OP_QUERY commands (mgo's).
+	legacyOK bool
 	// bridge is nil against an external server.
 	bridge *wirebridge.Bridge
 	// dir holds FerretDB's files (and, in race builds, its binary); empty
@@ -82,7 +95,11 @@ func Start() (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("testserver: %s: %w", EnvMongoDB, err)
 		}
-		return &Server{url: external, dialInfo: info}, nil
+		legacyOK, err := probeLegacy(external)
+		if err != nil {
+			return nil, fmt.Errorf("testserver: asking %s for its wire version: %w", EnvMongoDB, err)
+		}
+		return &Server{url: external, dialInfo: info, legacyOK: legacyOK}, nil
 	}
 
 	dir, err := os.MkdirTemp("", "presence-testserver-")
@@ -105,6 +122,8 @@ func Start() (*Server, error) {
 		bridge: bridge,
 		dir:    dir,
 		ferret: run,
+		// The bridge turns OP_QUERY commands into OP_MSG.
+		legacyOK: true,
 	}
 	s.dialInfo = &mgo.DialInfo{Addrs: []string{bridge.Addr()}, Direct: true}
 	return s, nil

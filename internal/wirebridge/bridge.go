@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +30,9 @@ type Stats struct {
 	// UpdateStatements counts the statements of update commands sent to
 	// the server: each upsert of a bulk write counts once.
 	UpdateStatements int
+	// MaxUpdateStatements is the largest number of statements seen in one
+	// client update command, before the bridge split it.
+	MaxUpdateStatements int
 	// Connections counts client connections accepted and served.
 	Connections int
 	// Refused counts client connections closed at once because the bridge
@@ -40,13 +40,14 @@ type Stats struct {
 	Refused int
 }
 
-// Bridge is a loopback proxy from OP_QUERY clients to an OP_MSG server.
+// Bridge is a loopback proxy from OP_QUERY and OP_MSG clients to an OP_MSG
+// server.
 type Bridge struct {
 	listener net.Listener
 
-	// writeMu lets one write command at a time reach the server; see the
-	// package documentation.
-	writeMu sync.Mutex
+	// writes lets one write command at a time reach the server (see the
+	// package documentation) and holds them for HoldWrites.
+	writes *writeGate
 
 	// nextRequestID numbers the messages the bridge sends to the server.
 	nextRequestID atomic.Int32
@@ -65,6 +66,7 @@ type Bridge struct {
 	refusing    bool                  // set by SetRefusing
 	refuseUntil time.Time             // set by Refuse
 	latency     time.Duration         // delay before each reply goes back
+	clockOffset time.Duration         // added to the server's localTime
 	stats       Stats
 }
 
@@ -81,6 +83,7 @@ func New(listenAddr, upstream string) (*Bridge, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		upstream: upstream,
+		writes:   newWriteGate(),
 		conns:    make(map[net.Conn]struct{}),
 		stats:    Stats{Commands: make(map[string]int)},
 	}
@@ -143,6 +146,16 @@ func (b *Bridge) SetLatency(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.latency = d
+}
+
+// SetClockOffset makes the server's clock look d ahead of the real one (or
+// behind, for a negative d): d is added to the localTime field of every
+// reply to isMaster or hello. localTime counts milliseconds, so d is
+// truncated to a whole millisecond.
+func (b *Bridge) SetClockOffset(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clockOffset = d
 }
 
 // SetUpstream makes connections accepted from now on dial addr. Open
@@ -238,6 +251,9 @@ type proxyConn struct {
 	// replies carries the upstream's messages, read by readUpstream; it is
 	// closed when the upstream connection ends.
 	replies chan message
+	// gone is closed when readUpstream ends: the upstream connection was
+	// lost or closed (by DropConnections or Close), or serving ended.
+	gone chan struct{}
 	// done is closed when the serving goroutine ends.
 	done chan struct{}
 }
@@ -256,7 +272,7 @@ func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
 	}
 	defer b.untrack(upstream)
 
-	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), done: make(chan struct{})}
+	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), gone: make(chan struct{}), done: make(chan struct{})}
 	defer close(pc.done)
 	b.wg.Add(1)
 	go b.readUpstream(pc)
@@ -286,6 +302,7 @@ func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
 // closes both connections when the upstream hangs up.
 func (b *Bridge) readUpstream(pc *proxyConn) {
 	defer b.wg.Done()
+	defer close(pc.gone)
 	defer close(pc.replies)
 	for {
 		m, err := readMessage(pc.upstream)
@@ -318,148 +335,4 @@ func (b *Bridge) delay() bool {
 	case <-b.ctx.Done():
 		return false
 	}
-}
-
-// handle answers one client message. It returns the framed reply, nil when
-// the message takes no reply, or an error when the connection must close.
-func (b *Bridge) handle(pc *proxyConn, m message) ([]byte, error) {
-	switch m.opCode {
-	case opQuery:
-		doc := b.handleQuery(pc, m)
-		if doc == nil {
-			return nil, errors.New("upstream connection lost")
-		}
-		return encodeMessage(b.nextRequestID.Add(1), m.requestID, opReply, doc), nil
-	case opKillCursors:
-		// Cursors die with the command's reply or the connection anyway.
-		return nil, nil
-	case opGetMore:
-		body := encodeReply(replyQueryFailure, errorDoc("wirebridge: OP_GET_MORE is not supported; use the getMore command", codeUnsupported))
-		return encodeMessage(b.nextRequestID.Add(1), m.requestID, opReply, body), nil
-	default:
-		// OP_INSERT, OP_UPDATE, OP_DELETE and unknown codes take no reply:
-		// closing is the only way to tell the client it failed.
-		return nil, fmt.Errorf("op code %d not supported", m.opCode)
-	}
-}
-
-// handleQuery answers an OP_QUERY with an OP_REPLY body, or nil when the
-// upstream connection was lost.
-func (b *Bridge) handleQuery(pc *proxyConn, m message) []byte {
-	fail := func(msg string, code int32) []byte {
-		return encodeReply(replyQueryFailure, errorDoc("wirebridge: "+msg, code))
-	}
-	q, err := parseQuery(m.body)
-	if err != nil {
-		return fail(err.Error(), codeFailedToParse)
-	}
-	db, ok := splitCommandNamespace(q.fullCollection)
-	if !ok {
-		return fail(fmt.Sprintf("only commands on <db>.$cmd are supported, not a query on %q", q.fullCollection), codeUnsupported)
-	}
-	cmd, err := commandFromQuery(q.doc)
-	if err != nil {
-		return fail(err.Error(), codeFailedToParse)
-	}
-	name, err := commandName(cmd)
-	if err != nil {
-		return fail(err.Error(), codeFailedToParse)
-	}
-	b.mu.Lock()
-	b.stats.Commands[name]++
-	b.mu.Unlock()
-
-	var reply []byte
-	switch strings.ToLower(name) {
-	case "getnonce":
-		reply = nonceDoc(rand.Uint64())
-	case "update":
-		reply, err = b.update(pc, cmd, db)
-	case "insert", "delete", "findandmodify":
-		b.writeMu.Lock()
-		reply, err = b.forward(pc, cmd, db)
-		b.writeMu.Unlock()
-	default:
-		reply, err = b.forward(pc, cmd, db)
-	}
-	var fe *forwardError
-	switch {
-	case errors.As(err, &fe):
-		return nil
-	case err != nil:
-		reply = commandErrorDoc("wirebridge: "+err.Error(), codeFailedToParse)
-	}
-	return encodeReply(0, reply)
-}
-
-// forwardError means the upstream connection failed and must close.
-type forwardError struct{ err error }
-
-func (e *forwardError) Error() string { return "upstream: " + e.err.Error() }
-func (e *forwardError) Unwrap() error { return e.err }
-
-// forward sends cmd to the server as an OP_MSG and returns its reply
-// document.
-func (b *Bridge) forward(pc *proxyConn, cmd []byte, db string) ([]byte, error) {
-	doc, err := appendDB(cmd, db)
-	if err != nil {
-		return nil, err
-	}
-	id := b.nextRequestID.Add(1)
-	if _, err := pc.upstream.Write(encodeMessage(id, 0, opMsg, encodeMsg(doc))); err != nil {
-		return nil, &forwardError{err}
-	}
-	m, ok := <-pc.replies
-	if !ok {
-		return nil, &forwardError{io.ErrUnexpectedEOF}
-	}
-	if m.opCode != opMsg || m.responseTo != id {
-		return nil, &forwardError{fmt.Errorf("unexpected reply: op code %d to request %d, want %d to %d", m.opCode, m.responseTo, opMsg, id)}
-	}
-	reply, err := parseMsg(m.body)
-	if err != nil {
-		return nil, &forwardError{err}
-	}
-	return reply, nil
-}
-
-// update forwards an update command in chunks of at most MaxUpdateChunk
-// statements and merges the replies.
-func (b *Bridge) update(pc *proxyConn, cmd []byte, db string) ([]byte, error) {
-	statements, ordered, err := updateInfo(cmd)
-	if err != nil {
-		return nil, err
-	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	b.countStatements(statements)
-	if statements <= MaxUpdateChunk {
-		return b.forward(pc, cmd, db)
-	}
-	chunks, err := splitUpdate(cmd, MaxUpdateChunk)
-	if err != nil {
-		return nil, err
-	}
-	var replies [][]byte
-	for _, c := range chunks {
-		reply, err := b.forward(pc, c.cmd, db)
-		if err != nil {
-			return nil, err
-		}
-		replies = append(replies, reply)
-		r, err := parseUpdateReply(reply)
-		if err != nil {
-			return nil, err
-		}
-		if !r.ok || ordered && len(r.writeErrors) > 0 {
-			break
-		}
-	}
-	return mergeUpdateReplies(chunks, replies)
-}
-
-func (b *Bridge) countStatements(n int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.stats.UpdateStatements += n
 }

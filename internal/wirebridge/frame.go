@@ -20,6 +20,7 @@ const (
 	opGetMore     = 2005
 	opDelete      = 2006
 	opKillCursors = 2007
+	opCompressed  = 2012
 	opMsg         = 2013
 )
 
@@ -37,7 +38,10 @@ const (
 
 	// msgChecksumPresent is the OP_MSG flag saying a CRC-32C trails the
 	// message.
-	msgChecksumPresent = 1
+	msgChecksumPresent = 1 << 0
+	// msgMoreToCome is the OP_MSG flag saying the sender expects no reply
+	// to this message (from a client: an unacknowledged write).
+	msgMoreToCome = 1 << 1
 )
 
 // errMalformed is wrapped by every error about bytes that do not follow the
@@ -170,48 +174,145 @@ func splitCommandNamespace(fullCollection string) (db string, ok bool) {
 	return db, true
 }
 
-// encodeMsg builds an OP_MSG body with no flags and one kind-0 section.
-func encodeMsg(doc []byte) []byte {
-	buf := make([]byte, 5, 5+len(doc))
-	// flagBits 0, then section kind 0.
-	return append(buf, doc...)
+// msgCommand is a command as an OP_MSG carries it: the body document (the
+// kind-0 section, "$db" included) and any document sequences (kind-1
+// sections), which stand for array fields of the body.
+type msgCommand struct {
+	body      []byte
+	sequences []docSequence
 }
 
-// parseMsg returns the kind-0 document of an OP_MSG body. Document sequences
-// (kind 1) are refused: no reply the bridge forwards carries them.
-func parseMsg(body []byte) ([]byte, error) {
-	if len(body) < 5 {
-		return nil, malformed("OP_MSG too short")
+// docSequence is one kind-1 section of an OP_MSG.
+type docSequence struct {
+	identifier string   // the body field the documents belong to
+	docs       [][]byte // each one a whole BSON document
+}
+
+// sequence returns the document sequence of that identifier, or nil.
+func (c msgCommand) sequence(identifier string) *docSequence {
+	for i := range c.sequences {
+		if c.sequences[i].identifier == identifier {
+			return &c.sequences[i]
+		}
 	}
-	flags := binary.LittleEndian.Uint32(body)
+	return nil
+}
+
+// encodeMsg builds an OP_MSG body with no flags and one kind-0 section.
+func encodeMsg(doc []byte) []byte {
+	return encodeMsgCommand(msgCommand{body: doc})
+}
+
+// encodeMsgCommand builds an OP_MSG body with no flags: the kind-0 section,
+// then one kind-1 section per document sequence.
+func encodeMsgCommand(cmd msgCommand) []byte {
+	size := 5 + len(cmd.body)
+	for _, seq := range cmd.sequences {
+		size += 1 + 4 + len(seq.identifier) + 1
+		for _, d := range seq.docs {
+			size += len(d)
+		}
+	}
+	buf := make([]byte, 5, size)
+	// flagBits 0, then section kind 0.
+	buf = append(buf, cmd.body...)
+	for _, seq := range cmd.sequences {
+		buf = append(buf, 1)
+		start := len(buf)
+		buf = append(buf, 0, 0, 0, 0) // size, set below
+		buf = append(buf, seq.identifier...)
+		buf = append(buf, 0)
+		for _, d := range seq.docs {
+			buf = append(buf, d...)
+		}
+		binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start))
+	}
+	return buf
+}
+
+// parseMsgCommand parses an OP_MSG body into its flags and sections. A
+// trailing checksum is skipped, not checked: the bridge talks over loopback
+// and re-frames every message it forwards.
+func parseMsgCommand(body []byte) (flags uint32, cmd msgCommand, err error) {
+	if len(body) < 5 {
+		return 0, cmd, malformed("OP_MSG too short")
+	}
+	flags = binary.LittleEndian.Uint32(body)
 	rest := body[4:]
 	if flags&msgChecksumPresent != 0 {
 		if len(rest) < 4 {
-			return nil, malformed("OP_MSG checksum missing")
+			return 0, cmd, malformed("OP_MSG checksum missing")
 		}
 		rest = rest[:len(rest)-4]
 	}
-	var doc []byte
 	for len(rest) > 0 {
 		kind := rest[0]
 		rest = rest[1:]
 		switch kind {
 		case 0:
-			if doc != nil {
-				return nil, malformed("OP_MSG with two body sections")
+			if cmd.body != nil {
+				return 0, cmd, malformed("OP_MSG with two body sections")
 			}
-			var err error
-			if doc, rest, err = nextDocument(rest); err != nil {
-				return nil, fmt.Errorf("OP_MSG body: %w", err)
+			if cmd.body, rest, err = nextDocument(rest); err != nil {
+				return 0, cmd, fmt.Errorf("OP_MSG body: %w", err)
 			}
+		case 1:
+			var seq docSequence
+			if seq, rest, err = nextSequence(rest); err != nil {
+				return 0, cmd, fmt.Errorf("OP_MSG document sequence: %w", err)
+			}
+			cmd.sequences = append(cmd.sequences, seq)
 		default:
-			return nil, malformed("OP_MSG section kind %d not supported", kind)
+			return 0, cmd, malformed("OP_MSG section kind %d", kind)
 		}
 	}
-	if doc == nil {
-		return nil, malformed("OP_MSG without body section")
+	if cmd.body == nil {
+		return 0, cmd, malformed("OP_MSG without body section")
 	}
-	return doc, nil
+	return flags, cmd, nil
+}
+
+// nextSequence splits the kind-1 section at the start of buf (after its
+// kind byte) from what follows it.
+func nextSequence(buf []byte) (seq docSequence, rest []byte, err error) {
+	if len(buf) < 4 {
+		return seq, nil, malformed("truncated")
+	}
+	n := int(int32(binary.LittleEndian.Uint32(buf)))
+	if n < 5 || n > len(buf) {
+		return seq, nil, malformed("size %d with %d bytes left", n, len(buf))
+	}
+	section := buf[4:n]
+	id, idLen, err := cstring(section)
+	if err != nil {
+		return seq, nil, fmt.Errorf("identifier: %w", err)
+	}
+	if id == "" {
+		return seq, nil, malformed("empty identifier")
+	}
+	seq.identifier = id
+	docs := section[idLen:]
+	for len(docs) > 0 {
+		var d []byte
+		if d, docs, err = nextDocument(docs); err != nil {
+			return seq, nil, fmt.Errorf("%s[%d]: %w", id, len(seq.docs), err)
+		}
+		seq.docs = append(seq.docs, d)
+	}
+	return seq, buf[n:], nil
+}
+
+// parseMsg returns the kind-0 document of an OP_MSG body. Document sequences
+// are refused: no reply the bridge forwards carries them.
+func parseMsg(body []byte) ([]byte, error) {
+	_, cmd, err := parseMsgCommand(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(cmd.sequences) > 0 {
+		return nil, malformed("OP_MSG reply with a document sequence")
+	}
+	return cmd.body, nil
 }
 
 // encodeReply builds an OP_REPLY body holding the single document doc.
@@ -250,6 +351,7 @@ type element struct {
 	name  string
 	raw   []byte // the whole element: kind, name, NUL and value
 	value []byte // the value alone
+	at    int    // offset of the value in the document
 }
 
 // elements walks a BSON document without decoding its values.
@@ -271,7 +373,8 @@ func elements(doc []byte) ([]element, error) {
 			return nil, fmt.Errorf("element %q: %w", name, err)
 		}
 		end := start + size
-		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end]})
+		at := len(doc) - 1 - len(rest) + start
+		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end], at: at})
 		rest = rest[end:]
 	}
 	return out, nil
@@ -510,4 +613,24 @@ func nonceDoc(nonce uint64) []byte {
 	b.appendString("nonce", strconv.FormatUint(nonce, 16))
 	b.appendDouble("ok", 1)
 	return b.done()
+}
+
+// addToDateTime returns a copy of doc whose top-level UTC datetime element
+// name is moved by ms milliseconds; every other byte is copied unchanged.
+// doc itself is returned when it has no such datetime or cannot be read.
+func addToDateTime(doc []byte, name string, ms int64) []byte {
+	elems, err := elements(doc)
+	if err != nil {
+		return doc
+	}
+	for _, e := range elems {
+		if e.name != name || e.kind != 0x09 {
+			continue
+		}
+		out := bytes.Clone(doc)
+		t := int64(binary.LittleEndian.Uint64(e.value))
+		binary.LittleEndian.PutUint64(out[e.at:], uint64(t+ms))
+		return out
+	}
+	return doc
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/juju/mgo/v2/bson"
 )
@@ -171,12 +172,12 @@ func updateCommand(t *testing.T, n int, ordered bool) []byte {
 func TestSplitUpdate(t *testing.T) {
 	const n = 40
 	cmd := updateCommand(t, n, false)
-	statements, ordered, err := updateInfo(cmd)
-	if err != nil || statements != n || ordered {
-		t.Fatalf("updateInfo: %d, %v, %v", statements, ordered, err)
+	statements, ordered, err := updateStatements(msgCommand{body: cmd})
+	if err != nil || len(statements) != n || ordered {
+		t.Fatalf("updateStatements: %d, %v, %v", len(statements), ordered, err)
 	}
 	original := unmarshalD(t, cmd)
-	chunks, err := splitUpdate(cmd, 16)
+	chunks, err := splitUpdate(msgCommand{body: cmd}, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,10 @@ func TestSplitUpdate(t *testing.T) {
 		if c.first != i*16 || c.count != min(16, n-i*16) {
 			t.Fatalf("chunk %d: first %d count %d", i, c.first, c.count)
 		}
-		d := unmarshalD(t, c.cmd)
+		if len(c.cmd.sequences) != 0 {
+			t.Fatalf("chunk %d has document sequences", i)
+		}
+		d := unmarshalD(t, c.cmd.body)
 		if want := []string{"update", "updates", "ordered", "writeConcern"}; !reflect.DeepEqual(keys(d), want) {
 			t.Fatalf("chunk %d keys %v", i, keys(d))
 		}
@@ -206,8 +210,94 @@ func TestSplitUpdate(t *testing.T) {
 	if !reflect.DeepEqual(rejoined, original[1].Value) {
 		t.Fatalf("statements changed by splitting")
 	}
-	if _, err := splitUpdate(marshal(t, bson.D{{Name: "update", Value: "x"}}), 16); err == nil {
+	if _, err := splitUpdate(msgCommand{body: marshal(t, bson.D{{Name: "update", Value: "x"}})}, 16); err == nil {
 		t.Fatal("update without updates: no error")
+	}
+}
+
+func TestSplitUpdateInDocumentSequence(t *testing.T) {
+	const n = 20
+	body := marshal(t, bson.D{{Name: "update", Value: "pings"}, {Name: "ordered", Value: true}, {Name: "$db", Value: "db"}})
+	var statements [][]byte
+	for i := range n {
+		statements = append(statements, marshal(t, bson.D{
+			{Name: "q", Value: bson.M{"_id": i}},
+			{Name: "u", Value: bson.M{"$set": bson.M{"v": int64(i) << 40}}},
+		}))
+	}
+	other := docSequence{identifier: "other", docs: [][]byte{marshal(t, bson.M{"a": 1})}}
+	cmd := msgCommand{body: body, sequences: []docSequence{{identifier: "updates", docs: statements}, other}}
+
+	// The command survives framing.
+	_, parsed, err := parseMsgCommand(encodeMsgCommand(cmd))
+	if err != nil || !reflect.DeepEqual(parsed, cmd) {
+		t.Fatalf("framing changed the command: %v", err)
+	}
+	got, ordered, err := updateStatements(parsed)
+	if err != nil || len(got) != n || !ordered {
+		t.Fatalf("updateStatements: %d, %v, %v", len(got), ordered, err)
+	}
+
+	chunks, err := splitUpdate(parsed, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 2 || chunks[0].count != 16 || chunks[1].first != 16 || chunks[1].count != 4 {
+		t.Fatalf("chunks %+v", chunks)
+	}
+	var rejoined [][]byte
+	for i, c := range chunks {
+		if !bytes.Equal(c.cmd.body, body) {
+			t.Fatalf("chunk %d body changed", i)
+		}
+		if len(c.cmd.sequences) != 2 || !reflect.DeepEqual(c.cmd.sequences[1], other) {
+			t.Fatalf("chunk %d sequences %+v", i, c.cmd.sequences)
+		}
+		rejoined = append(rejoined, c.cmd.sequences[0].docs...)
+	}
+	if !reflect.DeepEqual(rejoined, statements) {
+		t.Fatal("statements changed by splitting")
+	}
+
+	both := msgCommand{body: updateCommand(t, 2, true), sequences: cmd.sequences}
+	if _, _, err := updateStatements(both); err == nil {
+		t.Fatal("updates both in the body and in a sequence: no error")
+	}
+}
+
+func TestParseMsgCommandRefusesBrokenSequences(t *testing.T) {
+	body := marshal(t, bson.D{{Name: "insert", Value: "c"}})
+	doc := marshal(t, bson.M{"_id": 1})
+	section := func(size uint32, id string, docs ...[]byte) []byte {
+		out := []byte{0, 0, 0, 0, 0} // flags, then the body section
+		out = append(out, body...)
+		out = append(out, 1)
+		out = binary.LittleEndian.AppendUint32(out, size)
+		out = append(out, id...)
+		out = append(out, 0)
+		for _, d := range docs {
+			out = append(out, d...)
+		}
+		return out
+	}
+	good := section(uint32(4+len("documents")+1+len(doc)), "documents", doc)
+	if _, cmd, err := parseMsgCommand(good); err != nil || len(cmd.sequences) != 1 || !bytes.Equal(cmd.sequences[0].docs[0], doc) {
+		t.Fatalf("good sequence: %+v, %v", cmd, err)
+	}
+	for name, msg := range map[string][]byte{
+		"size past the end":    section(1000, "documents", doc),
+		"size too small":       section(3, "documents", doc),
+		"empty identifier":     section(uint32(4+1+len(doc)), "", doc),
+		"document cut short":   section(uint32(4+len("documents")+1+len(doc)-1), "documents", doc[:len(doc)-1]),
+		"unknown section":      append(append([]byte{0, 0, 0, 0, 0}, body...), 2),
+		"sequence and no body": {0, 0, 0, 0, 1, 8, 0, 0, 0, 'a', 0, 0, 0},
+	} {
+		if _, _, err := parseMsgCommand(msg); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := parseMsg(good); err == nil {
+		t.Error("parseMsg took a reply with a document sequence")
 	}
 }
 
@@ -324,7 +414,7 @@ func TestMalformedInputGivesErrors(t *testing.T) {
 		if _, err := commandFromQuery(doc); err == nil {
 			t.Errorf("commandFromQuery(%s): no error", name)
 		}
-		if _, err := splitUpdate(doc, 16); err == nil {
+		if _, err := splitUpdate(msgCommand{body: doc}, 16); err == nil {
 			t.Errorf("splitUpdate(%s): no error", name)
 		}
 		// Framing checks only a document's length and final NUL; its
@@ -372,7 +462,8 @@ func FuzzElements(f *testing.F) {
 		elements(doc)
 		appendDB(doc, "db")
 		commandFromQuery(doc)
-		splitUpdate(doc, 2)
+		splitUpdate(msgCommand{body: doc}, 2)
+		parseMsgCommand(doc)
 		parseQuery(doc)
 		parseMsg(doc)
 		parseReply(doc)
@@ -383,4 +474,46 @@ func FuzzElements(f *testing.F) {
 func updateCommandForFuzz() []byte {
 	b, _ := bson.Marshal(bson.D{{Name: "update", Value: "c"}, {Name: "updates", Value: []bson.M{{"q": bson.M{}}}}})
 	return b
+}
+
+func TestAddToDateTimeChangesOnlyThatValue(t *testing.T) {
+	when := time.UnixMilli(1_700_000_000_123).UTC()
+	doc := marshal(t, bson.D{
+		{Name: "ismaster", Value: true},
+		{Name: "nested", Value: bson.D{{Name: "localTime", Value: when}}},
+		{Name: "localTime", Value: when},
+		{Name: "big", Value: int64(1) << 62},
+		{Name: "ok", Value: 1.0},
+	})
+	out := addToDateTime(doc, "localTime", -90_000)
+	d := unmarshalD(t, out)
+	if got := d[2].Value.(time.Time); !got.Equal(when.Add(-90 * time.Second)) {
+		t.Fatalf("localTime %v, want %v", got, when.Add(-90*time.Second))
+	}
+	if !d[1].Value.(bson.D)[0].Value.(time.Time).Equal(when) {
+		t.Fatalf("a nested localTime changed: %v", d[1])
+	}
+	diff := 0
+	for i := range doc {
+		if doc[i] != out[i] {
+			diff++
+		}
+	}
+	if len(out) != len(doc) || diff == 0 || diff > 8 {
+		t.Fatalf("%d bytes of %d changed (length %d), want at most the 8 of localTime", diff, len(doc), len(out))
+	}
+	if !bytes.Equal(doc, marshal(t, bson.D{
+		{Name: "ismaster", Value: true},
+		{Name: "nested", Value: bson.D{{Name: "localTime", Value: when}}},
+		{Name: "localTime", Value: when},
+		{Name: "big", Value: int64(1) << 62},
+		{Name: "ok", Value: 1.0},
+	})) {
+		t.Fatal("the original document was changed")
+	}
+
+	noTime := marshal(t, bson.D{{Name: "localTime", Value: "not a date"}})
+	if out := addToDateTime(noTime, "localTime", 5); !bytes.Equal(out, noTime) {
+		t.Fatal("a localTime that is not a datetime was changed")
+	}
 }

@@ -1,13 +1,17 @@
 package presence_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/tomb.v2"
 
+	"github.com/juju/names/v4"
+
 	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/internal/wirebridge"
 )
@@ -372,5 +376,115 @@ func TestBatcherStopReturnsTheFinalFlushError(t *testing.T) {
 	err := pb.Stop()
 	if err == nil || !strings.Contains(err.Error(), "final flush") {
 		t.Fatalf("Stop = %v; want the final flush's error", err)
+	}
+}
+
+// TestSlowWritesWithinTheSlackKillNobody holds every write from the start
+// of a slot until most of the write slack (0.75 period less 1.2 flush
+// intervals) has passed since the slot's pings were all handed to the
+// batcher and its flush was due, while watchers keep reading: every running agent reads alive throughout,
+// at the default period and flush interval and at short ones. The pingers
+// start at points spread over a slot, so a schedule that pings late in a
+// slot would show here.
+func TestSlowWritesWithinTheSlackKillNobody(t *testing.T) {
+	e, bridge := faultEnv(t)
+	for _, c := range []struct{ period, flush time.Duration }{
+		{presence.DefaultPeriod, presence.DefaultFlushInterval},
+		{2 * time.Second, 200 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("period=%v/flush=%v", c.period, c.flush), func(t *testing.T) {
+			model := names.NewModelTag(fmt.Sprintf("slow-%d", c.period/time.Second))
+			opts := e.opts(presence.WithPeriod(c.period), presence.WithPruning(false), presence.WithOutageTolerance(time.Hour))
+			// The batcher is flushed by hand, when its own timer would: a
+			// period of an hour lets its own timer wait beyond the test.
+			pb := presence.NewPingBatcherWithOptions(e.base, append(opts, presence.WithPeriod(time.Hour), presence.WithFlushInterval(time.Hour))...)
+			w := presence.NewWatcherWithOptions(e.base, model, opts...)
+			defer pb.Stop()
+			defer w.Stop()
+			timers := 2 // the batcher's and the watcher's
+			advance := func(d time.Duration) {
+				t.Helper()
+				if err := e.clock.WaitAdvance(d, waitTimeout, timers); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.clock.WaitAdvance(0, waitTimeout, timers); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Start at a slot boundary, so that steps of a fortieth of a
+			// period land on the boundaries to come.
+			advance((c.period - time.Duration(e.clock.Now().UnixNano()%int64(c.period))) % c.period)
+			const agents = 8
+			var pingers []*presence.Pinger
+			for i := 0; i < agents; i++ {
+				advance(c.period / agents)
+				p := presence.NewPingerWithOptions(e.base, model, fmt.Sprintf("agent-%d", i), func() presence.PingRecorder { return pb }, opts...)
+				if err := p.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer p.Stop()
+				pingers = append(pingers, p)
+				timers++
+			}
+			pings := func() (n int64) {
+				for _, p := range pingers {
+					n += p.Report()["pings"].(int64)
+				}
+				return n
+			}
+			allAlive := func(when string) {
+				t.Helper()
+				w.Sync()
+				for i := 0; i < agents; i++ {
+					if alive, err := w.Alive(fmt.Sprintf("agent-%d", i)); err != nil || !alive {
+						t.Fatalf("%s: agent-%d reads %v, %v", when, i, alive, err)
+					}
+				}
+			}
+			flushAndSync(t, pb, w)
+			allAlive("before the stall")
+
+			// On to the start of a slot, flushing as the batcher would;
+			// from there on writes are held. Then on until every agent has
+			// pinged the slot, and until the batcher's timer would fire.
+			step := func(d time.Duration) {
+				t.Helper()
+				advance(d)
+				if err := pb.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < 40; i++ {
+				step(c.period / 40)
+			}
+			hold := bridge.HoldWrites()
+			defer hold.Release()
+			before := pings()
+			for pings() < before+agents {
+				advance(c.period / 40)
+			}
+			allAlive("once every agent has pinged the slot")
+			advance(c.flush * 6 / 5) // the latest the batcher's timer fires
+			flushed := make(chan error, 1)
+			go func() { flushed <- pb.Sync() }()
+			if err := hold.WaitHeld(1, waitTimeout); err != nil {
+				t.Fatal(err)
+			}
+			timers-- // the batcher is in its flush, not waiting on the clock
+			stall := slot.WriteSlack(c.period, c.flush) * 9 / 10
+			for held := time.Duration(0); held < stall; held += c.period / 20 {
+				advance(min(c.period/20, stall-held))
+				allAlive(fmt.Sprintf("%v into the stall", held))
+			}
+			hold.Release()
+			if err := <-flushed; err != nil {
+				t.Fatalf("the held flush: %v", err)
+			}
+			timers++
+			for after := time.Duration(0); after < 3*c.period/2; after += c.period / 20 {
+				step(c.period / 20)
+				allAlive(fmt.Sprintf("%v after the stall", after))
+			}
+		})
 	}
 }

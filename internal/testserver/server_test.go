@@ -9,6 +9,7 @@ import (
 	"github.com/juju/mgo/v2"
 	"github.com/juju/mgo/v2/bson"
 	mongobson "go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/presence-go/presence/internal/testserver"
 )
@@ -141,5 +142,30 @@ func TestMongoDatabaseIsFreshAndDroppedWhenTheTestEnds(t *testing.T) {
 	}
 	if slices.Contains(names, name) {
 		t.Fatalf("database %s still there after its test ended", name)
+	}
+}
+
+func TestRestartWithTheOfficialDriver(t *testing.T) {
+	s := ownServer(t)
+	c := s.MongoDatabase(t).Collection("restart")
+	ctx := t.Context()
+	if _, err := c.InsertOne(ctx, mongobson.D{{Key: "_id", Value: "kept"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The client's pooled connection was dropped: the first operation may
+	// fail on it, and the driver reconnects by itself.
+	if _, err := c.InsertOne(ctx, mongobson.D{{Key: "_id", Value: "after"}}); err != nil {
+		if !mongo.IsNetworkError(err) {
+			t.Fatalf("first insert after the restart: %v, want a network error or none", err)
+		}
+		if _, err := c.InsertOne(ctx, mongobson.D{{Key: "_id", Value: "after"}}); err != nil {
+			t.Fatalf("insert after the restart: %v", err)
+		}
+	}
+	if n, err := c.CountDocuments(ctx, mongobson.D{}); err != nil || n != 2 {
+		t.Fatalf("after restart: count %d, %v; want 2", n, err)
 	}
 }

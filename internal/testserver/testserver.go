@@ -175,16 +175,28 @@ func (s *Server) Dial() (*mgo.Session, error) {
 	return session, nil
 }
 
+// restartDropTimeout bounds how long Restart waits for clients to close
+// their dropped connections: mgo's take well under a millisecond, the
+// official driver's idle ones take the whole time.
+const restartDropTimeout = 250 * time.Millisecond
+
 // Restart stops FerretDB and starts it again on the same files, behind the
-// same bridge address. Open connections are dropped, as with a real server
-// restart; sessions need Refresh afterwards. Against an external server it
-// is an error.
+// same bridge address. As with a real server restart, open connections are
+// dropped at once; mgo sessions need Refresh afterwards. Connections made
+// during the restart wait until FerretDB is back (forever, until Close, if
+// it cannot start again). Against an external server it is an error.
 func (s *Server) Restart() error {
 	if s.bridge == nil {
 		return errors.New("testserver: cannot restart an external server")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Cut the clients off first, and let no new connection reach the old
+	// server while it stops (those wait for the new one): FerretDB would
+	// give open connections a few seconds before closing them, and mgo may
+	// still pick from its pool a socket closed a moment before.
+	s.bridge.SetUpstream("")
+	s.bridge.DropConnectionsGracefully(restartDropTimeout)
 	if s.ferret != nil {
 		s.ferret.Stop()
 		s.ferret = nil
@@ -195,7 +207,6 @@ func (s *Server) Restart() error {
 	}
 	s.ferret = run
 	s.bridge.SetUpstream(run.Addr())
-	s.bridge.DropConnections()
 	return nil
 }
 

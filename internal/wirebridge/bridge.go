@@ -61,12 +61,14 @@ type Bridge struct {
 	// mu guards the fields below.
 	mu          sync.Mutex
 	closed      bool
-	upstream    string                // address new connections dial
-	conns       map[net.Conn]struct{} // every open client and upstream connection
-	refusing    bool                  // set by SetRefusing
-	refuseUntil time.Time             // set by Refuse
-	latency     time.Duration         // delay before each reply goes back
-	clockOffset time.Duration         // added to the server's localTime
+	upstream    string                  // address new connections dial; "" while the server is away
+	upstreamSet chan struct{}           // closed and replaced by SetUpstream
+	conns       map[net.Conn]struct{}   // every open client and upstream connection
+	proxies     map[*proxyConn]struct{} // client connections joined to an upstream one
+	refusing    bool                    // set by SetRefusing
+	refuseUntil time.Time               // set by Refuse
+	latency     time.Duration           // delay before each reply goes back
+	clockOffset time.Duration           // added to the server's localTime
 	stats       Stats
 }
 
@@ -79,13 +81,15 @@ func New(listenAddr, upstream string) (*Bridge, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
-		listener: l,
-		ctx:      ctx,
-		cancel:   cancel,
-		upstream: upstream,
-		writes:   newWriteGate(),
-		conns:    make(map[net.Conn]struct{}),
-		stats:    Stats{Commands: make(map[string]int)},
+		listener:    l,
+		ctx:         ctx,
+		cancel:      cancel,
+		upstream:    upstream,
+		upstreamSet: make(chan struct{}),
+		writes:      newWriteGate(),
+		conns:       make(map[net.Conn]struct{}),
+		proxies:     make(map[*proxyConn]struct{}),
+		stats:       Stats{Commands: make(map[string]int)},
 	}
 	b.wg.Add(1)
 	go b.acceptLoop()
@@ -120,6 +124,45 @@ func (b *Bridge) DropConnections() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closeConnsLocked()
+}
+
+// DropConnectionsGracefully closes every client connection joined to the
+// server, as a server shutting down would, but tells each client first and
+// waits, at most timeout, for the client to close its end before closing
+// what is left. mgo notices at once and never picks the dead connection
+// from its pool again, which it may do for a moment after DropConnections;
+// idle connections of the official driver notice only when next used, so
+// they cost the whole timeout. Connections still waiting for an upstream
+// (see SetUpstream) are left alone.
+func (b *Bridge) DropConnectionsGracefully(timeout time.Duration) {
+	b.mu.Lock()
+	var dropped []*proxyConn
+	for pc := range b.proxies {
+		dropped = append(dropped, pc)
+		if tc, ok := pc.client.(*net.TCPConn); ok {
+			// The client reads EOF; the serving goroutine reads the
+			// client's close.
+			tc.CloseWrite()
+		} else {
+			pc.client.Close()
+		}
+	}
+	b.mu.Unlock()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+wait:
+	for _, pc := range dropped {
+		select {
+		case <-pc.done:
+		case <-timer.C:
+			break wait
+		}
+	}
+	for _, pc := range dropped {
+		pc.client.Close()
+		pc.upstream.Close()
+	}
 }
 
 // SetRefusing makes the bridge close new connections as soon as it accepts
@@ -159,11 +202,33 @@ func (b *Bridge) SetClockOffset(d time.Duration) {
 }
 
 // SetUpstream makes connections accepted from now on dial addr. Open
-// connections keep their upstream.
+// connections keep their upstream. An empty addr stands for a server being
+// replaced: connections accepted meanwhile wait, unanswered, until the next
+// SetUpstream names the new one.
 func (b *Bridge) SetUpstream(addr string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.upstream = addr
+	close(b.upstreamSet)
+	b.upstreamSet = make(chan struct{})
+}
+
+// upstreamAddr returns the address a new connection dials, waiting while
+// there is none; "" when the bridge closed meanwhile.
+func (b *Bridge) upstreamAddr() string {
+	for {
+		b.mu.Lock()
+		addr, set := b.upstream, b.upstreamSet
+		b.mu.Unlock()
+		if addr != "" {
+			return addr
+		}
+		select {
+		case <-set:
+		case <-b.ctx.Done():
+			return ""
+		}
+	}
 }
 
 // Stats returns a copy of the counters.
@@ -230,7 +295,6 @@ func (b *Bridge) acceptLoop() {
 		} else {
 			b.stats.Connections++
 		}
-		upstream := b.upstream
 		b.mu.Unlock()
 		if refuse {
 			c.Close()
@@ -240,7 +304,7 @@ func (b *Bridge) acceptLoop() {
 			continue
 		}
 		b.wg.Add(1)
-		go b.serve(c, upstream)
+		go b.serve(c)
 	}
 }
 
@@ -259,9 +323,13 @@ type proxyConn struct {
 }
 
 // serve proxies one client connection until either side hangs up.
-func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
+func (b *Bridge) serve(client net.Conn) {
 	defer b.wg.Done()
 	defer b.untrack(client)
+	upstreamAddr := b.upstreamAddr()
+	if upstreamAddr == "" {
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(b.ctx, dialTimeout)
 	var d net.Dialer
@@ -274,6 +342,14 @@ func (b *Bridge) serve(client net.Conn, upstreamAddr string) {
 
 	pc := &proxyConn{client: client, upstream: upstream, replies: make(chan message, 1), gone: make(chan struct{}), done: make(chan struct{})}
 	defer close(pc.done)
+	b.mu.Lock()
+	b.proxies[pc] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.proxies, pc)
+		b.mu.Unlock()
+	}()
 	b.wg.Add(1)
 	go b.readUpstream(pc)
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/juju/mgo/v2"
 	"github.com/juju/mgo/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/internal/wirebridge"
@@ -363,5 +364,46 @@ func TestSplitUpdateRepliesAsMongoDBWould(t *testing.T) {
 	}
 	if st := b.Stats(); st.MaxUpdateStatements != n || st.Commands["update"] != 1 {
 		t.Fatalf("stats: max %d, update commands %d; want %d and 1", st.MaxUpdateStatements, st.Commands["update"], n)
+	}
+}
+
+func TestDropConnectionsGracefullyWaitsForClientsToClose(t *testing.T) {
+	s, b := sharedBridge(t)
+	// One run is a race the other way round: mgo may reuse a socket closed
+	// by DropConnections a moment earlier. After a graceful drop it must
+	// never do so.
+	for range 20 {
+		session := s.Session(t)
+		if err := session.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		b.DropConnectionsGracefully(waitLong)
+		if elapsed := time.Since(start); elapsed > waitLong/2 {
+			t.Fatalf("mgo took %v to close its dropped connection", elapsed)
+		}
+		session.Refresh()
+		if err := session.Ping(); err != nil {
+			t.Fatalf("first ping after a graceful drop: %v", err)
+		}
+	}
+
+	// The official driver's idle connections stay open until used: the
+	// drop gives up after its timeout, and the driver recovers by itself.
+	client := s.Client(t)
+	if err := client.Ping(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 100 * time.Millisecond
+	start := time.Now()
+	b.DropConnectionsGracefully(timeout)
+	if elapsed := time.Since(start); elapsed < timeout {
+		t.Fatalf("drop returned after %v, before its timeout of %v, with an idle official driver connection", elapsed, timeout)
+	}
+	if err := client.Ping(t.Context(), nil); err != nil && !mongo.IsNetworkError(err) {
+		t.Fatalf("ping on a dropped connection: %v, want a network error or none", err)
+	}
+	if err := client.Ping(t.Context(), nil); err != nil {
+		t.Fatalf("ping after the drop: %v", err)
 	}
 }

@@ -43,7 +43,10 @@
 // serves both on the same connection.
 //
 // Fault controls let reliability tests and benchmarks disturb the traffic:
-// DropConnections, SetRefusing, Refuse and SetLatency; HoldWrites keeps write
+// DropConnections (or DropConnectionsGracefully, which waits for clients to
+// close their ends), SetRefusing, Refuse and SetLatency; SetUpstream moves
+// new connections to another server, or holds them while it is replaced;
+// HoldWrites keeps write
 // commands from the server until released, with Hold.WaitHeld to learn that
 // they arrived without sleeping; SetClockOffset moves the localTime of
 // isMaster and hello replies, so the server's clock runs ahead or behind.

@@ -124,26 +124,15 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 	rng := newRand(cfg.seed)
 	from, to := cfg.window()
 	actions := plan(rng, cfg.agents, cfg.kills, cfg.stops, from, to)
-	opts := []presence.Option{presence.WithPeriod(cfg.period)}
 
-	t := &tracker{}
 	uuids := make([]string, cfg.models)
 	for m := range uuids {
 		uuids[m] = fakeUUID(rng)
-		t.models = append(t.models, &modelView{uuid: uuids[m], alive: map[string]bool{}})
-		t.pending = append(t.pending, map[string]*outcome{})
-		perWatcher := make([]map[string]bool, cfg.watchersPerModel)
-		for i := range perWatcher {
-			perWatcher[i] = map[string]bool{}
-		}
-		t.seenAlive = append(t.seenAlive, perWatcher)
 	}
-	keyOf := func(agent int) (model int, key string) {
-		return agent % cfg.models, fmt.Sprintf("unit-%03d", agent/cfg.models)
-	}
+	t := newTracker(cfg, uuids)
 	outcomes := make([]*outcome, len(actions))
 	for i, a := range actions {
-		m, key := keyOf(a.agent)
+		m, key := cfg.keyOf(a.agent)
 		outcomes[i] = &outcome{action: a, model: m, key: key, seen: make([]time.Time, cfg.watchersPerModel)}
 		t.pending[m][key] = outcomes[i]
 	}
@@ -151,60 +140,12 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 	fmt.Fprintf(out, "presence demo: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v\n",
 		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration)
 
-	batcher := presence.NewPingBatcherWithOptions(base, append(opts, presence.WithFlushInterval(cfg.flush))...)
-	defer batcher.Stop()
-	recorder := func() presence.PingRecorder { return batcher }
-
-	pingers := make([]*presence.Pinger, cfg.agents)
-	for agent := range pingers {
-		m, key := keyOf(agent)
-		pingers[agent] = presence.NewPingerWithOptions(base, names.NewModelTag(uuids[m]), key, recorder, opts...)
-	}
-	defer func() {
-		for _, p := range pingers {
-			p.Stop()
-		}
-	}()
-	started := time.Now()
-	if err := startAll(ctx, pingers); err != nil {
+	ws, err := startWorkers(ctx, cfg, base, uuids, t, out)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "started %d agents in %v\n", len(pingers), time.Since(started).Round(time.Millisecond))
-
-	// Watchers, one goroutine each forwarding its changes to the tracker.
-	var watchers []*presence.Watcher
-	stopForwarding := make(chan struct{})
-	var forwarding sync.WaitGroup
-	defer func() {
-		for _, w := range watchers {
-			w.Stop()
-		}
-		close(stopForwarding)
-		forwarding.Wait()
-	}()
-	for m, uuid := range uuids {
-		for i := 0; i < cfg.watchersPerModel; i++ {
-			w := presence.NewWatcherWithOptions(base, names.NewModelTag(uuid), opts...)
-			watchers = append(watchers, w)
-			changes := make(chan presence.Change, 1024)
-			for agent := m; agent < cfg.agents; agent += cfg.models {
-				_, key := keyOf(agent)
-				w.Watch(key, changes)
-			}
-			forwarding.Add(1)
-			go func(m, i int) {
-				defer forwarding.Done()
-				for {
-					select {
-					case c := <-changes:
-						t.observe(m, i, c, time.Now())
-					case <-stopForwarding:
-						return
-					}
-				}
-			}(m, i)
-		}
-	}
+	defer ws.stop()
+	batcher, pingers, watchers := ws.batcher, ws.pingers, ws.watchers
 
 	view := newLiveView(out, cfg, t, actions)
 	start := time.Now()
@@ -264,6 +205,8 @@ loop:
 	for _, d := range t.falseDeaths {
 		fmt.Fprintf(out, "  %s\n", d)
 	}
+	fmt.Fprintf(out, "first reports of the watchers: %d alive, %d dead (the design says all alive: the agents' first pings are written before the watchers start)\n",
+		t.firstAlive, t.firstDead)
 	t.mu.Unlock()
 	// Watchers report what they watch only while they run.
 	watcherReports := reportsOf(watchers)
@@ -276,6 +219,88 @@ loop:
 		return fmt.Errorf("the batcher failed: %v", batcherErr)
 	}
 	return nil
+}
+
+// keyOf returns the model and the key of agent: agents are dealt to the
+// models in turn.
+func (c *demoConfig) keyOf(agent int) (model int, key string) {
+	return agent % c.models, fmt.Sprintf("unit-%03d", agent/c.models)
+}
+
+// workers are the demo's batcher, agents and watchers, and the goroutines
+// that hand the watchers' changes to the tracker.
+type workers struct {
+	batcher  *presence.PingBatcher
+	pingers  []*presence.Pinger // by agent
+	watchers []*presence.Watcher
+	// stopForwarding ends the forwarding goroutines, which forwarding
+	// counts.
+	stopForwarding chan struct{}
+	forwarding     sync.WaitGroup
+}
+
+// startWorkers starts a batcher and every agent of cfg, in the models
+// named by uuids, then the watchers, each watching every key of its model
+// on a channel of its own whose changes go to t.
+func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uuids []string, t *tracker, out io.Writer) (*workers, error) {
+	opts := []presence.Option{presence.WithPeriod(cfg.period)}
+	ws := &workers{stopForwarding: make(chan struct{})}
+	ws.batcher = presence.NewPingBatcherWithOptions(base, append(opts, presence.WithFlushInterval(cfg.flush))...)
+	recorder := func() presence.PingRecorder { return ws.batcher }
+	ws.pingers = make([]*presence.Pinger, cfg.agents)
+	for agent := range ws.pingers {
+		m, key := cfg.keyOf(agent)
+		ws.pingers[agent] = presence.NewPingerWithOptions(base, names.NewModelTag(uuids[m]), key, recorder, opts...)
+	}
+	started := time.Now()
+	if err := startAll(ctx, ws.pingers); err != nil {
+		ws.stop()
+		return nil, err
+	}
+	fmt.Fprintf(out, "started %d agents in %v\n", len(ws.pingers), time.Since(started).Round(time.Millisecond))
+
+	for m, uuid := range uuids {
+		for i := 0; i < cfg.watchersPerModel; i++ {
+			w := presence.NewWatcherWithOptions(base, names.NewModelTag(uuid), opts...)
+			ws.watchers = append(ws.watchers, w)
+			changes := make(chan presence.Change, 1024)
+			for agent := m; agent < cfg.agents; agent += cfg.models {
+				_, key := cfg.keyOf(agent)
+				w.Watch(key, changes)
+			}
+			ws.forwarding.Add(1)
+			go func(m, i int) {
+				defer ws.forwarding.Done()
+				for {
+					select {
+					case c := <-changes:
+						t.observe(m, i, c, time.Now())
+					case <-ws.stopForwarding:
+						return
+					}
+				}
+			}(m, i)
+		}
+	}
+	return ws, nil
+}
+
+// stop stops the watchers and their forwarding, then the agents, then the
+// batcher. It may be called again.
+func (ws *workers) stop() {
+	for _, w := range ws.watchers {
+		w.Stop()
+	}
+	select {
+	case <-ws.stopForwarding:
+	default:
+		close(ws.stopForwarding)
+	}
+	ws.forwarding.Wait()
+	for _, p := range ws.pingers {
+		p.Stop()
+	}
+	ws.batcher.Stop()
 }
 
 // untilAction returns how long to wait from now for actions[next].

@@ -53,6 +53,34 @@ type tracker struct {
 	// from the first report of a key not yet pinging.
 	seenAlive   [][]map[string]bool
 	falseDeaths []string
+	// firstAlive and firstDead count the first reports (Watch's initial
+	// state) of every key by every watcher; every agent starts before the
+	// watchers, so all of them should say alive.
+	firstAlive, firstDead int
+	// firstsDue counts the first reports still to come; allFirst is closed
+	// when none are left.
+	firstsDue int
+	allFirst  chan struct{}
+}
+
+// newTracker returns a tracker for the agents and watchers of cfg, in
+// the models named by uuids.
+func newTracker(cfg demoConfig, uuids []string) *tracker {
+	t := &tracker{allFirst: make(chan struct{})}
+	for _, uuid := range uuids {
+		t.models = append(t.models, &modelView{uuid: uuid, alive: map[string]bool{}})
+		t.pending = append(t.pending, map[string]*outcome{})
+		perWatcher := make([]map[string]bool, cfg.watchersPerModel)
+		for i := range perWatcher {
+			perWatcher[i] = map[string]bool{}
+		}
+		t.seenAlive = append(t.seenAlive, perWatcher)
+	}
+	t.firstsDue = cfg.agents * cfg.watchersPerModel
+	if t.firstsDue == 0 {
+		close(t.allFirst)
+	}
+	return t
 }
 
 func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
@@ -63,8 +91,11 @@ func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
 	if watcher == 0 {
 		m.alive[c.Key] = c.Alive
 	}
-	wasAlive := t.seenAlive[model][watcher][c.Key]
+	wasAlive, reported := t.seenAlive[model][watcher][c.Key]
 	t.seenAlive[model][watcher][c.Key] = c.Alive
+	if !reported {
+		t.first(c.Alive)
+	}
 	if c.Alive {
 		return
 	}
@@ -78,6 +109,26 @@ func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
 	if o.seen[watcher].IsZero() {
 		o.seen[watcher] = at
 	}
+}
+
+// first counts a key's first report by a watcher.
+func (t *tracker) first(alive bool) {
+	if alive {
+		t.firstAlive++
+	} else {
+		t.firstDead++
+	}
+	t.firstsDue--
+	if t.firstsDue == 0 {
+		close(t.allFirst)
+	}
+}
+
+// firstReports returns how many first reports said alive and dead so far.
+func (t *tracker) firstReports() (alive, dead int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.firstAlive, t.firstDead
 }
 
 // frame is a copy of what the live view shows.

@@ -240,8 +240,9 @@ type workers struct {
 }
 
 // startWorkers starts a batcher and every agent of cfg, in the models
-// named by uuids, then the watchers, each watching every key of its model
-// on a channel of its own whose changes go to t.
+// named by uuids, writes their first pings, then starts the watchers, each
+// watching every key of its model on a channel of its own whose changes go
+// to t.
 func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uuids []string, t *tracker, out io.Writer) (*workers, error) {
 	opts := []presence.Option{presence.WithPeriod(cfg.period)}
 	ws := &workers{stopForwarding: make(chan struct{})}
@@ -256,6 +257,13 @@ func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uui
 	if err := startAll(ctx, ws.pingers); err != nil {
 		ws.stop()
 		return nil, err
+	}
+	// Write the agents' first pings before any watcher reads: otherwise a
+	// watcher's first sync may come before the batcher's first flush, and
+	// every agent would read dead until the watcher's next poll.
+	if err := ws.batcher.Sync(); err != nil {
+		ws.stop()
+		return nil, fmt.Errorf("cannot write the agents' first pings: %v", err)
 	}
 	fmt.Fprintf(out, "started %d agents in %v\n", len(ws.pingers), time.Since(started).Round(time.Millisecond))
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func TestDemoRunsToItsSummary(t *testing.T) {
 		"kills: 3 seen, 0 not",
 		"stops: 3 seen, 0 not",
 		"keys reported dead while still pinging: 0",
+		"first reports of the watchers: 60 alive, 0 dead",
 		"Worker reports:",
 		"batcher: ",
 		"30 pingers, summed: ",
@@ -115,5 +117,31 @@ func TestDemoInterruptedStillSummarises(t *testing.T) {
 		t.Fatal("demo did not stop when interrupted")
 	}
 	for range out {
+	}
+}
+
+// TestDemoWatchersFirstSeeEveryAgentAlive starts the demo's workers with a
+// flush interval so long that the batcher's timer cannot have written
+// anything before the watchers start (its first flush comes 2 s after it
+// started at the soonest): their first report of every agent must say
+// alive all the same.
+func TestDemoWatchersFirstSeeEveryAgentAlive(t *testing.T) {
+	f := newFixture(t)
+	cfg := demoConfig{agents: 6, models: 2, watchersPerModel: 2, period: 3 * time.Second, flush: 2500 * time.Millisecond}
+	uuids := []string{model, "e3d9f2a1-6c2b-4d4f-8a8b-1b2c3d4e5f60"}
+	tr := newTracker(cfg, uuids)
+	ws, err := startWorkers(context.Background(), cfg, f.base, uuids, tr, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.stop()
+	select {
+	case <-tr.allFirst:
+	case <-time.After(20 * time.Second):
+		alive, dead := tr.firstReports()
+		t.Fatalf("only %d of %d first reports arrived", alive+dead, cfg.agents*cfg.watchersPerModel)
+	}
+	if alive, dead := tr.firstReports(); alive != cfg.agents*cfg.watchersPerModel || dead != 0 {
+		t.Errorf("first reports: %d alive, %d dead; want every agent alive at every watcher", alive, dead)
 	}
 }

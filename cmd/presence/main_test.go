@@ -158,6 +158,8 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"missing database", []string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, exitFailure, "does not exist"},
 		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
 		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
+		{"short soak", []string{"soak", "--duration", "10s"}, exitUsage, "too short"},
+		{"soak without actions", []string{"soak", "--rate", "0"}, exitUsage, "--rate 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -179,13 +181,13 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 }
 
 func TestHelpDescribesEveryCommand(t *testing.T) {
-	for _, cmd := range []string{"demo", "status", "watch", "prune"} {
+	for _, cmd := range []string{"demo", "soak", "status", "watch", "prune"} {
 		r := runArgs(t, cmd, "--help")
 		if r.code != exitOK {
 			t.Errorf("%s --help: exit %d", cmd, r.code)
 		}
 		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed"} {
-			if want == "-seed" && cmd != "demo" {
+			if want == "-seed" && cmd != "demo" && cmd != "soak" {
 				want = "-model"
 			}
 			if !strings.Contains(r.stdout, want) {

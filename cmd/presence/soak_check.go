@@ -155,10 +155,10 @@ type timeline struct {
 	deaths  []*death
 }
 
-// timelineOf builds the timeline of one agent from its calls, which must
-// not overlap (the soak makes one call at a time per agent).
+// timelineOf builds the timeline of one agent from its calls, sorted by
+// their beginning, which must not overlap (the soak makes one call at a
+// time per agent).
 func timelineOf(b soakBounds, calls []call) *timeline {
-	sort.SliceStable(calls, func(i, j int) bool { return calls[i].begin < calls[j].begin })
 	tl := &timeline{}
 	deadFrom := -forever // a key never started reads dead
 	deadOpen := true
@@ -225,29 +225,23 @@ func (tl *timeline) runningAt(t time.Duration) (bool, time.Duration) {
 	return false, 0
 }
 
-// lastCallBefore returns the last call of calls (sorted by begin) made
-// before t, or false.
-func lastCallBefore(calls []call, t time.Duration) (call, bool) {
-	var last call
-	found := false
-	for _, c := range calls {
-		if c.begin > t {
-			break
-		}
-		last, found = c, true
-	}
-	return last, found
+// callsBefore returns the last n calls of calls (sorted by begin) made
+// at or before t, oldest first.
+func callsBefore(calls []call, t time.Duration, n int) []call {
+	i := sort.Search(len(calls), func(i int) bool { return calls[i].begin > t })
+	return append([]call(nil), calls[max(0, i-n):i]...)
 }
 
 // finding is one thing the checker found wrong, or late.
 type finding struct {
 	watcher, agent int
 	at             time.Duration // the observation's arrival, or the deadline missed
-	// running says whether the pinger ran at that moment, since says since
-	// when, and last is the agent's last call before it, if any.
+	// running says whether the pinger ran at that moment, and since says
+	// since when; recent are the agent's last calls before it, oldest
+	// first.
 	running bool
 	since   time.Duration
-	last    *call
+	recent  []call
 }
 
 // lateDeath is a death seen past its bound and the read lag, or never
@@ -303,6 +297,9 @@ func checkSoak(b soakBounds, r *soakRecord) *soakVerdict {
 	for _, c := range r.calls {
 		callsOf[c.agent] = append(callsOf[c.agent], c)
 	}
+	for _, calls := range callsOf {
+		sort.SliceStable(calls, func(i, j int) bool { return calls[i].begin < calls[j].begin })
+	}
 	timelines := make([]*timeline, len(r.agentModel))
 	for a := range timelines {
 		timelines[a] = timelineOf(b, callsOf[a])
@@ -316,9 +313,7 @@ func checkSoak(b soakBounds, r *soakRecord) *soakVerdict {
 	describe := func(w, a int, at time.Duration) finding {
 		f := finding{watcher: w, agent: a, at: at}
 		f.running, f.since = timelines[a].runningAt(at)
-		if c, ok := lastCallBefore(callsOf[a], at); ok {
-			f.last = &c
-		}
+		f.recent = callsBefore(callsOf[a], at, 2)
 		return f
 	}
 

@@ -121,8 +121,8 @@ func TestSoakCheckRestartMustCauseNoEvent(t *testing.T) {
 	// one's last ping keeps the key alive.
 	v = restart().saw(0, 0, false, 5.95).saw(0, 0, true, 7).check()
 	expectCounts(t, v, 1, 1, 0)
-	if f := v.falseDeaths[0]; !f.running || f.last == nil || f.last.kind != callStart {
-		t.Errorf("false death %+v; want running, last call a start", f)
+	if f := v.falseDeaths[0]; !f.running || len(f.recent) != 2 || f.recent[0].kind != callStop || f.recent[1].kind != callStart {
+		t.Errorf("false death %+v; want running, after a stop and a start", f)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestSoakCheckQuietStopCannotReadDeadAtOnce(t *testing.T) {
 	}
 	v := stopped().saw(0, 0, false, 5.5).check()
 	expectCounts(t, v, 1, 0, 0)
-	if f := v.falseDeaths[0]; f.running || f.last == nil || f.last.kind != callStop {
+	if f := v.falseDeaths[0]; f.running || len(f.recent) != 2 || f.recent[1].kind != callStop {
 		t.Errorf("false death %+v; want not running, last call the stop", f)
 	}
 	v = stopped().saw(0, 0, false, 6.5).check()

@@ -51,6 +51,8 @@ What it counts, and what fails the run (exit code 1):
   flaps           false deaths followed by an alive report with no death of
                   the pinger in between; fail
   false alives    alive reports that no run of the pinger explains; fail
+  repeats         a Change saying what the previous one for the key said:
+                  nothing changed, so nothing should have been sent; fail
   late deaths     a stop or kill reported dead more than the read lag (1 s)
                   past the library's bound (a kill is seen at the watcher's
                   next sync, within one period; a quiet stop within 2

@@ -268,7 +268,7 @@ type soakVerdict struct {
 	falseDeaths []finding // dead reports that nothing explains
 	flaps       []finding // false deaths followed by an alive report, the pinger running throughout
 	falseAlives []finding // alive reports that no run of the pinger explains
-	repeats     int       // reports of the state already reported
+	repeats     int       // reports of the state already reported: a Change where nothing changed
 	kills       deathStats
 	stops       deathStats
 	late        []lateDeath
@@ -287,7 +287,7 @@ type finalMismatch struct {
 
 // failed reports whether the verdict fails the soak.
 func (v *soakVerdict) failed() bool {
-	return len(v.falseDeaths) > 0 || len(v.flaps) > 0 || len(v.falseAlives) > 0 ||
+	return len(v.falseDeaths) > 0 || len(v.flaps) > 0 || len(v.falseAlives) > 0 || v.repeats > 0 ||
 		v.kills.failing > 0 || v.stops.failing > 0 || len(v.wrongFinal) > 0
 }
 

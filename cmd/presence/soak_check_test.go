@@ -168,6 +168,13 @@ func TestSoakCheckInitialReportMayLagAFlushAndAPoll(t *testing.T) {
 	if v.repeats != 1 {
 		t.Errorf("%d repeats, want 1", v.repeats)
 	}
+	// A repeat alone fails the soak: nothing changed, nothing should
+	// have been sent.
+	v = newHistory(1, 1).call(0, callStart, 0).saw(0, 0, true, 1).saw(0, 0, true, 3).check()
+	expectCounts(t, v, 0, 0, 0)
+	if v.repeats != 1 || !v.failed() {
+		t.Errorf("%d repeats, failed %v; want 1, failed", v.repeats, v.failed())
+	}
 }
 
 func TestSoakCheckAliveAfterAKillIsFalse(t *testing.T) {

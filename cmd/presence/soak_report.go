@@ -246,6 +246,7 @@ func (r *soakRun) failures(v *soakVerdict) []string {
 	add(len(v.falseDeaths), "false deaths")
 	add(len(v.flaps), "flaps")
 	add(len(v.falseAlives), "false alives")
+	add(v.repeats, "repeated states")
 	add(v.kills.failing+v.stops.failing, "deaths seen beyond the slack or never")
 	add(len(v.wrongFinal), "wrong final states")
 	add(len(r.deadWorkers), "dead workers")

@@ -293,7 +293,9 @@ func (r *soakRun) startWatchers() {
 				drain:   make(chan chan struct{}),
 			}
 			r.watchers = append(r.watchers, sw)
+			r.mu.Lock()
 			r.record.watcherModel = append(r.record.watcherModel, m)
+			r.mu.Unlock()
 			r.monitor(fmt.Sprintf("watcher %d of model %s", sw.id, uuid[:8]), sw.w.Wait)
 			r.forwarding.Add(1)
 			go r.forward(sw)

@@ -29,9 +29,11 @@ actions nor faults, so that every death it caused can be judged. It ends
 with a last batcher Sync and watcher Sync, stops everything and prints what
 it found.
 
-The truth: a pinger runs from the moment its Start returns until its Stop or
-KillForTesting is called. Watchers report asynchronously, so a report is
-judged against what may have been read in the database:
+The truth: a pinger's state changes when its Start, Stop or KillForTesting
+returns, though a read may see the change from the moment the call is made
+(a start's first ping, a kill's dead bit can be written before it returns).
+Watchers report asynchronously, so a report is judged against what a read
+of the database may have found:
   - a Change may describe a read made up to 1 s before it arrived (a read
     under a latency spike), and Watch's first report the watcher's last
     poll, up to one period earlier still;

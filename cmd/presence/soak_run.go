@@ -49,7 +49,8 @@ type soakRun struct {
 	opts   []presence.Option
 	uuids  []string
 	// begun is when the soak began: every time recorded is measured from
-	// it. runFrom is when the schedule of actions and faults began.
+	// it. runFrom is when the schedule of actions and faults began; it is
+	// set once, under mu, before the schedule starts.
 	begun, runFrom time.Time
 	warnings       *warningCounter
 
@@ -138,7 +139,9 @@ func (r *soakRun) run(ctx context.Context, bridge *wirebridge.Bridge) error {
 	fmt.Fprintf(r.out, "started %d agents and %d watchers in %v; %d actions and %d faults to come\n",
 		r.cfg.agents, len(r.watchers), time.Since(started).Round(time.Millisecond), len(actions), len(faults))
 
+	r.mu.Lock() // a monitor may be reading it
 	r.runFrom = time.Now()
+	r.mu.Unlock()
 	stopFaults := make(chan struct{})
 	var faulting sync.WaitGroup
 	if bridge != nil && len(faults) > 0 {
@@ -177,6 +180,7 @@ func (r *soakRun) monitor(name string, wait func() error) {
 }
 
 // at formats a time since the soak began as a time since the run began.
+// The caller holds r.mu, or the schedule has begun.
 func (r *soakRun) at(t time.Duration) string {
 	if r.runFrom.IsZero() {
 		return fmt.Sprintf("%.2fs before the run", (r.since() - t).Seconds())

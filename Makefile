@@ -3,7 +3,7 @@
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test lint bench demo
+.PHONY: all test lint bench demo soak
 
 all: lint test
 
@@ -29,3 +29,9 @@ bench:
 # watchers see them stop or die; ends within a minute with a summary.
 demo:
 	go run ./cmd/presence demo
+
+# Runs hundreds of agents for three minutes through restarts, kills and
+# database faults, and checks every watcher's reports against which
+# pingers run; fails on any false death or flap. Not part of make test.
+soak:
+	go run ./cmd/presence soak

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"os"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +14,6 @@ import (
 	"github.com/juju/names/v4"
 
 	"github.com/presence-go/presence"
-	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
 )
 
@@ -87,147 +83,6 @@ func (c *demoConfig) check() error {
 	return nil
 }
 
-// action is one stop or kill of the schedule.
-type action struct {
-	at    time.Duration // since the scenario started
-	kill  bool          // KillForTesting, else Stop
-	agent int
-}
-
-func (a action) verb() string {
-	if a.kill {
-		return "kill"
-	}
-	return "stop"
-}
-
-// plan draws the schedule: distinct agents, times uniform in [from, to).
-func plan(rng *rand.Rand, agents, kills, stops int, from, to time.Duration) []action {
-	chosen := rng.Perm(agents)[:kills+stops]
-	actions := make([]action, len(chosen))
-	for i, agent := range chosen {
-		at := from + time.Duration(rng.Int63n(int64(to-from)))
-		actions[i] = action{at: at.Round(10 * time.Millisecond), kill: i < kills, agent: agent}
-	}
-	sort.SliceStable(actions, func(i, j int) bool { return actions[i].at < actions[j].at })
-	return actions
-}
-
-// predicted returns the bounds the design gives for the delay between an
-// action and the moment a watcher reports the key dead. A kill writes a
-// dead bit, which the watcher reads at its next sync, at most one period
-// later. A stopped pinger's last ping keeps its key alive until the slot
-// after the one it pinged ends: between one period less the ping window
-// (pingers ping early in every slot) and two periods plus a flush after
-// the stop; the watcher, which reads every
-// period, may take up to one period more to look.
-func predicted(kill bool, period, flush time.Duration) (lo, hi, withPoll time.Duration) {
-	if kill {
-		return 0, period, period
-	}
-	lo = period - slot.PingWindow(period)
-	hi = 2*period + flush
-	return lo, hi, hi + period
-}
-
-// outcome is what the watchers made of one action.
-type outcome struct {
-	action
-	model int
-	key   string
-	done  time.Time   // when the stop or kill was asked for
-	seen  []time.Time // per watcher of the model: first dead report after done
-	err   error
-}
-
-// delay returns how long until every watcher had reported, or false.
-func (o *outcome) delay() (time.Duration, bool) {
-	if o.done.IsZero() {
-		return 0, false
-	}
-	var last time.Time
-	for _, t := range o.seen {
-		if t.IsZero() {
-			return 0, false
-		}
-		if t.After(last) {
-			last = t
-		}
-	}
-	return last.Sub(o.done), true
-}
-
-// modelView is the live state of one model, as its first watcher sees it.
-type modelView struct {
-	uuid   string
-	alive  map[string]bool
-	events int // changes from all of the model's watchers
-}
-
-// tracker gathers the watchers' events; mu guards everything in it.
-type tracker struct {
-	mu      sync.Mutex
-	models  []*modelView
-	pending []map[string]*outcome // per model, by key
-	done    int                   // actions carried out
-	// seenAlive records, per model and watcher, the keys reported alive,
-	// to tell a false death (a key reported dead while it still pings)
-	// from the first report of a key not yet pinging.
-	seenAlive   [][]map[string]bool
-	falseDeaths []string
-}
-
-func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m := t.models[model]
-	m.events++
-	if watcher == 0 {
-		m.alive[c.Key] = c.Alive
-	}
-	wasAlive := t.seenAlive[model][watcher][c.Key]
-	t.seenAlive[model][watcher][c.Key] = c.Alive
-	if c.Alive {
-		return
-	}
-	o := t.pending[model][c.Key]
-	if o == nil || o.done.IsZero() {
-		if wasAlive {
-			t.falseDeaths = append(t.falseDeaths, fmt.Sprintf("%s in model %s (watcher %d)", c.Key, m.uuid[:8], watcher))
-		}
-		return
-	}
-	if o.seen[watcher].IsZero() {
-		o.seen[watcher] = at
-	}
-}
-
-// frame is a copy of what the live view shows.
-type frame struct {
-	alive, dead, events []int
-	done                int
-}
-
-func (t *tracker) frame() frame {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f := frame{done: t.done}
-	for _, m := range t.models {
-		a, d := 0, 0
-		for _, alive := range m.alive {
-			if alive {
-				a++
-			} else {
-				d++
-			}
-		}
-		f.alive = append(f.alive, a)
-		f.dead = append(f.dead, d)
-		f.events = append(f.events, m.events)
-	}
-	return f
-}
-
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", demoSummary, stderr)
 	var cfg demoConfig
@@ -269,26 +124,15 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 	rng := newRand(cfg.seed)
 	from, to := cfg.window()
 	actions := plan(rng, cfg.agents, cfg.kills, cfg.stops, from, to)
-	opts := []presence.Option{presence.WithPeriod(cfg.period)}
 
-	t := &tracker{}
 	uuids := make([]string, cfg.models)
 	for m := range uuids {
 		uuids[m] = fakeUUID(rng)
-		t.models = append(t.models, &modelView{uuid: uuids[m], alive: map[string]bool{}})
-		t.pending = append(t.pending, map[string]*outcome{})
-		perWatcher := make([]map[string]bool, cfg.watchersPerModel)
-		for i := range perWatcher {
-			perWatcher[i] = map[string]bool{}
-		}
-		t.seenAlive = append(t.seenAlive, perWatcher)
 	}
-	keyOf := func(agent int) (model int, key string) {
-		return agent % cfg.models, fmt.Sprintf("unit-%03d", agent/cfg.models)
-	}
+	t := newTracker(cfg, uuids)
 	outcomes := make([]*outcome, len(actions))
 	for i, a := range actions {
-		m, key := keyOf(a.agent)
+		m, key := cfg.keyOf(a.agent)
 		outcomes[i] = &outcome{action: a, model: m, key: key, seen: make([]time.Time, cfg.watchersPerModel)}
 		t.pending[m][key] = outcomes[i]
 	}
@@ -296,60 +140,12 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 	fmt.Fprintf(out, "presence demo: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v\n",
 		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration)
 
-	batcher := presence.NewPingBatcherWithOptions(base, append(opts, presence.WithFlushInterval(cfg.flush))...)
-	defer batcher.Stop()
-	recorder := func() presence.PingRecorder { return batcher }
-
-	pingers := make([]*presence.Pinger, cfg.agents)
-	for agent := range pingers {
-		m, key := keyOf(agent)
-		pingers[agent] = presence.NewPingerWithOptions(base, names.NewModelTag(uuids[m]), key, recorder, opts...)
-	}
-	defer func() {
-		for _, p := range pingers {
-			p.Stop()
-		}
-	}()
-	started := time.Now()
-	if err := startAll(ctx, pingers); err != nil {
+	ws, err := startWorkers(ctx, cfg, base, uuids, t, out)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "started %d agents in %v\n", len(pingers), time.Since(started).Round(time.Millisecond))
-
-	// Watchers, one goroutine each forwarding its changes to the tracker.
-	var watchers []*presence.Watcher
-	stopForwarding := make(chan struct{})
-	var forwarding sync.WaitGroup
-	defer func() {
-		for _, w := range watchers {
-			w.Stop()
-		}
-		close(stopForwarding)
-		forwarding.Wait()
-	}()
-	for m, uuid := range uuids {
-		for i := 0; i < cfg.watchersPerModel; i++ {
-			w := presence.NewWatcherWithOptions(base, names.NewModelTag(uuid), opts...)
-			watchers = append(watchers, w)
-			changes := make(chan presence.Change, 1024)
-			for agent := m; agent < cfg.agents; agent += cfg.models {
-				_, key := keyOf(agent)
-				w.Watch(key, changes)
-			}
-			forwarding.Add(1)
-			go func(m, i int) {
-				defer forwarding.Done()
-				for {
-					select {
-					case c := <-changes:
-						t.observe(m, i, c, time.Now())
-					case <-stopForwarding:
-						return
-					}
-				}
-			}(m, i)
-		}
-	}
+	defer ws.stop()
+	batcher, pingers, watchers := ws.batcher, ws.pingers, ws.watchers
 
 	view := newLiveView(out, cfg, t, actions)
 	start := time.Now()
@@ -409,6 +205,8 @@ loop:
 	for _, d := range t.falseDeaths {
 		fmt.Fprintf(out, "  %s\n", d)
 	}
+	fmt.Fprintf(out, "first reports of the watchers: %d alive, %d dead (the design says all alive: the agents' first pings are written before the watchers start)\n",
+		t.firstAlive, t.firstDead)
 	t.mu.Unlock()
 	// Watchers report what they watch only while they run.
 	watcherReports := reportsOf(watchers)
@@ -421,6 +219,96 @@ loop:
 		return fmt.Errorf("the batcher failed: %v", batcherErr)
 	}
 	return nil
+}
+
+// keyOf returns the model and the key of agent: agents are dealt to the
+// models in turn.
+func (c *demoConfig) keyOf(agent int) (model int, key string) {
+	return agent % c.models, fmt.Sprintf("unit-%03d", agent/c.models)
+}
+
+// workers are the demo's batcher, agents and watchers, and the goroutines
+// that hand the watchers' changes to the tracker.
+type workers struct {
+	batcher  *presence.PingBatcher
+	pingers  []*presence.Pinger // by agent
+	watchers []*presence.Watcher
+	// stopForwarding ends the forwarding goroutines, which forwarding
+	// counts.
+	stopForwarding chan struct{}
+	forwarding     sync.WaitGroup
+}
+
+// startWorkers starts a batcher and every agent of cfg, in the models
+// named by uuids, writes their first pings, then starts the watchers, each
+// watching every key of its model on a channel of its own whose changes go
+// to t.
+func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uuids []string, t *tracker, out io.Writer) (*workers, error) {
+	opts := []presence.Option{presence.WithPeriod(cfg.period)}
+	ws := &workers{stopForwarding: make(chan struct{})}
+	ws.batcher = presence.NewPingBatcherWithOptions(base, append(opts, presence.WithFlushInterval(cfg.flush))...)
+	recorder := func() presence.PingRecorder { return ws.batcher }
+	ws.pingers = make([]*presence.Pinger, cfg.agents)
+	for agent := range ws.pingers {
+		m, key := cfg.keyOf(agent)
+		ws.pingers[agent] = presence.NewPingerWithOptions(base, names.NewModelTag(uuids[m]), key, recorder, opts...)
+	}
+	started := time.Now()
+	if err := startAll(ctx, ws.pingers); err != nil {
+		ws.stop()
+		return nil, err
+	}
+	// Write the agents' first pings before any watcher reads: otherwise a
+	// watcher's first sync may come before the batcher's first flush, and
+	// every agent would read dead until the watcher's next poll.
+	if err := ws.batcher.Sync(); err != nil {
+		ws.stop()
+		return nil, fmt.Errorf("cannot write the agents' first pings: %v", err)
+	}
+	fmt.Fprintf(out, "started %d agents in %v\n", len(ws.pingers), time.Since(started).Round(time.Millisecond))
+
+	for m, uuid := range uuids {
+		for i := 0; i < cfg.watchersPerModel; i++ {
+			w := presence.NewWatcherWithOptions(base, names.NewModelTag(uuid), opts...)
+			ws.watchers = append(ws.watchers, w)
+			changes := make(chan presence.Change, 1024)
+			for agent := m; agent < cfg.agents; agent += cfg.models {
+				_, key := cfg.keyOf(agent)
+				w.Watch(key, changes)
+			}
+			ws.forwarding.Add(1)
+			go func(m, i int) {
+				defer ws.forwarding.Done()
+				for {
+					select {
+					case c := <-changes:
+						t.observe(m, i, c, time.Now())
+					case <-ws.stopForwarding:
+						return
+					}
+				}
+			}(m, i)
+		}
+	}
+	return ws, nil
+}
+
+// stop stops the watchers and their forwarding, then the agents, then the
+// batcher. It may be called again.
+func (ws *workers) stop() {
+	for _, w := range ws.watchers {
+		w.Stop()
+	}
+	select {
+	case <-ws.stopForwarding:
+	default:
+		close(ws.stopForwarding)
+	}
+	ws.forwarding.Wait()
+	for _, p := range ws.pingers {
+		p.Stop()
+	}
+	ws.batcher.Stop()
 }
 
 // untilAction returns how long to wait from now for actions[next].
@@ -476,119 +364,4 @@ func fakeUUID(rng *rand.Rand) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-// isTerminal reports whether w is a character device, where the live view
-// redraws itself in place.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
-}
-
-// liveView draws the state a few times a second on a terminal, or a plain
-// line every second elsewhere.
-type liveView struct {
-	out     io.Writer
-	cfg     demoConfig
-	t       *tracker
-	total   int
-	tty     bool
-	every   time.Duration
-	lines   int      // lines of the last frame, to redraw over them
-	samples []sample // the event counts of the last second's frames
-}
-
-func newLiveView(out io.Writer, cfg demoConfig, t *tracker, actions []action) *liveView {
-	v := &liveView{out: out, cfg: cfg, t: t, total: len(actions), tty: isTerminal(out), every: time.Second}
-	if v.tty {
-		v.every = 250 * time.Millisecond
-	}
-	return v
-}
-
-func (v *liveView) draw(elapsed time.Duration) {
-	f := v.t.frame()
-	v.samples = append(v.samples, sample{elapsed, f.events})
-	rates := eventRates(v.samples)
-	v.samples = recent(v.samples, time.Second)
-	if !v.tty {
-		var parts []string
-		for m := range f.alive {
-			parts = append(parts, fmt.Sprintf("%s %d alive %d dead %.0f ev/s",
-				v.t.models[m].uuid[:8], f.alive[m], f.dead[m], rates[m]))
-		}
-		fmt.Fprintf(v.out, "%5.1fs  %s  (%d/%d actions)\n", elapsed.Seconds(), strings.Join(parts, " | "), f.done, v.total)
-		return
-	}
-	var b strings.Builder
-	if v.lines > 0 {
-		fmt.Fprintf(&b, "\x1b[%dF\x1b[J", v.lines)
-	}
-	fmt.Fprintf(&b, "%s %5.1fs / %v   stops and kills done: %d/%d\n",
-		progressBar(elapsed, v.cfg.duration, 30), elapsed.Seconds(), v.cfg.duration, f.done, v.total)
-	for m := range f.alive {
-		fmt.Fprintf(&b, "  model %s   alive %4d   dead %4d   events/s %6.1f\n",
-			v.t.models[m].uuid[:8], f.alive[m], f.dead[m], rates[m])
-	}
-	v.lines = 1 + len(f.alive)
-	io.WriteString(v.out, b.String())
-}
-
-// note tells of an action as it happens, in plain output only: on a
-// terminal the frame shows the count.
-func (v *liveView) note(elapsed time.Duration, o *outcome) {
-	if v.tty {
-		return
-	}
-	fmt.Fprintf(v.out, "%5.1fs  %s %s in model %s\n", elapsed.Seconds(), o.verb(), o.key, v.t.models[o.model].uuid[:8])
-}
-
-func (v *liveView) finish() { fmt.Fprintln(v.out) }
-
-// progressBar draws done/total as a bar of width cells.
-func progressBar(done, total time.Duration, width int) string {
-	filled := 0
-	if total > 0 {
-		filled = int(int64(width) * int64(min(done, total)) / int64(total))
-	}
-	return "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
-}
-
-// newRand returns the schedule's random source for seed.
-func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
-
-// sample is the count of events of every model at a moment of the run.
-type sample struct {
-	at     time.Duration
-	events []int
-}
-
-// eventRates returns the events per second of every model between the
-// first and the last samples.
-func eventRates(samples []sample) []float64 {
-	first, last := samples[0], samples[len(samples)-1]
-	rates := make([]float64, len(last.events))
-	span := (last.at - first.at).Seconds()
-	if span <= 0 {
-		return rates
-	}
-	for m := range rates {
-		rates[m] = float64(last.events[m]-first.events[m]) / span
-	}
-	return rates
-}
-
-// recent drops the samples older than window before the last one, but
-// keeps one at least that old, so that rates span the whole window.
-func recent(samples []sample, window time.Duration) []sample {
-	last := samples[len(samples)-1].at
-	drop := 0
-	for drop+1 < len(samples) && samples[drop+1].at <= last-window {
-		drop++
-	}
-	return samples[drop:]
 }

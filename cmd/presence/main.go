@@ -2,6 +2,7 @@
 // library keeps in MongoDB.
 //
 //	presence demo                   run agents on the embedded database and watch them come and go
+//	presence soak                   run agents through faults for minutes and check every watcher's reports
 //	presence status --model UUID    list the keys of a model that are alive now
 //	presence watch --model UUID     stream liveness changes until interrupted
 //	presence prune --model UUID     remove superseded beings and old pings
@@ -34,6 +35,9 @@ const usageText = `Usage: presence <command> [flags]
 Commands:
   demo     run a few hundred agents on the embedded database and show
            how quickly watchers see them stop or die
+  soak     run hundreds of agents through restarts, kills and database
+           faults on the embedded database for a few minutes, and
+           check every watcher's reports against the truth
   status   list the keys of a model that are alive now (read-only)
   watch    stream liveness changes of a model's keys until interrupted
   prune    remove superseded beings and old pings of a model (--dry-run
@@ -65,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
+	case "soak":
+		err = runSoak(ctx, rest, stdout, stderr)
 	case "status":
 		err = runStatus(ctx, rest, stdout, stderr)
 	case "watch":

@@ -158,6 +158,8 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"missing database", []string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, exitFailure, "does not exist"},
 		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
 		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
+		{"short soak", []string{"soak", "--duration", "10s"}, exitUsage, "too short"},
+		{"soak without actions", []string{"soak", "--rate", "0"}, exitUsage, "--rate 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -179,13 +181,13 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 }
 
 func TestHelpDescribesEveryCommand(t *testing.T) {
-	for _, cmd := range []string{"demo", "status", "watch", "prune"} {
+	for _, cmd := range []string{"demo", "soak", "status", "watch", "prune"} {
 		r := runArgs(t, cmd, "--help")
 		if r.code != exitOK {
 			t.Errorf("%s --help: exit %d", cmd, r.code)
 		}
 		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed"} {
-			if want == "-seed" && cmd != "demo" {
+			if want == "-seed" && cmd != "demo" && cmd != "soak" {
 				want = "-model"
 			}
 			if !strings.Contains(r.stdout, want) {
@@ -326,60 +328,6 @@ func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
 	}
 }
 
-func TestDemoRunsToItsSummary(t *testing.T) {
-	f := newFixture(t)
-	r := runArgs(t, "demo", "--url", f.url, "--db", f.db.Name, "--seed", "1",
-		"--agents", "30", "--kills", "3", "--stops", "3",
-		"--period", "1s", "--flush", "100ms", "--duration", "13s")
-	if r.code != exitOK {
-		t.Fatalf("exit %d, stderr %q\n%s", r.code, r.stderr, r.stdout)
-	}
-	for _, want := range []string{
-		"presence demo: seed 1, 30 agents in 3 models",
-		"Summary (seed 1)",
-		"kills: 3 seen, 0 not",
-		"stops: 3 seen, 0 not",
-		"keys reported dead while still pinging: 0",
-		"Worker reports:",
-		"batcher: ",
-		"30 pingers, summed: ",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
-		}
-	}
-}
-
-func TestPlanIsDeterministic(t *testing.T) {
-	cfg := demoConfig{agents: 50, kills: 5, stops: 5, period: time.Second, flush: 100 * time.Millisecond, duration: 20 * time.Second}
-	from, to := cfg.window()
-	a := plan(newRand(7), cfg.agents, cfg.kills, cfg.stops, from, to)
-	b := plan(newRand(7), cfg.agents, cfg.kills, cfg.stops, from, to)
-	if len(a) != 10 {
-		t.Fatalf("%d actions, want 10", len(a))
-	}
-	seen := map[int]bool{}
-	kills := 0
-	for i := range a {
-		if a[i] != b[i] {
-			t.Fatalf("same seed, different plans: %+v vs %+v", a[i], b[i])
-		}
-		if a[i].at < from || a[i].at > to || (i > 0 && a[i].at < a[i-1].at) {
-			t.Errorf("action %d at %v: outside [%v, %v] or out of order", i, a[i].at, from, to)
-		}
-		if seen[a[i].agent] {
-			t.Errorf("agent %d acted on twice", a[i].agent)
-		}
-		seen[a[i].agent] = true
-		if a[i].kill {
-			kills++
-		}
-	}
-	if kills != 5 {
-		t.Errorf("%d kills, want 5", kills)
-	}
-}
-
 func TestAliveKeysFollowsTheNewestSequence(t *testing.T) {
 	previous, current := newSlotBits(60), newSlotBits(90)
 	set := func(part map[int64]uint64, seq int64) { part[seq/63] |= 1 << uint(seq%63) }
@@ -401,62 +349,5 @@ func TestAliveKeysFollowsTheNewestSequence(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("got %+v, want %+v", got[i], want[i])
 		}
-	}
-}
-
-func TestProgressBar(t *testing.T) {
-	for _, c := range []struct {
-		done time.Duration
-		want string
-	}{{0, "[----]"}, {5 * time.Second, "[##--]"}, {time.Minute, "[####]"}} {
-		if got := progressBar(c.done, 10*time.Second, 4); got != c.want {
-			t.Errorf("progressBar(%v) = %q, want %q", c.done, got, c.want)
-		}
-	}
-}
-
-func TestEventRatesSpanTheLastSecond(t *testing.T) {
-	var samples []sample
-	for i := 0; i <= 8; i++ {
-		// 4 frames a second; model 0 has 10 events a frame, model 1 none.
-		samples = append(samples, sample{time.Duration(i) * 250 * time.Millisecond, []int{10 * i, 5}})
-		samples = recent(samples, time.Second)
-	}
-	if len(samples) != 5 || samples[0].at != time.Second {
-		t.Fatalf("kept %d samples from %v; want 5 from 1s", len(samples), samples[0].at)
-	}
-	if got := eventRates(samples); got[0] != 40 || got[1] != 0 {
-		t.Errorf("rates = %v, want [40 0]", got)
-	}
-	if got := eventRates(samples[:1]); got[0] != 0 {
-		t.Errorf("one sample: rates = %v, want 0", got)
-	}
-}
-
-func TestDemoInterruptedStillSummarises(t *testing.T) {
-	f := newFixture(t)
-	stdout, out := lines(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stderr strings.Builder
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, []string{"demo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
-			"--agents", "9", "--kills", "1", "--stops", "1", "--period", "1s", "--duration", "1m"}, stdout, &stderr)
-		stdout.Close()
-	}()
-	expectLine(t, out, "started 9 agents")
-	cancel()
-	expectLine(t, out, "interrupted")
-	expectLine(t, out, "Summary (seed 2)")
-	select {
-	case code := <-exit:
-		if code != exitOK {
-			t.Errorf("exit %d, stderr %q", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("demo did not stop when interrupted")
-	}
-	for range out {
 	}
 }

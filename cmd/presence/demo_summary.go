@@ -6,8 +6,6 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
-
-	"github.com/presence-go/presence"
 )
 
 // verdict places a delay against the design's bounds, allowing margin
@@ -79,96 +77,6 @@ func printSummary(out io.Writer, cfg demoConfig, uuids []string, outcomes []*out
 			ds[0].Round(time.Millisecond), ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond),
 			within, hi, withinPoll, withPoll, readMargin(cfg.period))
 	}
-}
-
-// reporter is what workers offer for introspection.
-type reporter interface {
-	Report() map[string]interface{}
-}
-
-// printReports prints the workers' Report figures: the batcher's, the
-// pingers' summed, and each watcher's. Keys are printed sorted and
-// otherwise taken as they come.
-func printReports(out io.Writer, batcher *presence.PingBatcher, pingers []*presence.Pinger, watcherReports []map[string]interface{}, perModel int, uuids []string) {
-	fmt.Fprintln(out, "Worker reports:")
-	r, ok := interface{}(batcher).(reporter)
-	if !ok {
-		fmt.Fprintln(out, "  (this build of the library has no Report method)")
-		return
-	}
-	fmt.Fprintf(out, "  batcher: %s\n", formatReport(r.Report()))
-	sums := map[string]interface{}{}
-	for _, p := range pingers {
-		if r, ok := interface{}(p).(reporter); ok {
-			for k, v := range r.Report() {
-				// A sum of sequence numbers would mean nothing.
-				if f, ok := number(v); ok && k != "seq" {
-					prev, _ := sums[k].(float64)
-					sums[k] = prev + f
-				}
-			}
-		}
-	}
-	fmt.Fprintf(out, "  %d pingers, summed: %s\n", len(pingers), formatReport(sums))
-	for i, report := range watcherReports {
-		fmt.Fprintf(out, "  watcher %d of model %s: %s\n", i%perModel, uuids[i/perModel][:8], formatReport(report))
-	}
-}
-
-// reportsOf collects the watchers' reports, if they offer them.
-func reportsOf(watchers []*presence.Watcher) []map[string]interface{} {
-	var reports []map[string]interface{}
-	for _, w := range watchers {
-		if r, ok := interface{}(w).(reporter); ok {
-			reports = append(reports, r.Report())
-		}
-	}
-	return reports
-}
-
-// formatReport prints a report's entries sorted by key.
-func formatReport(report map[string]interface{}) string {
-	keys := sortedKeys(report)
-	s := ""
-	for i, k := range keys {
-		if i > 0 {
-			s += " "
-		}
-		v := report[k]
-		switch x := v.(type) {
-		case float64:
-			if x == float64(int64(x)) {
-				v = int64(x)
-			}
-		case time.Time:
-			v = x.UTC().Format("15:04:05.000")
-		case time.Duration:
-			v = x.Round(time.Microsecond)
-		}
-		s += fmt.Sprintf("%s=%v", k, v)
-	}
-	return s
-}
-
-// number converts the numeric values a report may hold.
-func number(v interface{}) (float64, bool) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // readMargin is the time allowed to a watcher, past the bounds, to read the

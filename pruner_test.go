@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"sort"
@@ -347,7 +348,7 @@ func TestPrunePreviewRemovesNothing(t *testing.T) {
 		bson.M{"_id": uuid + ":" + itoa(startSlot), "slot": startSlot, "alive": bson.M{"0": int64(1 << 2)}},
 	)
 	pruner := e.pruner(modelA)
-	would, err := pruner.Preview(nil)
+	would, err := pruner.Preview(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

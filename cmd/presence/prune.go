@@ -82,7 +82,7 @@ func (st *store) prune(dryRun bool) (*pruneResult, error) {
 	}
 	pruner := presence.NewPrunerWithOptions(st.model, st.beings, st.pings, time.Until(now), presence.WithPeriod(st.period))
 	if dryRun {
-		would, err := pruner.Preview(nil)
+		would, err := pruner.Preview(context.Background())
 		if err != nil {
 			return nil, err
 		}

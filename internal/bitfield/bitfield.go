@@ -18,8 +18,8 @@ import (
 // BitsPerField is how many sequences share one field.
 const BitsPerField = 63
 
-// maxIndex is the largest field index whose sequences all fit in an int64.
-const maxIndex = (math.MaxInt64 - (BitsPerField - 1)) / BitsPerField
+// MaxIndex is the largest field index whose sequences all fit in an int64.
+const MaxIndex = (math.MaxInt64 - (BitsPerField - 1)) / BitsPerField
 
 // Encode returns the field name and the bit mask that record seq. It
 // reports an error for a negative seq, which no pinger is ever given.
@@ -44,7 +44,7 @@ func ParseFieldKey(fieldKey string) (int64, error) {
 		}
 	}
 	index, err := strconv.ParseInt(fieldKey, 16, 64)
-	if err != nil || index > maxIndex {
+	if err != nil || index > MaxIndex {
 		return 0, fmt.Errorf("field name %q is out of range", fieldKey)
 	}
 	return index, nil

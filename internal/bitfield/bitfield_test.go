@@ -42,7 +42,7 @@ func TestEncodeNeverUsesSignBit(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, seq := range []int64{0, 1, 62, 63, 126, 1000, 99999, 123456789, maxIndex*BitsPerField + 62} {
+	for _, seq := range []int64{0, 1, 62, 63, 126, 1000, 99999, 123456789, MaxIndex*BitsPerField + 62} {
 		fieldKey, fieldBit, err := Encode(seq)
 		if err != nil {
 			t.Fatal(err)

@@ -17,8 +17,8 @@ func FuzzParseFieldKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if index < 0 || index > maxIndex {
-			t.Fatalf("ParseFieldKey(%q) = %d, outside [0, %d]", fieldKey, index, maxIndex)
+		if index < 0 || index > MaxIndex {
+			t.Fatalf("ParseFieldKey(%q) = %d, outside [0, %d]", fieldKey, index, MaxIndex)
 		}
 		if last := Seq(index, BitsPerField-1); last < 0 {
 			t.Fatalf("ParseFieldKey(%q) = %d, whose last sequence %d overflows", fieldKey, index, last)

@@ -1,12 +1,10 @@
-package presence
+package liveness
 
 import (
+	"context"
 	"fmt"
 	"time"
 
-	"github.com/juju/errors"
-	"github.com/juju/mgo/v2"
-	"github.com/juju/names/v4"
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/livestate"
@@ -27,11 +25,13 @@ import (
 // next successful read. Failed reads are retried after one second, then
 // after twice as long each time, up to a period.
 type Watcher struct {
-	base      *mgo.Collection
-	cols      collections
+	store     Store
 	modelUUID string
 	cfg       config
 	tomb      tomb.Tomb
+	// ctx is cancelled when the watcher starts dying, ending the database
+	// operation in flight.
+	ctx context.Context
 
 	// request carries Watch, Unwatch, Alive, Sync and Report requests to
 	// the loop.
@@ -101,18 +101,13 @@ type reqReport struct {
 	result chan map[string]interface{}
 }
 
-// NewWatcher returns a new Watcher. A watcher given an unusable base or
-// model tag is returned dead, with the reason as its error.
-func NewWatcher(base *mgo.Collection, modelTag names.ModelTag) *Watcher {
-	return NewWatcherWithOptions(base, modelTag)
-}
-
-// NewWatcherWithOptions is NewWatcher with options (slot period, clock,
-// logger, pruning).
-func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts ...Option) *Watcher {
-	modelUUID, err := modelUUIDOf(modelTag)
+// NewWatcher returns a Watcher of the model's keys in store. A watcher
+// given an unusable store or model UUID is returned dead, with the reason
+// as its error.
+func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
+	err := checkModelUUID(modelUUID)
 	if err == nil {
-		err = checkBase(base)
+		err = checkStore(store)
 	}
 	if err != nil {
 		w := NewDeadWatcher(err)
@@ -121,8 +116,7 @@ func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts .
 	}
 	cfg := newConfig(opts)
 	w := &Watcher{
-		base:       base,
-		cols:       collectionsOf(base),
+		store:      store,
 		modelUUID:  modelUUID,
 		cfg:        cfg,
 		request:    make(chan interface{}),
@@ -134,6 +128,7 @@ func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts .
 		watches:    make(map[string][]chan<- Change),
 		corrupt:    newCorruptLog(cfg.logger, modelUUID),
 	}
+	w.ctx = w.tomb.Context(context.Background())
 	w.tomb.Go(w.loop)
 	return w
 }
@@ -279,5 +274,5 @@ func (w *Watcher) Alive(key string) (bool, error) {
 		case <-w.tomb.Dying():
 		}
 	}
-	return false, errors.Errorf("presence: cannot check liveness of %q in model %q: watcher is dying", key, w.modelUUID)
+	return false, errorf("cannot check liveness of %q in model %q: watcher is dying", key, w.modelUUID)
 }

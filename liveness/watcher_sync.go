@@ -1,12 +1,10 @@
-package presence
+package liveness
 
 import (
+	"context"
 	"slices"
 
-	"github.com/juju/errors"
-	"github.com/juju/mgo/v2"
-	"github.com/juju/mgo/v2/bson"
-
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -28,22 +26,20 @@ type seqChange struct {
 // arrives sends nothing, and a failed read leaves the view as it was, to
 // be compared afresh by the next sync.
 func (w *Watcher) sync() error {
-	session := w.base.Database.Session.Copy()
-	defer session.Close()
-
-	window, err := w.readWindow(on(session, w.cols.pings))
+	ctx, cancel := w.cfg.op(w.ctx)
+	defer cancel()
+	window, err := w.readWindow(ctx)
 	if err != nil {
 		return err
 	}
 	moved := w.diff(window)
 	unknown := w.unknownSeqs(moved, window)
-	beings := on(session, w.cols.beings)
-	found, err := w.lookup(beings, unknown)
+	found, err := w.lookup(ctx, unknown)
 	if err != nil {
 		return err
 	}
 	w.commit(window, moved, unknown, found)
-	w.logUnresolved(beings)
+	w.logUnresolved()
 	return nil
 }
 
@@ -130,36 +126,34 @@ func (w *Watcher) queue(key string, alive bool) {
 
 // readWindow reads the model's two live slot documents and returns their
 // bits, skipping what is corrupt.
-func (w *Watcher) readWindow(pings *mgo.Collection) (livestate.Window, error) {
+func (w *Watcher) readWindow(ctx context.Context) (livestate.Window, error) {
 	periodSeconds := slot.Seconds(w.cfg.period)
 	previous, current := slot.Live(slot.At(w.cfg.clock.Now(), w.delta, w.cfg.period), periodSeconds)
-	var docs []pingDoc
-	ids := []string{docID(w.modelUUID, previous), docID(w.modelUUID, current)}
-	if err := pings.Find(bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}).All(&docs); err != nil {
-		return nil, errors.Annotatef(err, "presence: cannot read slots %d and %d of model %q from %s", previous, current, w.modelUUID, pings.FullName)
+	docs, err := w.store.ReadSlots(ctx, w.modelUUID, []int64{previous, current})
+	if err != nil {
+		return nil, err
 	}
 	window := livestate.Window{}
-	for i := range docs {
-		w.addSlot(window, &docs[i])
+	for _, doc := range docs {
+		w.addSlot(window, doc)
 	}
 	return window, nil
 }
 
 // addSlot ORs one slot document into window, skipping what is corrupt.
-func (w *Watcher) addSlot(window livestate.Window, doc *pingDoc) {
-	alive, dead, problems := decodePingDoc(doc)
-	window.Add(alive, dead)
+func (w *Watcher) addSlot(window livestate.Window, doc []byte) {
+	d, problems := decodeSlotDoc(doc)
+	window.Add(d.alive, d.dead)
 	if len(problems) > 0 {
-		w.corrupt.report(w.cols.pings.FullName, doc.ID, problems)
+		w.corrupt.report(w.store.Names().Pings, d.id, problems)
 	}
 }
 
-// lookup finds the keys of seqs in their being documents: by id, in one
-// query, or, when there are more than one batch's worth (a watcher
-// starting on a large model), by reading the model's beings in one range
-// of ids, which the _id index serves in a single pass. Sequences with no
-// sound being are left out of the result.
-func (w *Watcher) lookup(beings *mgo.Collection, seqs []int64) (map[int64]string, error) {
+// lookup finds the keys of seqs in their being documents: by id, or, when
+// there are more than one batch's worth (a watcher starting on a large
+// model), by reading all the model's beings, which the _id index serves in
+// a single pass. Sequences with no sound being are left out of the result.
+func (w *Watcher) lookup(ctx context.Context, seqs []int64) (map[int64]string, error) {
 	found := make(map[int64]string, len(seqs))
 	if len(seqs) == 0 {
 		return found, nil
@@ -168,63 +162,34 @@ func (w *Watcher) lookup(beings *mgo.Collection, seqs []int64) (map[int64]string
 	for _, seq := range seqs {
 		wanted[seq] = true
 	}
-	keep := func(doc bson.M) {
-		seq, key, err := decodeBeing(doc)
-		if err == nil && doc["_id"] != docID(w.modelUUID, seq) {
-			err = errors.New("seq does not match _id")
-		}
+	query := seqs
+	if len(seqs) > layout.Batch {
+		query = nil // every being of the model
+	}
+	beings := w.store.Names().Beings
+	err := w.store.Beings(ctx, w.modelUUID, query, func(doc []byte) {
+		id, seq, key, err := decodeBeing(doc, w.modelUUID)
 		if err != nil {
-			w.corrupt.report(beings.FullName, doc["_id"], []string{err.Error()})
+			w.corrupt.report(beings, id, []string{err.Error()})
 			return
 		}
 		if wanted[seq] {
 			found[seq] = key
 		}
-	}
-	if len(seqs) > lookupBatch {
-		return found, w.lookupModel(beings, keep)
-	}
-	ids := make([]string, len(seqs))
-	for i, seq := range seqs {
-		ids[i] = docID(w.modelUUID, seq)
-	}
-	var docs []bson.M
-	query := bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
-	if err := beings.Find(query).Select(beingFields).All(&docs); err != nil {
-		return nil, errors.Annotatef(err, "presence: cannot look up %d beings of model %q in %s", len(ids), w.modelUUID, beings.FullName)
-	}
-	for _, doc := range docs {
-		keep(doc)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return found, nil
 }
 
-// lookupModel reads every being of the model, "<uuid>:" up to but not
-// including "<uuid>;" (';' follows ':').
-func (w *Watcher) lookupModel(beings *mgo.Collection, keep func(bson.M)) error {
-	query := bson.D{{Name: "_id", Value: bson.D{
-		{Name: "$gte", Value: w.modelUUID + ":"},
-		{Name: "$lt", Value: w.modelUUID + ";"},
-	}}}
-	iter := beings.Find(query).Select(beingFields).Batch(lookupBatch).Iter()
-	var doc bson.M
-	for iter.Next(&doc) {
-		keep(doc)
-		doc = nil
-	}
-	if err := iter.Close(); err != nil {
-		return errors.Annotatef(err, "presence: cannot read the beings of model %q in %s", w.modelUUID, beings.FullName)
-	}
-	return nil
-}
-
 // logUnresolved says once of each live sequence that it has no being.
-func (w *Watcher) logUnresolved(beings *mgo.Collection) {
+func (w *Watcher) logUnresolved() {
 	for seq, logged := range w.unresolved {
 		if !logged {
 			w.unresolved[seq] = true
 			w.cfg.logger.Warn("presence: a live sequence has no being; it is ignored until one appears",
-				"model", w.modelUUID, "seq", seq, "collection", beings.FullName)
+				"model", w.modelUUID, "seq", seq, "collection", w.store.Names().Beings)
 		}
 	}
 }

@@ -1,6 +1,7 @@
-package presence
+package liveness
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -17,9 +18,11 @@ const DefaultPeriod = 30 * time.Second
 // by a constructor that takes no interval.
 const DefaultFlushInterval = time.Second
 
-// Option tunes a Pinger, PingBatcher or Watcher beyond what the
-// Juju-compatible constructors can carry. Options given a value out of range
-// keep the default, and say so through the logger.
+// DefaultOperationTimeout bounds each database operation of a worker.
+const DefaultOperationTimeout = 30 * time.Second
+
+// Option tunes a Pinger, PingBatcher, Watcher or Pruner. Options given a
+// value out of range keep the default, and say so through the logger.
 type Option func(*config)
 
 // config is what the options set. Every worker takes a copy at construction.
@@ -32,6 +35,7 @@ type config struct {
 	pruning       bool
 	tolerance     time.Duration
 	toleranceSet  bool
+	opTimeout     time.Duration
 	rejected      []string
 }
 
@@ -43,6 +47,7 @@ func newConfig(opts []Option) config {
 		flushInterval: DefaultFlushInterval,
 		measureSkew:   true,
 		pruning:       true,
+		opTimeout:     DefaultOperationTimeout,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -144,4 +149,25 @@ func WithOutageTolerance(d time.Duration) Option {
 		c.tolerance = d
 		c.toleranceSet = true
 	}
+}
+
+// WithOperationTimeout bounds each database operation a worker makes
+// (DefaultOperationTimeout by default). An operation that takes longer
+// fails, and counts as a failure of the database. Over
+// github.com/juju/mgo/v2, which takes no context, the session's socket
+// timeout bounds operations instead.
+func WithOperationTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.rejected = append(c.rejected, "operation timeout "+d.String()+" is not positive")
+			return
+		}
+		c.opTimeout = d
+	}
+}
+
+// op returns a context for one database operation: ctx bounded by the
+// operation timeout.
+func (c config) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opTimeout)
 }

@@ -1,4 +1,4 @@
-package presence
+package liveness
 
 import (
 	"fmt"
@@ -46,24 +46,10 @@ func slotBytes(b *testing.B, slotNum int64, n int, killed bool) []byte {
 // exactly as sync does, without the round trip. With changed=1% every op
 // flips 1% of the keys (alternately killed and revived).
 func BenchmarkWatcherDecodeDiff(b *testing.B) {
-	benchDecodeDiff(b, func(w *Watcher, window livestate.Window, doc *pingDoc) { w.addSlot(window, doc) })
+	benchDecodeDiff(b, func(w *Watcher, window livestate.Window, doc []byte) { w.addSlot(window, doc) })
 }
 
-// BenchmarkWatcherDecodeDiffWalk is BenchmarkWatcherDecodeDiff with the
-// slot documents decoded by walkFields alone, without decodePingDoc's
-// fallback: it measured the raw decoder before the watcher adopted it.
-func BenchmarkWatcherDecodeDiffWalk(b *testing.B) {
-	benchDecodeDiff(b, func(w *Watcher, window livestate.Window, doc *pingDoc) {
-		alive, dead := map[int64]uint64{}, map[int64]uint64{}
-		if !walkFields(doc.Alive, alive) || !walkFields(doc.Dead, dead) {
-			w.addSlot(window, doc)
-			return
-		}
-		window.Add(alive, dead)
-	})
-}
-
-func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, *pingDoc)) {
+func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, []byte)) {
 	for _, n := range []int{1000, 10000, 100000} {
 		for _, churn := range []string{"0", "1%"} {
 			b.Run(fmt.Sprintf("keys=%d/changed=%s", n, churn), func(b *testing.B) {
@@ -78,21 +64,16 @@ func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, *pin
 					unresolved: make(map[int64]bool),
 					watches:    make(map[string][]chan<- Change),
 					corrupt:    newCorruptLog(newConfig(nil).logger, "bench"),
+					store:      BrokenStore(nil),
 				}
 				keys := make(map[int64]string, n)
 				for seq := int64(1); seq <= int64(n); seq++ {
 					keys[seq] = "machine-" + strconv.FormatInt(seq, 10)
 				}
 				decodeDiff := func(killed int) int {
-					docs := make([]pingDoc, 2)
-					for i, raw := range [][]byte{previous, current[killed]} {
-						if err := bson.Unmarshal(raw, &docs[i]); err != nil {
-							b.Fatal(err)
-						}
-					}
 					window := livestate.Window{}
-					for i := range docs {
-						addSlot(w, window, &docs[i])
+					for _, doc := range [][]byte{previous, current[killed]} {
+						addSlot(w, window, doc)
 					}
 					moved := w.diff(window)
 					unknown := w.unknownSeqs(moved, window)
@@ -124,40 +105,16 @@ func benchDecodeDiff(b *testing.B, addSlot func(*Watcher, livestate.Window, *pin
 	}
 }
 
-// BenchmarkSlotDecode compares, for one slot document of n live keys
-// already read from the wire, the careful decoder (bson.M then
-// bitfield.Decode, decodePingDoc's fallback and once its only path) with
-// walkFields, its fast path.
+// BenchmarkSlotDecode measures decoding one slot document of n live keys
+// already read from the wire.
 func BenchmarkSlotDecode(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		raw := slotBytes(b, 30, n, true)
-		var doc pingDoc
-		if err := bson.Unmarshal(raw, &doc); err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("keys=%d/decoder=bsonm", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				for _, raw := range []bson.Raw{doc.Alive, doc.Dead} {
-					fields, err := rawFields(raw)
-					if err != nil {
-						b.Fatal(err)
-					}
-					bitfield.Decode(fields, make(map[int64]uint64), func(fieldKey string, err error) { b.Fatal(err) })
-				}
-			}
-		})
 		b.Run(fmt.Sprintf("keys=%d/decoder=walk", n), func(b *testing.B) {
-			want, _, _ := decodePingDoc(&doc)
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				alive := make(map[int64]uint64, len(want))
-				dead := make(map[int64]uint64)
-				if !walkFields(doc.Alive, alive) || !walkFields(doc.Dead, dead) {
-					b.Fatal("walkFields could not read the document")
-				}
-				if len(alive) != len(want) {
-					b.Fatalf("walked %d fields, want %d", len(alive), len(want))
+				if _, problems := decodeSlotDoc(raw); problems != nil {
+					b.Fatal(problems)
 				}
 			}
 		})

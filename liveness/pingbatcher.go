@@ -1,18 +1,19 @@
-package presence
+package liveness
 
 import (
+	"context"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/juju/errors"
-	"github.com/juju/mgo/v2"
-	"github.com/juju/mgo/v2/bson"
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/slot"
 )
 
@@ -24,7 +25,7 @@ import (
 // that fails keeps its pings and retries them with the next one; only pings
 // of slots that no watcher reads any more are dropped.
 type PingBatcher struct {
-	pings *mgo.Collection
+	store Store
 	cfg   config
 	tomb  tomb.Tomb
 
@@ -81,25 +82,18 @@ type batcherStats struct {
 	flushes, writes, failures, dropped atomic.Int64
 }
 
-// NewPingBatcher creates a worker that will batch ping requests and prepare
-// them for insertion into the pings collection. Pass in the base "presence"
-// collection. flushInterval is how often the batch is written; it should be
-// well below the slot period (30 s) so that live pingers never look
-// missing. Each wait is drawn between 0.8 and 1.2 times flushInterval so
-// that the batchers of several controllers do not write in step.
-func NewPingBatcher(base *mgo.Collection, flushInterval time.Duration) *PingBatcher {
-	return NewPingBatcherWithOptions(base, WithFlushInterval(flushInterval))
-}
-
-// NewPingBatcherWithOptions is NewPingBatcher with options (flush interval,
-// slot period, clock, logger). The flush interval defaults to
-// DefaultFlushInterval.
-func NewPingBatcherWithOptions(base *mgo.Collection, opts ...Option) *PingBatcher {
-	if err := checkBase(base); err != nil {
+// NewPingBatcher creates a worker that will batch ping requests and write
+// them to store's pings collection: every flush interval
+// (DefaultFlushInterval unless WithFlushInterval says otherwise), drawn
+// each time between 0.8 and 1.2 times the interval so that the batchers of
+// several controllers do not write in step. A nil store gives a batcher
+// that is already dead with the reason.
+func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
+	if err := checkStore(store); err != nil {
 		return NewDeadPingBatcher(err)
 	}
 	pb := &PingBatcher{
-		pings:  collectionsOf(base).pings,
+		store:  store,
 		cfg:    batcherConfig(newConfig(opts)),
 		syncs:  make(chan chan error),
 		newest: make(map[string]int64),
@@ -146,10 +140,10 @@ func NewDeadPingBatcher(err error) *PingBatcher {
 // could not have come from a Pinger.
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
 	if !bitfield.ValidFieldBit(fieldBit) {
-		return errors.Errorf("presence: ping bit %#x is not one of the 63 bits of a field", fieldBit)
+		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
 	}
 	if !isHex(fieldKey) {
-		return errors.Errorf("presence: ping field %q is not a hexadecimal field name", fieldKey)
+		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
 	}
 	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
 	shard.mu.Lock()
@@ -248,24 +242,34 @@ func (pb *PingBatcher) stoppedErr() error {
 	if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
 		return err
 	}
-	return errors.New("presence: PingBatcher is stopped")
+	return errorf("PingBatcher is stopped")
 }
 
 // Sync asks for an immediate flush of the pings recorded so far, and returns
 // once they are written, or with the error that prevented it. Several Sync
 // calls at once share one flush.
 func (pb *PingBatcher) Sync() error {
+	return pb.SyncContext(context.Background())
+}
+
+// SyncContext is Sync, giving up waiting when ctx is done; the flush
+// itself still happens.
+func (pb *PingBatcher) SyncContext(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
 	case pb.syncs <- reply:
 	case <-pb.tomb.Dying():
 		return pb.stoppedErr()
+	case <-ctx.Done():
+		return annotatef(ctx.Err(), "PingBatcher.Sync")
 	}
 	select {
 	case err := <-reply:
 		return err
 	case <-pb.tomb.Dead():
 		return pb.stoppedErr()
+	case <-ctx.Done():
+		return annotatef(ctx.Err(), "PingBatcher.Sync")
 	}
 }
 
@@ -290,7 +294,7 @@ func (pb *PingBatcher) loop() error {
 		}
 		if err == nil {
 			pb.outage.ended()
-		} else if fatal := pb.outage.failed(pb.cfg, err, "collection", pb.pings.FullName); fatal != nil {
+		} else if fatal := pb.outage.failed(pb.cfg, "PingBatcher", err, "collection", pb.store.Names().Pings); fatal != nil {
 			return fatal
 		}
 	}
@@ -307,7 +311,7 @@ func (pb *PingBatcher) finalFlush() error {
 		err = pb.flush()
 	}
 	if err != nil {
-		return errors.Annotate(err, "presence: final flush of the PingBatcher failed")
+		return annotatef(err, "final flush of the PingBatcher failed")
 	}
 	return tomb.ErrDying
 }
@@ -329,7 +333,7 @@ func (pb *PingBatcher) jittered() time.Duration {
 }
 
 // flush writes every pending bucket, one upsert each, in bulk requests of
-// at most lookupBatch upserts (MongoDB before 3.6 takes no more in one
+// at most layout.Batch upserts (MongoDB before 3.6 takes no more in one
 // command, and a smaller command is less likely to time out on a slow
 // server). On failure the unwritten buckets go back into pending, to be
 // ORed with newer pings and written by the next flush.
@@ -346,31 +350,44 @@ func (pb *PingBatcher) flush() error {
 		}
 	}
 	pb.stats.flushes.Add(1)
-	for start := 0; start < len(buckets); start += lookupBatch {
-		chunk := buckets[start:min(start+lookupBatch, len(buckets))]
+	for start := 0; start < len(buckets); start += layout.Batch {
+		chunk := buckets[start:min(start+layout.Batch, len(buckets))]
 		if err := pb.write(chunk); err != nil {
 			pb.stats.failures.Add(1)
 			kept, dropped := pb.requeue(buckets[start:])
-			return errors.Annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
+			return annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
 		}
 		pb.stats.writes.Add(int64(len(chunk)))
 	}
 	return nil
 }
 
-// write sends one bulk request of upserts.
+// write sends one bulk request of upserts, with each document's fields in
+// the order of their index.
 func (pb *PingBatcher) write(buckets []*bucket) error {
-	session := pb.pings.Database.Session.Copy()
-	defer session.Close()
-	bulk := on(session, pb.pings).Bulk()
-	bulk.Unordered()
-	for _, b := range buckets {
-		bulk.Upsert(bson.D{{Name: "_id", Value: docID(b.modelUUID, b.slot)}}, slotUpdate(b.slot, b.fields, "alive"))
+	writes := make([]SlotWrite, len(buckets))
+	for i, b := range buckets {
+		writes[i] = SlotWrite{ModelUUID: b.modelUUID, Slot: b.slot, Alive: sortedFields(b.fields)}
 	}
-	if _, err := bulk.Run(); err != nil {
-		return errors.Annotatef(err, "presence: cannot write %d ping documents to %s", len(buckets), pb.pings.FullName)
+	ctx, cancel := pb.cfg.op(context.Background())
+	defer cancel()
+	return pb.store.WriteSlots(ctx, writes)
+}
+
+// sortedFields returns fields in the order of their index: shorter hex
+// names first, then in byte order.
+func sortedFields(fields map[string]uint64) []FieldBits {
+	out := make([]FieldBits, 0, len(fields))
+	for field, bits := range fields {
+		out = append(out, FieldBits{Field: field, Bits: bits})
 	}
-	return nil
+	slices.SortFunc(out, func(a, b FieldBits) int {
+		if len(a.Field) != len(b.Field) {
+			return len(a.Field) - len(b.Field)
+		}
+		return strings.Compare(a.Field, b.Field)
+	})
+	return out
 }
 
 // requeue merges buckets that failed to be written back into pending,

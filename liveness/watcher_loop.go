@@ -1,12 +1,12 @@
-package presence
+package liveness
 
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/juju/clock"
-	"github.com/juju/errors"
 	"gopkg.in/tomb.v2"
 )
 
@@ -96,7 +96,7 @@ func (w *Watcher) read() error {
 	if err != nil {
 		w.lastErr = err
 		w.retry = backoff(w.retry, w.cfg.period)
-		return w.outage.failed(w.cfg, err, "model", w.modelUUID)
+		return w.outage.failed(w.cfg, "watcher of model "+strconv.Quote(w.modelUUID), err, "model", w.modelUUID)
 	}
 	w.outage.ended()
 	w.lastErr = nil
@@ -134,11 +134,11 @@ func (w *Watcher) measureSkewOnce() error {
 	if !w.cfg.measureSkew || w.skewMeasured {
 		return nil
 	}
-	session := w.base.Database.Session.Copy()
-	defer session.Close()
-	delta, err := clockDelta(session, w.cfg.clock.Now)
+	ctx, cancel := w.cfg.op(w.ctx)
+	defer cancel()
+	delta, err := clockDelta(ctx, w.store, w.cfg.clock.Now)
 	if err != nil {
-		return errors.Annotatef(err, "presence: watcher of model %q", w.modelUUID)
+		return err
 	}
 	w.delta = delta
 	w.skewMeasured = true
@@ -188,8 +188,8 @@ func (w *Watcher) handle(req interface{}, timer clock.Timer) error {
 
 // staleError says why the watcher cannot answer for key.
 func (w *Watcher) staleError(key string) error {
-	return errors.Errorf("presence: cannot check liveness of %q in model %q: the database was last read at %s and reads have failed since %s: %v",
-		key, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339), w.lastErr)
+	return annotatef(w.lastErr, "cannot check liveness of %q in model %q: the database was last read at %s and reads have failed since %s",
+		key, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339))
 }
 
 func (w *Watcher) unwatch(key string, ch chan<- Change) {
@@ -261,11 +261,11 @@ func (w *Watcher) maybePrune() {
 	w.pruneSince = 0
 	w.pruning = true
 	if w.pruner == nil {
-		w.pruner = newPruner(w.modelUUID, w.cols.beings, w.cols.pings, w.delta, w.cfg)
+		w.pruner = newPruner(w.store, w.modelUUID, w.delta, w.cfg)
 	}
 	pruner, delta := w.pruner, w.delta
 	w.tomb.Go(func() error {
-		_, err := pruner.run(delta, nil, true)
+		_, err := pruner.run(w.ctx, delta, nil, true)
 		select {
 		case w.pruneDone <- err:
 		case <-w.tomb.Dying():

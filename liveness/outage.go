@@ -1,9 +1,7 @@
-package presence
+package liveness
 
 import (
 	"time"
-
-	"github.com/juju/errors"
 )
 
 // outage follows a run of failed database operations of one worker, so
@@ -15,9 +13,10 @@ type outage struct {
 	total    int64     // failures ever
 }
 
-// failed records err. It returns nil while the run of failures is shorter
-// than the tolerance, and after that an error saying since when it lasts.
-func (o *outage) failed(cfg config, err error, ctx ...interface{}) error {
+// failed records err, a failure of the worker named by who. It returns nil
+// while the run of failures is shorter than the tolerance, and after that
+// an error saying since when it lasts.
+func (o *outage) failed(cfg config, who string, err error, ctx ...interface{}) error {
 	now := cfg.clock.Now()
 	if o.since.IsZero() {
 		o.since = now
@@ -29,8 +28,8 @@ func (o *outage) failed(cfg config, err error, ctx ...interface{}) error {
 		cfg.logger.Warn("presence: database operation failed; retrying", args...)
 		return nil
 	}
-	return errors.Annotatef(err, "presence: database unavailable since %s (%d failures in a row, tolerance %s)",
-		o.since.Format(time.RFC3339), o.failures, cfg.tolerance)
+	return annotatef(err, "%s: database unavailable since %s (%d failures in a row, tolerance %s)",
+		who, o.since.Format(time.RFC3339), o.failures, cfg.tolerance)
 }
 
 // ended records a success.

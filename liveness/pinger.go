@@ -1,14 +1,12 @@
-package presence
+package liveness
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/juju/errors"
-	"github.com/juju/mgo/v2"
-	"github.com/juju/names/v4"
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/bitfield"
@@ -19,10 +17,11 @@ import (
 // watchers interested on that fact can react appropriately.
 //
 // Each Start takes a new sequence for the key and records it in the beings
-// collection; the pings themselves go through the PingRecorder. A Pinger
-// may be started again after Stop.
+// collection; the pings themselves go through the PingRecorder, once per
+// slot, at a random point of the slot's first quarter. A Pinger may be
+// started again after Stop.
 type Pinger struct {
-	base         *mgo.Collection
+	store        Store
 	modelUUID    string
 	key          string
 	recorderFunc func() PingRecorder
@@ -45,30 +44,35 @@ type Pinger struct {
 	pings, starts atomic.Int64
 }
 
-// NewPinger returns a new Pinger to report that key is alive. It starts
-// reporting after Start is called.
-func NewPinger(base *mgo.Collection, modelTag names.ModelTag, key string, recorderFunc func() PingRecorder) *Pinger {
-	return NewPingerWithOptions(base, modelTag, key, recorderFunc)
+// NewPinger returns a Pinger that reports that key, of the model, is alive
+// by sending its pings to recorder (normally the controller's
+// PingBatcher). It starts reporting after Start is called; a problem with
+// the arguments is reported by Start.
+func NewPinger(store Store, modelUUID, key string, recorder PingRecorder, opts ...Option) *Pinger {
+	var recorderFunc func() PingRecorder
+	if recorder != nil {
+		recorderFunc = func() PingRecorder { return recorder }
+	}
+	return NewPingerFunc(store, modelUUID, key, recorderFunc, opts...)
 }
 
-// NewPingerWithOptions is NewPinger with options (slot period, clock,
-// logger). A problem with the arguments is reported by Start.
-func NewPingerWithOptions(base *mgo.Collection, modelTag names.ModelTag, key string, recorderFunc func() PingRecorder, opts ...Option) *Pinger {
+// NewPingerFunc is NewPinger for a caller that chooses the recorder at each
+// ping, as Juju's controllers do: recorderFunc is called before every ping.
+func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingRecorder, opts ...Option) *Pinger {
 	p := &Pinger{
-		base:         base,
+		store:        store,
+		modelUUID:    modelUUID,
 		key:          key,
 		recorderFunc: recorderFunc,
 		cfg:          newConfig(opts),
 	}
-	var err error
-	p.modelUUID, err = modelUUIDOf(modelTag)
 	switch {
-	case err != nil:
-		p.badInput = err
-	case checkBase(base) != nil:
-		p.badInput = checkBase(base)
+	case checkModelUUID(modelUUID) != nil:
+		p.badInput = checkModelUUID(modelUUID)
+	case checkStore(store) != nil:
+		p.badInput = checkStore(store)
 	case recorderFunc == nil:
-		p.badInput = errors.New("presence: nil ping recorder function")
+		p.badInput = notValidf("nil ping recorder")
 	default:
 		p.badInput = checkKey(key)
 	}
@@ -78,15 +82,21 @@ func NewPingerWithOptions(base *mgo.Collection, modelTag names.ModelTag, key str
 // Start starts periodically reporting that p's key is alive. It returns once
 // the first ping was handed to the recorder.
 func (p *Pinger) Start() error {
+	return p.StartContext(context.Background())
+}
+
+// StartContext is Start with a context for the database operations it
+// makes: taking a sequence, recording it and reading the server's clock.
+func (p *Pinger) StartContext(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.badInput != nil {
 		return p.badInput
 	}
 	if p.started {
-		return errors.Errorf("presence: pinger for %q already started", p.key)
+		return notValidf("pinger for %q already started", p.key)
 	}
-	if err := p.prepare(); err != nil {
+	if err := p.prepare(ctx); err != nil {
 		return err
 	}
 	if err := p.ping(); err != nil {
@@ -101,23 +111,20 @@ func (p *Pinger) Start() error {
 }
 
 // prepare takes a sequence, writes its being and measures the clock skew.
-func (p *Pinger) prepare() error {
-	session := p.base.Database.Session.Copy()
-	defer session.Close()
-	cols := collectionsOf(p.base)
-
-	seq, err := nextSeq(on(session, cols.seqs), p.modelUUID)
+func (p *Pinger) prepare(ctx context.Context) error {
+	opCtx, cancel := p.cfg.op(ctx)
+	defer cancel()
+	seq, err := p.store.NextSeq(opCtx, p.modelUUID)
 	if err != nil {
-		return err
+		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 	}
-	being := beingDoc{DocID: docID(p.modelUUID, seq), Seq: seq, Key: p.key}
-	if err := on(session, cols.beings).Insert(being); err != nil {
-		return errors.Annotatef(err, "presence: cannot record being %d for key %q in %s", seq, p.key, cols.beings.FullName)
+	if err := p.store.InsertBeing(opCtx, p.modelUUID, seq, p.key); err != nil {
+		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 	}
 	p.delta = 0
 	if p.cfg.measureSkew {
-		if p.delta, err = clockDelta(session, p.cfg.clock.Now); err != nil {
-			return err
+		if p.delta, err = clockDelta(opCtx, p.store, p.cfg.clock.Now); err != nil {
+			return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 		}
 	}
 	p.seq = seq
@@ -125,6 +132,20 @@ func (p *Pinger) prepare() error {
 	p.fieldKey, p.fieldBit, _ = bitfield.Encode(seq)
 	p.lastSlot = 0
 	return nil
+}
+
+// clockDelta measures how far the database server's clock is ahead of the
+// local one, read by now. The server reports its time to the millisecond;
+// the round trip is split in two, which bounds the error by half of it.
+func clockDelta(ctx context.Context, store Store, now func() time.Time) (time.Duration, error) {
+	before := now()
+	serverTime, err := store.ServerTime(ctx)
+	if err != nil {
+		return 0, err
+	}
+	after := now()
+	local := before.Add(after.Sub(before) / 2)
+	return serverTime.Sub(local), nil
 }
 
 func (p *Pinger) loop(t *tomb.Tomb) error {
@@ -162,10 +183,10 @@ func (p *Pinger) ping() error {
 	}
 	recorder := p.recorderFunc()
 	if recorder == nil {
-		return errors.Errorf("presence: no ping recorder for key %q", p.key)
+		return errorf("no ping recorder for key %q", p.key)
 	}
 	if err := recorder.Ping(p.modelUUID, current, p.fieldKey, p.fieldBit); err != nil {
-		return errors.Annotatef(err, "presence: cannot ping for key %q", p.key)
+		return annotatef(err, "cannot ping for key %q", p.key)
 	}
 	p.lastSlot = current
 	p.pings.Add(1)
@@ -240,33 +261,32 @@ func (p *Pinger) KillForTesting() error {
 	if p.badInput != nil {
 		return p.badInput
 	}
+	ctx := context.Background()
 	if p.started {
 		loopErr := p.stopLocked()
-		if err := p.writeDead(p.lastSlot, false); err != nil {
+		if err := p.writeDead(ctx, p.lastSlot, false); err != nil {
 			return err
 		}
 		return loopErr
 	}
-	if err := p.prepare(); err != nil {
+	if err := p.prepare(ctx); err != nil {
 		return err
 	}
-	return p.writeDead(slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period), true)
+	return p.writeDead(ctx, slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period), true)
 }
 
 // writeDead ORs the dead bit of p's sequence, and its alive bit too when
 // alive is set, into slot slotNum, straight to the database.
-func (p *Pinger) writeDead(slotNum int64, alive bool) error {
-	session := p.base.Database.Session.Copy()
-	defer session.Close()
-	pings := on(session, collectionsOf(p.base).pings)
-	fields := map[string]uint64{p.fieldKey: p.fieldBit}
-	parts := []string{"dead"}
+func (p *Pinger) writeDead(ctx context.Context, slotNum int64, alive bool) error {
+	bits := []FieldBits{{Field: p.fieldKey, Bits: p.fieldBit}}
+	write := SlotWrite{ModelUUID: p.modelUUID, Slot: slotNum, Dead: bits}
 	if alive {
-		parts = append(parts, "alive")
+		write.Alive = bits
 	}
-	update := slotUpdate(slotNum, fields, parts...)
-	if _, err := pings.UpsertId(docID(p.modelUUID, slotNum), update); err != nil {
-		return errors.Annotatef(err, "presence: cannot record key %q dead in %s", p.key, pings.FullName)
+	ctx, cancel := p.cfg.op(ctx)
+	defer cancel()
+	if err := p.store.WriteSlots(ctx, []SlotWrite{write}); err != nil {
+		return annotatef(err, "cannot record key %q of model %q dead", p.key, p.modelUUID)
 	}
 	return nil
 }

@@ -1,0 +1,322 @@
+// Package mgostore is the liveness.Store of github.com/juju/mgo/v2, which
+// the Juju-compatible face of presence is built on.
+//
+// Each operation copies the session of its collection and closes the copy
+// when done, as Juju's code does, so a store may be shared by every worker.
+// mgo takes no context: an operation is bounded by the session's socket
+// timeout, and only a context already done stops it before it starts.
+package mgostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/juju/mgo/v2"
+	"github.com/juju/mgo/v2/bson"
+
+	"github.com/presence-go/presence/internal/layout"
+	"github.com/presence-go/presence/liveness"
+)
+
+// Store implements liveness.Store over three mgo collections.
+type Store struct {
+	seqs, beings, pings *mgo.Collection
+}
+
+var _ liveness.Store = (*Store)(nil)
+
+// New returns the store of the collections that hang off base: base.seqs,
+// base.beings and base.pings.
+func New(base *mgo.Collection) (*Store, error) {
+	if err := check(base, "base"); err != nil {
+		return nil, err
+	}
+	db := base.Database
+	return &Store{
+		seqs:   db.C(base.Name + layout.SeqsSuffix),
+		beings: db.C(base.Name + layout.BeingsSuffix),
+		pings:  db.C(base.Name + layout.PingsSuffix),
+	}, nil
+}
+
+// NewPruning returns a store of the beings and pings collections alone, as
+// Juju's pruner is given them. Operations on the sequence counters fail.
+func NewPruning(beings, pings *mgo.Collection) (*Store, error) {
+	if err := check(beings, "beings"); err != nil {
+		return nil, err
+	}
+	if err := check(pings, "pings"); err != nil {
+		return nil, err
+	}
+	return &Store{beings: beings, pings: pings}, nil
+}
+
+// check reports a collection the driver would panic on; what names it.
+func check(c *mgo.Collection, what string) error {
+	switch {
+	case c == nil || c.Database == nil || c.Database.Session == nil:
+		return fmt.Errorf("nil %s collection", what)
+	case c.Name == "":
+		return fmt.Errorf("%s collection has no name", what)
+	}
+	return nil
+}
+
+// Names implements liveness.Store.
+func (s *Store) Names() liveness.Names {
+	names := liveness.Names{Beings: s.beings.FullName, Pings: s.pings.FullName}
+	if s.seqs != nil {
+		names.Seqs = s.seqs.FullName
+	}
+	return names
+}
+
+// with runs fn with c on a copy of its session, unless ctx is done.
+func with(ctx context.Context, c *mgo.Collection, fn func(c *mgo.Collection) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	session := c.Database.Session.Copy()
+	defer session.Close()
+	return fn(c.With(session))
+}
+
+// ServerTime implements liveness.Store with isMaster's localTime.
+func (s *Store) ServerTime(ctx context.Context) (time.Time, error) {
+	var result struct {
+		LocalTime time.Time `bson:"localTime"`
+	}
+	err := with(ctx, s.pings, func(c *mgo.Collection) error {
+		return c.Database.Session.Run("isMaster", &result)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cannot read the database server's clock: %w", err)
+	}
+	if result.LocalTime.IsZero() {
+		return time.Time{}, errors.New("the database server reported no localTime")
+	}
+	return result.LocalTime, nil
+}
+
+// NextSeq implements liveness.Store.
+func (s *Store) NextSeq(ctx context.Context, modelUUID string) (int64, error) {
+	if s.seqs == nil {
+		return 0, errors.New("no sequence collection: the store was made for pruning")
+	}
+	var doc struct {
+		Seq int64 `bson:"seq"`
+	}
+	change := mgo.Change{
+		Update:    bson.D{{Name: "$inc", Value: bson.D{{Name: "seq", Value: int64(1)}}}},
+		Upsert:    true,
+		ReturnNew: true,
+	}
+	err := with(ctx, s.seqs, func(c *mgo.Collection) error {
+		_, err := c.FindId(layout.SeqsID(modelUUID)).Apply(change, &doc)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot take a sequence for model %q from %s: %w", modelUUID, s.seqs.FullName, err)
+	}
+	return doc.Seq, nil
+}
+
+// InsertBeing implements liveness.Store.
+func (s *Store) InsertBeing(ctx context.Context, modelUUID string, seq int64, key string) error {
+	doc := bson.D{
+		{Name: "_id", Value: layout.DocID(modelUUID, seq)},
+		{Name: "seq", Value: seq},
+		{Name: "key", Value: key},
+	}
+	err := with(ctx, s.beings, func(c *mgo.Collection) error { return c.Insert(doc) })
+	if err != nil {
+		return fmt.Errorf("cannot record being %d for key %q in %s: %w", seq, key, s.beings.FullName, err)
+	}
+	return nil
+}
+
+// WriteSlots implements liveness.Store with one unordered bulk of upserts.
+func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) error {
+	err := with(ctx, s.pings, func(c *mgo.Collection) error {
+		bulk := c.Bulk()
+		bulk.Unordered()
+		for _, w := range writes {
+			bulk.Upsert(bson.D{{Name: "_id", Value: layout.DocID(w.ModelUUID, w.Slot)}}, slotUpdate(w))
+		}
+		_, err := bulk.Run()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cannot write %d ping documents to %s: %w", len(writes), s.pings.FullName, err)
+	}
+	return nil
+}
+
+// slotUpdate is the upsert that ORs the bits of w into its slot document.
+func slotUpdate(w liveness.SlotWrite) bson.D {
+	bits := make(bson.D, 0, len(w.Alive)+len(w.Dead))
+	for _, part := range []struct {
+		name   string
+		fields []liveness.FieldBits
+	}{{"alive", w.Alive}, {"dead", w.Dead}} {
+		for _, f := range part.fields {
+			bits = append(bits, bson.DocElem{
+				Name:  part.name + "." + f.Field,
+				Value: bson.D{{Name: "or", Value: int64(f.Bits)}},
+			})
+		}
+	}
+	return bson.D{
+		{Name: "$set", Value: bson.D{{Name: "slot", Value: w.Slot}}},
+		{Name: "$bit", Value: bits},
+	}
+}
+
+// ReadSlots implements liveness.Store.
+func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) ([][]byte, error) {
+	ids := make([]string, len(slots))
+	for i, n := range slots {
+		ids[i] = layout.DocID(modelUUID, n)
+	}
+	docs, err := s.readRaw(ctx, s.pings, bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read slots %v of model %q from %s: %w", slots, modelUUID, s.pings.FullName, err)
+	}
+	return docs, nil
+}
+
+// SlotsFrom implements liveness.Store.
+func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error) {
+	query := append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$gte", Value: from}}})
+	docs, err := s.readRaw(ctx, s.pings, query)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the pings of model %q from slot %d in %s: %w", modelUUID, from, s.pings.FullName, err)
+	}
+	return docs, nil
+}
+
+// readRaw returns the documents query matches in c, as raw bytes.
+func (s *Store) readRaw(ctx context.Context, c *mgo.Collection, query bson.D) ([][]byte, error) {
+	var docs [][]byte
+	err := with(ctx, c, func(c *mgo.Collection) error {
+		iter := c.Find(query).Batch(layout.Batch).Iter()
+		var raw bson.Raw
+		for iter.Next(&raw) {
+			docs = append(docs, raw.Data)
+			raw = bson.Raw{}
+		}
+		return iter.Close()
+	})
+	return docs, err
+}
+
+// modelIDs matches the _ids of every document of a model.
+func modelIDs(modelUUID string) bson.D {
+	from, before := layout.ModelRange(modelUUID)
+	return bson.D{{Name: "_id", Value: bson.D{{Name: "$gte", Value: from}, {Name: "$lt", Value: before}}}}
+}
+
+// beingFields projects a being document onto what readers need.
+var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
+
+// Beings implements liveness.Store: by _id, a batch at a time, or the whole
+// model in one range of ids.
+func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
+	var queries []bson.D
+	if seqs == nil {
+		queries = append(queries, modelIDs(modelUUID))
+	}
+	for start := 0; start < len(seqs); start += layout.Batch {
+		batch := seqs[start:min(start+layout.Batch, len(seqs))]
+		ids := make([]string, len(batch))
+		for i, seq := range batch {
+			ids[i] = layout.DocID(modelUUID, seq)
+		}
+		queries = append(queries, bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+	}
+	for _, query := range queries {
+		err := with(ctx, s.beings, func(c *mgo.Collection) error {
+			iter := c.Find(query).Select(beingFields).Batch(layout.Batch).Iter()
+			var raw bson.Raw
+			for iter.Next(&raw) {
+				fn(raw.Data)
+				raw = bson.Raw{}
+			}
+			return iter.Close()
+		})
+		if err != nil {
+			return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.beings.FullName, err)
+		}
+	}
+	return nil
+}
+
+// OldSlots implements liveness.Store.
+func (s *Store) OldSlots(ctx context.Context, modelUUID string, before int64, remove bool) (int, error) {
+	query := append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$lt", Value: before}}})
+	var n int
+	err := with(ctx, s.pings, func(c *mgo.Collection) error {
+		if !remove {
+			var err error
+			n, err = c.Find(query).Count()
+			return err
+		}
+		info, err := c.RemoveAll(query)
+		if info != nil {
+			n = info.Removed
+		}
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("cannot prune pings of model %q older than slot %d from %s: %w", modelUUID, before, s.pings.FullName, err)
+	}
+	return n, nil
+}
+
+// RemoveBeings implements liveness.Store, a batch at a time.
+func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error) {
+	removed := 0
+	for start := 0; start < len(seqs); start += layout.Batch {
+		batch := seqs[start:min(start+layout.Batch, len(seqs))]
+		ids := make([]string, len(batch))
+		for i, seq := range batch {
+			ids[i] = layout.DocID(modelUUID, seq)
+		}
+		err := with(ctx, s.beings, func(c *mgo.Collection) error {
+			info, err := c.RemoveAll(bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+			if info != nil {
+				removed += info.Removed
+			}
+			return err
+		})
+		if err != nil {
+			return removed, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(batch), modelUUID, s.beings.FullName, err)
+		}
+	}
+	return removed, nil
+}
+
+// RemoveModel implements liveness.Store. Every collection is tried; the
+// failures are reported together, each with its collection.
+func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
+	var failures []string
+	for _, c := range []*mgo.Collection{s.seqs, s.beings, s.pings} {
+		if c == nil {
+			continue
+		}
+		err := with(ctx, c, func(c *mgo.Collection) error {
+			_, err := c.RemoveAll(modelIDs(modelUUID))
+			return err
+		})
+		if err != nil {
+			failures = append(failures, c.FullName+": "+err.Error())
+		}
+	}
+	if len(failures) > 0 {
+		return errors.New(strings.Join(failures, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package liveness
+
+import (
+	"context"
+	"time"
+)
+
+// PruneNow has w consider a prune at once, as it does once a period, with
+// the prune due whatever the draw, and waits for the prune if it started
+// one. It reports whether it did. The watcher must not be running its
+// loop: tests build it with NewIdleWatcher.
+func (w *Watcher) PruneNow() (bool, error) {
+	w.pruneSince = pruneMaxPeriods
+	w.maybePrune()
+	if !w.pruning {
+		return false, nil
+	}
+	w.pruning = false
+	return true, <-w.pruneDone
+}
+
+// SetRead records that w read the database at when, with the server's
+// clock measured delta ahead of the local one.
+func (w *Watcher) SetRead(when time.Time, delta time.Duration) {
+	w.lastRead, w.delta, w.skewMeasured = when, delta, true
+}
+
+// NewIdleWatcher returns a watcher of the model whose loop does nothing
+// but wait to be stopped, for tests that call its steps themselves.
+func NewIdleWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
+	cfg := newConfig(opts)
+	w := &Watcher{
+		store:     store,
+		modelUUID: modelUUID,
+		cfg:       cfg,
+		pruneDone: make(chan error),
+		corrupt:   newCorruptLog(cfg.logger, modelUUID),
+	}
+	w.ctx = w.tomb.Context(context.Background())
+	w.tomb.Go(func() error {
+		<-w.tomb.Dying()
+		return nil
+	})
+	return w
+}

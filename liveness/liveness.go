@@ -1,0 +1,92 @@
+package liveness
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/presence-go/presence/internal/layout"
+)
+
+// Change holds a liveness change notification.
+type Change struct {
+	Key   string
+	Alive bool
+}
+
+// PingRecorder records that the sequence encoded by (fieldKey, fieldBit) is
+// alive in a slot of a model. A PingBatcher is one; a Pinger sends its
+// pings to one.
+type PingRecorder interface {
+	Ping(modelUUID string, slot int64, fieldKey string, fieldBit uint64) error
+}
+
+// MaxKeyLength is the longest key, in bytes, a Pinger or Watcher accepts.
+// Keys name agents; a longer one is surely a mistake, and every being
+// document carries its key.
+const MaxKeyLength = 4096
+
+// checkModelUUID accepts any non-empty id without the ':' separator.
+func checkModelUUID(modelUUID string) error {
+	if problem := layout.ValidModelUUID(modelUUID); problem != "" {
+		return notValidf("%s", problem)
+	}
+	return nil
+}
+
+// checkKey rejects keys that cannot name an agent: empty ones, overlong
+// ones, and ones that are not valid UTF-8 or hold a NUL byte (BSON strings
+// must be UTF-8, and NUL ends a C string in many tools). '.' and '$' are
+// fine: keys are stored as values, never as field names.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return notValidf("empty key")
+	case len(key) > MaxKeyLength:
+		return notValidf("key of %d bytes is longer than %d", len(key), MaxKeyLength)
+	case !utf8.ValidString(key):
+		return notValidf("key %q is not valid UTF-8", key)
+	case strings.IndexByte(key, 0) >= 0:
+		return notValidf("key %q contains a NUL byte", key)
+	}
+	return nil
+}
+
+// checkStore reports a nil store, which would otherwise panic later, and
+// one that stands for a store that could not be made.
+func checkStore(store Store) error {
+	switch s := store.(type) {
+	case nil:
+		return notValidf("nil store")
+	case brokenStore:
+		return s.err
+	}
+	return nil
+}
+
+// BrokenStore returns a Store that stands for one that could not be made,
+// because err: workers given it report err as a mistake in their
+// arguments, as they do for a bad model UUID or key. It lets a face whose
+// constructors cannot return an error (the Juju-compatible ones take a
+// driver's collection) report a bad collection the way Juju's did.
+func BrokenStore(err error) Store {
+	return brokenStore{err}
+}
+
+// brokenStore fails every operation with its error.
+type brokenStore struct{ err error }
+
+func (b brokenStore) Names() Names                                             { return Names{} }
+func (b brokenStore) ServerTime(context.Context) (time.Time, error)            { return time.Time{}, b.err }
+func (b brokenStore) NextSeq(context.Context, string) (int64, error)           { return 0, b.err }
+func (b brokenStore) InsertBeing(context.Context, string, int64, string) error { return b.err }
+func (b brokenStore) WriteSlots(context.Context, []SlotWrite) error            { return b.err }
+func (b brokenStore) ReadSlots(context.Context, string, []int64) ([][]byte, error) {
+	return nil, b.err
+}
+func (b brokenStore) SlotsFrom(context.Context, string, int64) ([][]byte, error)  { return nil, b.err }
+func (b brokenStore) Beings(context.Context, string, []int64, func([]byte)) error { return b.err }
+func (b brokenStore) OldSlots(context.Context, string, int64, bool) (int, error)  { return 0, b.err }
+func (b brokenStore) RemoveBeings(context.Context, string, []int64) (int, error)  { return 0, b.err }
+func (b brokenStore) RemoveModel(context.Context, string) error                   { return b.err }

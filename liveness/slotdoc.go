@@ -9,6 +9,7 @@ import (
 	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
 	"github.com/presence-go/presence/internal/layout"
+	"github.com/presence-go/presence/internal/livestate"
 )
 
 // Slot and being documents arrive as raw BSON bytes from either driver and
@@ -19,6 +20,50 @@ import (
 type slotDoc struct {
 	id          string           // its _id, described for messages
 	alive, dead map[int64]uint64 // field index → bits
+}
+
+// splitSlotDoc finds, in a slot document of modelUUID read for slot
+// previous or current, its alive and dead parts, for the watcher's view to
+// decode. id describes its _id for messages, and is empty when the
+// document is neither of the two asked for; parts that are not documents
+// are described in problems and left out.
+func splitSlotDoc(doc []byte, modelUUID string, previous, current int64) (d livestate.Doc, id string, problems []string) {
+	it := bsonraw.NewIter(doc)
+	for it.Next() {
+		e := it.Element()
+		var dst *[]byte
+		switch string(e.Name) {
+		case "_id":
+			s, _ := e.Str()
+			switch s {
+			case layout.DocID(modelUUID, previous):
+				d.Slot = previous
+			case layout.DocID(modelUUID, current):
+				d.Slot = current
+			default:
+				return d, "", nil
+			}
+			id = describeID(e)
+			continue
+		case "alive":
+			dst = &d.Alive
+		case "dead":
+			dst = &d.Dead
+		default:
+			continue
+		}
+		switch e.Type {
+		case bsonraw.TypeNull:
+		case bsonraw.TypeDocument:
+			*dst = e.Value
+		default:
+			problems = append(problems, fmt.Sprintf("%s: not a document but %s", e.Name, bsonraw.TypeName(e.Type)))
+		}
+	}
+	if err := it.Err(); err != nil {
+		problems = append(problems, "malformed document: "+err.Error())
+	}
+	return d, id, problems
 }
 
 // decodeSlotDoc reads the alive and dead bits of a slot document. What

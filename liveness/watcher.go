@@ -47,7 +47,7 @@ type Watcher struct {
 	outage       outage             // failed reads in a row
 	retry        time.Duration      // wait before the next read after a failure; zero after a success
 	deferred     []interface{}      // Watch, Unwatch and Alive requests waiting for a fresh view, in order
-	window       livestate.Window   // the live slots' bits at the last read
+	view         livestate.View     // what the last read found in the live slots
 	tracker      *livestate.Tracker // seq ⇄ key, and liveness per key
 	unresolved   map[int64]bool     // seqs in the window whose being is not found yet (value: logged)
 	watches      map[string][]chan<- Change
@@ -121,7 +121,6 @@ func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 		cfg:        cfg,
 		request:    make(chan interface{}),
 		syncNow:    make(chan struct{}, 1),
-		window:     livestate.Window{},
 		tracker:    livestate.NewTracker(),
 		unresolved: make(map[int64]bool),
 		pruneDone:  make(chan error),

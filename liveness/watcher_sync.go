@@ -2,18 +2,11 @@ package liveness
 
 import (
 	"context"
-	"slices"
 
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 	"github.com/presence-go/presence/internal/slot"
 )
-
-// seqChange is a sequence whose state in the live slots moved.
-type seqChange struct {
-	seq   int64
-	state livestate.State
-}
 
 // sync reads the live slots, works out what changed since the last sync and
 // queues the resulting events.
@@ -28,91 +21,101 @@ type seqChange struct {
 func (w *Watcher) sync() error {
 	ctx, cancel := w.cfg.op(w.ctx)
 	defer cancel()
-	window, err := w.readWindow(ctx)
+	read, err := w.readSlots(ctx)
 	if err != nil {
 		return err
 	}
-	moved := w.diff(window)
-	unknown := w.unknownSeqs(moved, window)
-	found, err := w.lookup(ctx, unknown)
+	unknown := w.unknownSeqs(read)
+	found, err := w.lookup(ctx, read, unknown)
 	if err != nil {
 		return err
 	}
-	w.commit(window, moved, unknown, found)
+	w.commit(read, unknown, found)
 	w.logUnresolved()
 	return nil
 }
 
-// diff returns the sequences whose state moved between the view and window.
-func (w *Watcher) diff(window livestate.Window) []seqChange {
-	var moved []seqChange
-	livestate.Changed(w.window, window, func(seq int64, st livestate.State) {
-		moved = append(moved, seqChange{seq, st})
-	})
-	return moved
+// readSlots reads the model's two live slot documents and works out what
+// they change in the view.
+func (w *Watcher) readSlots(ctx context.Context) (*livestate.Read, error) {
+	periodSeconds := slot.Seconds(w.cfg.period)
+	previous, current := slot.Live(slot.At(w.cfg.clock.Now(), w.delta, w.cfg.period), periodSeconds)
+	raw, err := w.store.ReadSlots(ctx, w.modelUUID, []int64{previous, current})
+	if err != nil {
+		return nil, err
+	}
+	return w.readDocs(raw, previous, current), nil
 }
 
-// unknownSeqs returns the sequences of window whose key is not known: new
-// ones, and those still waiting for their being.
-func (w *Watcher) unknownSeqs(moved []seqChange, window livestate.Window) []int64 {
+// readDocs works out what raw, the slot documents read for slots previous
+// and current, change in the view, reporting the corrupt ones.
+func (w *Watcher) readDocs(raw [][]byte, previous, current int64) *livestate.Read {
+	docs := make([]livestate.Doc, 0, len(raw))
+	problems := make(map[int64][]string)
+	ids := make(map[int64]string, len(raw))
+	for _, doc := range raw {
+		d, id, docProblems := splitSlotDoc(doc, w.modelUUID, previous, current)
+		if id == "" {
+			continue // not one of the documents asked for
+		}
+		docs = append(docs, d)
+		ids[d.Slot] = id
+		problems[d.Slot] = append(problems[d.Slot], docProblems...)
+	}
+	read := w.view.Read(docs, func(slot int64, problem string) {
+		problems[slot] = append(problems[slot], problem)
+	})
+	for slotNum, list := range problems {
+		if len(list) > 0 {
+			w.corrupt.report(w.store.Names().Pings, ids[slotNum], list)
+		}
+	}
+	return read
+}
+
+// unknownSeqs returns the sequences the read leaves in the view whose key
+// is not known: new ones, and those still waiting for their being.
+func (w *Watcher) unknownSeqs(read *livestate.Read) []int64 {
 	var unknown []int64
-	for _, c := range moved {
-		if _, ok := w.tracker.KeyOf(c.seq); !ok && c.state != livestate.Unseen {
-			if _, waiting := w.unresolved[c.seq]; !waiting {
-				unknown = append(unknown, c.seq)
+	for _, c := range read.Changes() {
+		if _, ok := w.tracker.KeyOf(c.Seq); !ok && c.State != livestate.Unseen {
+			if _, waiting := w.unresolved[c.Seq]; !waiting {
+				unknown = append(unknown, c.Seq)
 			}
 		}
 	}
 	for seq := range w.unresolved {
-		if window.StateOf(seq) != livestate.Unseen {
+		if read.StateOf(seq) != livestate.Unseen {
 			unknown = append(unknown, seq)
 		}
 	}
 	return unknown
 }
 
-// commit makes window the view: it applies the moved sequences and the
-// keys found for the unknown ones, then queues one Change for each key
-// whose liveness differs from before.
-func (w *Watcher) commit(window livestate.Window, moved []seqChange, unknown []int64, found map[int64]string) {
-	before := make(map[string]bool)
-	apply := func(seq int64, key string, st livestate.State) {
-		if _, ok := before[key]; !ok {
-			before[key] = w.tracker.Alive(key)
-		}
-		w.tracker.Set(seq, key, st)
+// commit applies the read to the view and the tracker: the moved
+// sequences, and the keys found for the unknown ones. It then queues one
+// Change for each key whose liveness differs from before.
+func (w *Watcher) commit(read *livestate.Read, unknown []int64, found []seqKey) {
+	read.Apply()
+	w.tracker.Begin()
+	for _, c := range read.Changes() {
+		w.tracker.Update(c.Seq, c.State)
 	}
-	for _, c := range moved {
-		if key, ok := w.tracker.KeyOf(c.seq); ok {
-			apply(c.seq, key, c.state)
-		}
+	for _, f := range found {
+		w.tracker.Set(f.seq, f.key, w.view.StateOf(f.seq))
 	}
-	for seq, key := range found {
-		apply(seq, key, window.StateOf(seq))
-	}
+	w.tracker.End(w.queue)
 	for _, seq := range unknown {
-		if _, ok := found[seq]; ok {
+		if _, ok := w.tracker.KeyOf(seq); ok {
 			delete(w.unresolved, seq)
 		} else if _, waiting := w.unresolved[seq]; !waiting {
 			w.unresolved[seq] = false
 		}
 	}
 	for seq := range w.unresolved {
-		if window.StateOf(seq) == livestate.Unseen {
+		if w.view.StateOf(seq) == livestate.Unseen {
 			delete(w.unresolved, seq)
 		}
-	}
-	w.window = window
-
-	keys := make([]string, 0, len(before))
-	for key, was := range before {
-		if w.tracker.Alive(key) != was {
-			keys = append(keys, key)
-		}
-	}
-	slices.Sort(keys)
-	for _, key := range keys {
-		w.queue(key, !before[key])
 	}
 }
 
@@ -124,58 +127,38 @@ func (w *Watcher) queue(key string, alive bool) {
 	}
 }
 
-// readWindow reads the model's two live slot documents and returns their
-// bits, skipping what is corrupt.
-func (w *Watcher) readWindow(ctx context.Context) (livestate.Window, error) {
-	periodSeconds := slot.Seconds(w.cfg.period)
-	previous, current := slot.Live(slot.At(w.cfg.clock.Now(), w.delta, w.cfg.period), periodSeconds)
-	docs, err := w.store.ReadSlots(ctx, w.modelUUID, []int64{previous, current})
-	if err != nil {
-		return nil, err
-	}
-	window := livestate.Window{}
-	for _, doc := range docs {
-		w.addSlot(window, doc)
-	}
-	return window, nil
-}
-
-// addSlot ORs one slot document into window, skipping what is corrupt.
-func (w *Watcher) addSlot(window livestate.Window, doc []byte) {
-	d, problems := decodeSlotDoc(doc)
-	window.Add(d.alive, d.dead)
-	if len(problems) > 0 {
-		w.corrupt.report(w.store.Names().Pings, d.id, problems)
-	}
+// seqKey is a sequence and the key its being names.
+type seqKey struct {
+	seq int64
+	key string
 }
 
 // lookup finds the keys of seqs in their being documents: by id, or, when
 // there are more than one batch's worth (a watcher starting on a large
 // model), by reading all the model's beings, which the _id index serves in
-// a single pass. Sequences with no sound being are left out of the result.
-func (w *Watcher) lookup(ctx context.Context, seqs []int64) (map[int64]string, error) {
-	found := make(map[int64]string, len(seqs))
+// a single pass. Beings of sequences the read does not leave in the view,
+// or already known, are passed over; sequences with no sound being are
+// left out of the result.
+func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64) ([]seqKey, error) {
 	if len(seqs) == 0 {
-		return found, nil
-	}
-	wanted := make(map[int64]bool, len(seqs))
-	for _, seq := range seqs {
-		wanted[seq] = true
+		return nil, nil
 	}
 	query := seqs
 	if len(seqs) > layout.Batch {
 		query = nil // every being of the model
 	}
 	beings := w.store.Names().Beings
+	var found []seqKey
 	err := w.store.Beings(ctx, w.modelUUID, query, func(doc []byte) {
 		id, seq, key, err := decodeBeing(doc, w.modelUUID)
 		if err != nil {
 			w.corrupt.report(beings, id, []string{err.Error()})
 			return
 		}
-		if wanted[seq] {
-			found[seq] = key
+		if _, known := w.tracker.KeyOf(seq); known || read.StateOf(seq) == livestate.Unseen {
+			return
 		}
+		found = append(found, seqKey{seq, key})
 	})
 	if err != nil {
 		return nil, err

@@ -50,12 +50,19 @@ type aliveKey struct {
 // seen in them has pinged and was not killed. keyOf maps sequences to keys;
 // unknown sequences are ignored.
 func aliveKeys(previous, current slotBits, keyOf map[int64]string) []aliveKey {
-	window := livestate.Window{}
-	window.Add(previous.alive, previous.dead)
-	window.Add(current.alive, current.dead)
+	stateOf := func(seq int64) livestate.State {
+		var st livestate.State
+		if previous.has(previous.alive, seq) || current.has(current.alive, seq) {
+			st |= livestate.Alive
+		}
+		if previous.has(previous.dead, seq) || current.has(current.dead, seq) {
+			st |= livestate.Dead
+		}
+		return st
+	}
 	tracker := livestate.NewTracker()
 	for seq, key := range keyOf {
-		tracker.Set(seq, key, window.StateOf(seq))
+		tracker.Set(seq, key, stateOf(seq))
 	}
 	var alive []aliveKey
 	tracker.EachAlive(func(key string) {

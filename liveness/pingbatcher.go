@@ -20,10 +20,15 @@ import (
 // PingBatcher aggregates several pingers to update the database on a fixed
 // schedule.
 //
-// Pings are ORed together in memory and written as one upsert per (model,
-// slot) document per flush, with $bit or. Because OR is idempotent, a flush
-// that fails keeps its pings and retries them with the next one; only pings
-// of slots that no watcher reads any more are dropped.
+// Pings are ORed together in memory and written with $bit or, one upsert
+// per (model, slot) document per flush that has something new for it. A
+// ping of a sequence already written into the previous slot is a refresh,
+// held and written with the others once the slot's ping window is over; a
+// steady fleet so costs about one write per document per slot. Other pings
+// are written by the next flush, and a bit already written is never
+// written again. Because OR is idempotent, a flush that fails keeps its
+// pings and retries them with the next one; only pings of slots that no
+// watcher reads any more are dropped.
 type PingBatcher struct {
 	store Store
 	cfg   config
@@ -42,13 +47,20 @@ type PingBatcher struct {
 	syncs chan chan error
 
 	stats batcherStats
-	// outage follows failed flushes; it belongs to the loop.
-	outage outage
-	// newest is the newest slot pinged in each model, as the pingers'
-	// clocks (which follow the server's) have named it; it belongs to the
-	// loop, which judges by it which failed pings are too old to keep.
-	newest map[string]int64
+
+	// The fields below belong to the loop.
+	outage outage     // failed flushes in a row
+	plan   *writePlan // what has been written and what waits
+	// delta is the server's clock minus the local one, measured when
+	// measured is set, at measuredAt, to tell when a slot's refreshes are
+	// due; until then they are written at once.
+	delta      time.Duration
+	measured   bool
+	measuredAt time.Time
 }
+
+// remeasureEvery is how often a batcher measures the server's clock again.
+const remeasureEvery = 10 * time.Minute
 
 // pingShards is how many independently locked parts the pending pings are
 // split into. Eight goroutines pinging in parallel went from 190 ns to 41 ns
@@ -92,11 +104,12 @@ func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
 	if err := checkStore(store); err != nil {
 		return NewDeadPingBatcher(err)
 	}
+	cfg := batcherConfig(newConfig(opts))
 	pb := &PingBatcher{
-		store:  store,
-		cfg:    batcherConfig(newConfig(opts)),
-		syncs:  make(chan chan error),
-		newest: make(map[string]int64),
+		store: store,
+		cfg:   cfg,
+		syncs: make(chan chan error),
+		plan:  newWritePlan(cfg.period),
 	}
 	for i := range pb.shards {
 		pb.shards[i].pending = make(map[bucketKey]*bucket)
@@ -288,7 +301,7 @@ func (pb *PingBatcher) loop() error {
 			replies = append(replies, reply)
 			replies = pb.moreSyncs(replies)
 		}
-		err := pb.flush()
+		err := pb.flush(len(replies) > 0)
 		for _, reply := range replies {
 			reply <- err
 		}
@@ -300,15 +313,15 @@ func (pb *PingBatcher) loop() error {
 	}
 }
 
-// finalFlush closes the batcher to new pings and writes what it holds. A
-// connection the server dropped fails the first operation on it, so a
-// failed final flush is tried once more; if that fails too, its error is
-// what Stop returns.
+// finalFlush closes the batcher to new pings and writes everything it
+// holds. A connection the server dropped fails the first operation on it,
+// so a failed final flush is tried once more; if that fails too, its error
+// is what Stop returns.
 func (pb *PingBatcher) finalFlush() error {
 	pb.closed.Store(true)
-	err := pb.flush()
+	err := pb.flush(true)
 	if err != nil {
-		err = pb.flush()
+		err = pb.flush(true)
 	}
 	if err != nil {
 		return annotatef(err, "final flush of the PingBatcher failed")
@@ -332,46 +345,79 @@ func (pb *PingBatcher) jittered() time.Duration {
 	return time.Duration(float64(pb.cfg.flushInterval) * (0.8 + 0.4*rand.Float64()))
 }
 
-// flush writes every pending bucket, one upsert each, in bulk requests of
-// at most layout.Batch upserts (MongoDB before 3.6 takes no more in one
-// command, and a smaller command is less likely to time out on a slow
-// server). On failure the unwritten buckets go back into pending, to be
-// ORed with newer pings and written by the next flush.
-func (pb *PingBatcher) flush() error {
-	batch := pb.take()
-	if len(batch) == 0 {
-		return nil
+// flush takes the pings recorded since the last flush into the plan and
+// writes what is due, or everything when all is set: one upsert per slot
+// document, in bulk requests of at most layout.Batch upserts (MongoDB
+// before 3.6 takes no more in one command, and a smaller command is less
+// likely to time out on a slow server). What fails to be written stays in
+// the plan, to be ORed with newer pings and written by the next flush.
+func (pb *PingBatcher) flush(all bool) error {
+	for _, b := range pb.take() {
+		pb.plan.add(b)
 	}
-	buckets := make([]*bucket, 0, len(batch))
-	for _, b := range batch {
-		buckets = append(buckets, b)
-		if b.slot > pb.newest[b.modelUUID] {
-			pb.newest[b.modelUUID] = b.slot
-		}
+	serverNow, known := pb.serverNow(all)
+	writes := pb.plan.due(serverNow, known, all)
+	var err error
+	if len(writes) > 0 {
+		pb.stats.flushes.Add(1)
 	}
-	pb.stats.flushes.Add(1)
-	for start := 0; start < len(buckets); start += layout.Batch {
-		chunk := buckets[start:min(start+layout.Batch, len(buckets))]
-		if err := pb.write(chunk); err != nil {
+	for start := 0; start < len(writes); start += layout.Batch {
+		chunk := writes[start:min(start+layout.Batch, len(writes))]
+		if err = pb.write(chunk); err != nil {
 			pb.stats.failures.Add(1)
-			kept, dropped := pb.requeue(buckets[start:])
-			return annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
+			kept, dropped := 0, 0
+			for _, w := range writes[start:] {
+				if pb.plan.failed(w) {
+					kept++
+				} else {
+					dropped++
+				}
+			}
+			pb.stats.dropped.Add(int64(dropped))
+			err = annotatef(err, "%d documents kept for the next flush, %d too old dropped", kept, dropped)
+			break
+		}
+		for _, w := range chunk {
+			pb.plan.done(w)
 		}
 		pb.stats.writes.Add(int64(len(chunk)))
 	}
-	return nil
+	pb.stats.dropped.Add(int64(pb.plan.forget()))
+	return err
+}
+
+// serverNow returns the server's clock, as last measured, measuring it
+// when it never was or long ago; known is false when it cannot be, and
+// refreshes are then written at once. A flush that writes everything
+// anyway does not measure.
+func (pb *PingBatcher) serverNow(all bool) (now time.Time, known bool) {
+	local := pb.cfg.clock.Now()
+	if !pb.cfg.measureSkew {
+		return local, true
+	}
+	if !all && (!pb.measured || local.Sub(pb.measuredAt) > remeasureEvery) {
+		ctx, cancel := pb.cfg.op(context.Background())
+		delta, err := clockDelta(ctx, pb.store, pb.cfg.clock.Now)
+		cancel()
+		if err == nil {
+			pb.delta, pb.measured, pb.measuredAt = delta, true, local
+		} else if !pb.measured {
+			pb.cfg.logger.Warn("presence: cannot read the server's clock; writing refreshes at once", "err", err)
+		}
+	}
+	return local.Add(pb.delta), pb.measured
 }
 
 // write sends one bulk request of upserts, with each document's fields in
 // the order of their index.
-func (pb *PingBatcher) write(buckets []*bucket) error {
-	writes := make([]SlotWrite, len(buckets))
-	for i, b := range buckets {
-		writes[i] = SlotWrite{ModelUUID: b.modelUUID, Slot: b.slot, Alive: sortedFields(b.fields)}
+func (pb *PingBatcher) write(writes []plannedWrite) error {
+	slotWrites := make([]SlotWrite, len(writes))
+	for i, w := range writes {
+		slotWrites[i] = SlotWrite{ModelUUID: w.key.modelUUID, Slot: w.key.slot, Alive: sortedFields(w.bits)}
 	}
 	ctx, cancel := pb.cfg.op(context.Background())
 	defer cancel()
-	return pb.store.WriteSlots(ctx, writes)
+	return pb.store.WriteSlots(ctx, slotWrites)
 }
 
 // sortedFields returns fields in the order of their index: shorter hex
@@ -390,41 +436,9 @@ func sortedFields(fields map[string]uint64) []FieldBits {
 	return out
 }
 
-// requeue merges buckets that failed to be written back into pending,
-// leaving out those no watcher can read any more. Slots are named on the
-// server's clock, as the pingers measured it, so their age is judged
-// against the newest slot pinged in the same model, never against this
-// host's clock: a slot is read for two periods, and one more is allowed
-// for the difference between the clocks of pingers and watchers.
-func (pb *PingBatcher) requeue(buckets []*bucket) (kept, dropped int) {
-	periodSeconds := slot.Seconds(pb.cfg.period)
-	// Any shard will do: the next flush merges them all.
-	shard := &pb.shards[0]
-	shard.mu.Lock()
-	for _, b := range buckets {
-		if b.slot+3*periodSeconds <= pb.newest[b.modelUUID] {
-			dropped++
-			continue
-		}
-		kept++
-		dst := shard.pending[b.bucketKey]
-		if dst == nil {
-			shard.pending[b.bucketKey] = b
-			continue
-		}
-		for fieldKey, bits := range b.fields {
-			dst.fields[fieldKey] |= bits
-		}
-	}
-	shard.last = nil
-	shard.mu.Unlock()
-	pb.stats.dropped.Add(int64(dropped))
-	return kept, dropped
-}
-
 // Report returns figures about the batcher for introspection: pings
-// taken, flushes, documents written, failed flushes, pings dropped as too
-// old, and documents waiting for the next flush.
+// taken, flushes that wrote, documents written, failed flushes, documents
+// dropped as too old, and documents with pings not yet taken by a flush.
 func (pb *PingBatcher) Report() map[string]interface{} {
 	var pings int64
 	waiting := make(map[bucketKey]bool)

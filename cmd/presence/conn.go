@@ -1,19 +1,18 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/juju/mgo/v2"
-	"github.com/juju/mgo/v2/bson"
+	"github.com/presence-go/presence/liveness"
 )
 
 // connFlags are the flags every command that reads a database shares.
 type connFlags struct {
+	driver  driverName
 	url     string
 	db      string
 	base    string
@@ -23,6 +22,7 @@ type connFlags struct {
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
+	registerDriver(fs, &c.driver)
 	fs.StringVar(&c.url, "url", "", "MongoDB URL of the server, e.g. mongodb://127.0.0.1:27017 (required)")
 	fs.StringVar(&c.db, "db", "presence", "database that holds the presence collections")
 	fs.StringVar(&c.base, "base", "presence", "base collection: the library uses BASE.seqs, BASE.beings and BASE.pings")
@@ -52,7 +52,8 @@ func (c *connFlags) check() error {
 }
 
 // checkModel applies the library's rule: any non-empty id without the ':'
-// separator.
+// separator. It is checked here, before connecting, so that a bad id is a
+// usage error rather than a watcher that dies.
 func checkModel(model string) error {
 	switch {
 	case model == "":
@@ -63,34 +64,47 @@ func checkModel(model string) error {
 	return nil
 }
 
-// store is an open connection to the presence collections of one model.
-type store struct {
-	session *mgo.Session
-	base    *mgo.Collection
-	beings  *mgo.Collection
-	pings   *mgo.Collection
+// target is an open connection to the presence collections of one model:
+// the store the library's workers run on, whichever the driver.
+type target struct {
+	conn    conn
+	store   liveness.Store
 	model   string
 	period  time.Duration
+	timeout time.Duration
 }
 
-func (s *store) Close() { s.session.Close() }
+func (t *target) Close() { t.conn.Close() }
 
-// open dials the server and checks that the collections the commands read
-// exist, so that a wrong --db or --base is reported as such rather than as
-// a model with nothing alive.
-func (c *connFlags) open() (*store, error) {
+// options returns the worker options the commands share: the model's
+// period, and the --timeout for every database operation.
+func (t *target) options() []liveness.Option {
+	return []liveness.Option{liveness.WithPeriod(t.period), liveness.WithOperationTimeout(t.timeout)}
+}
+
+// opContext returns a context that ends after --timeout, for one database
+// operation of the command's own.
+func (t *target) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, t.timeout)
+}
+
+// open connects to the server and checks that the collections the commands
+// read exist, so that a wrong --db or --base is reported as such rather
+// than as a model with nothing alive.
+func (c *connFlags) open(ctx context.Context) (*target, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	session, err := dial(c.url, c.timeout)
+	cn, err := dial(ctx, c.driver, c.url, c.db, c.timeout)
 	if err != nil {
 		return nil, err
 	}
-	db := session.DB(c.db)
-	names, err := db.CollectionNames()
+	listCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	names, err := cn.collections(listCtx)
 	if err != nil {
-		session.Close()
-		return nil, fmt.Errorf("cannot list the collections of database %q: %v", c.db, err)
+		cn.Close()
+		return nil, fmt.Errorf("cannot list the collections of database %q on %s: %v", c.db, cn.addr(), err)
 	}
 	have := make(map[string]bool, len(names))
 	for _, name := range names {
@@ -98,72 +112,15 @@ func (c *connFlags) open() (*store, error) {
 	}
 	for _, suffix := range []string{".beings", ".pings"} {
 		if !have[c.base+suffix] {
-			session.Close()
-			return nil, fmt.Errorf("collection %s.%s%s does not exist (wrong --db or --base?)", c.db, c.base, suffix)
+			cn.Close()
+			return nil, fmt.Errorf("collection %s.%s%s does not exist on %s (wrong --db or --base?)", c.db, c.base, suffix, cn.addr())
 		}
 	}
-	base := db.C(c.base)
-	return &store{
-		session: session,
-		base:    base,
-		beings:  db.C(c.base + ".beings"),
-		pings:   db.C(c.base + ".pings"),
+	return &target{
+		conn:    cn,
+		store:   cn.store(c.base),
 		model:   c.model,
 		period:  c.period,
+		timeout: c.timeout,
 	}, nil
-}
-
-// dial connects to url within timeout. A single address is dialled
-// directly, as the embedded database needs.
-func dial(url string, timeout time.Duration) (*mgo.Session, error) {
-	if !strings.HasPrefix(url, "mongodb://") {
-		return nil, usagef("bad URL %q: it must start with mongodb://", url)
-	}
-	info, err := mgo.ParseURL(url)
-	if err != nil {
-		return nil, usagef("bad URL %q: %v", url, err)
-	}
-	if len(info.Addrs) == 0 {
-		return nil, usagef("bad URL %q: no server address", url)
-	}
-	if len(info.Addrs) == 1 && info.ReplicaSetName == "" {
-		info.Direct = true
-	}
-	info.Timeout = timeout
-	session, err := mgo.DialWithInfo(info)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach %s within %v: %v", strings.Join(info.Addrs, ","), timeout, err)
-	}
-	session.SetMode(mgo.Strong, true)
-	session.SetSyncTimeout(timeout)
-	session.SetSocketTimeout(timeout + 50*time.Second)
-	return session, nil
-}
-
-// serverNow returns the database server's clock, which decides the slots.
-func serverNow(session *mgo.Session) (time.Time, error) {
-	var result struct {
-		LocalTime time.Time `bson:"localTime"`
-	}
-	if err := session.Run("isMaster", &result); err != nil {
-		return time.Time{}, fmt.Errorf("cannot read the server's clock: %v", err)
-	}
-	if result.LocalTime.IsZero() {
-		return time.Time{}, fmt.Errorf("the server reported no localTime")
-	}
-	return result.LocalTime, nil
-}
-
-// modelIDs matches every _id of the model: quoted, anchored on the ':'.
-func modelIDs(model string) bson.D {
-	return bson.D{{Name: "_id", Value: bson.RegEx{Pattern: "^" + regexp.QuoteMeta(model) + ":"}}}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,11 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/juju/mgo/v2"
-	"github.com/juju/names/v4"
-
-	"github.com/presence-go/presence"
 	"github.com/presence-go/presence/internal/testserver"
+	"github.com/presence-go/presence/liveness"
 )
 
 const demoSummary = `Starts the embedded database (or uses --url), runs --agents agents spread
@@ -29,6 +26,7 @@ workers report.`
 
 // demoConfig is the scenario the flags describe.
 type demoConfig struct {
+	driver           driverName
 	url, db          string
 	timeout          time.Duration
 	agents, models   int
@@ -40,9 +38,10 @@ type demoConfig struct {
 }
 
 func (c *demoConfig) register(fs *flag.FlagSet) {
+	registerDriver(fs, &c.driver)
 	fs.StringVar(&c.url, "url", "", "MongoDB URL to run against instead of the embedded database")
 	fs.StringVar(&c.db, "db", "presence_demo", "database for the demo's collections")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the server given by --url")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the server")
 	fs.IntVar(&c.agents, "agents", 300, "number of agents (pingers)")
 	fs.IntVar(&c.models, "models", 3, "number of models the agents are spread over")
 	fs.IntVar(&c.watchersPerModel, "watchers", 2, "watchers per model, as if on as many controllers")
@@ -73,7 +72,7 @@ func (c *demoConfig) check() error {
 		return usagef("--period %v: must be a whole number of seconds, at least 1s", c.period)
 	case c.flush <= 0 || c.flush >= c.period:
 		return usagef("--flush %v: must be positive and below --period", c.flush)
-	case c.url != "" && c.timeout <= 0:
+	case c.timeout <= 0:
 		return usagef("--timeout %v: must be positive", c.timeout)
 	}
 	if from, to := c.window(); to <= from {
@@ -97,30 +96,27 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.seed = time.Now().UnixNano()%1_000_000 + 1
 	}
 
-	var session *mgo.Session
-	if cfg.url == "" {
+	url := cfg.url
+	if url == "" {
 		fmt.Fprintln(stdout, "starting the embedded database...")
 		server, err := testserver.Start()
 		if err != nil {
 			return fmt.Errorf("cannot start the embedded database: %v", err)
 		}
 		defer server.Close()
-		if session, err = server.Dial(); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if session, err = dial(cfg.url, cfg.timeout); err != nil {
-			return err
-		}
+		url = server.URL()
 	}
-	defer session.Close()
-	return demo(ctx, cfg, session.DB(cfg.db).C("presence"), stdout)
+	cn, err := dial(ctx, cfg.driver, url, cfg.db, cfg.timeout)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	return demo(ctx, cfg, cn.store("presence"), stdout)
 }
 
-// demo runs the scenario against base and prints the live view and the
+// demo runs the scenario against store and prints the live view and the
 // summary to out.
-func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writer) error {
+func demo(ctx context.Context, cfg demoConfig, store liveness.Store, out io.Writer) error {
 	rng := newRand(cfg.seed)
 	from, to := cfg.window()
 	actions := plan(rng, cfg.agents, cfg.kills, cfg.stops, from, to)
@@ -137,10 +133,10 @@ func demo(ctx context.Context, cfg demoConfig, base *mgo.Collection, out io.Writ
 		t.pending[m][key] = outcomes[i]
 	}
 
-	fmt.Fprintf(out, "presence demo: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v\n",
-		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration)
+	fmt.Fprintf(out, "presence demo: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v, driver %s\n",
+		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration, cfg.driver)
 
-	ws, err := startWorkers(ctx, cfg, base, uuids, t, out)
+	ws, err := startWorkers(ctx, cfg, store, uuids, t, out)
 	if err != nil {
 		return err
 	}
@@ -230,9 +226,9 @@ func (c *demoConfig) keyOf(agent int) (model int, key string) {
 // workers are the demo's batcher, agents and watchers, and the goroutines
 // that hand the watchers' changes to the tracker.
 type workers struct {
-	batcher  *presence.PingBatcher
-	pingers  []*presence.Pinger // by agent
-	watchers []*presence.Watcher
+	batcher  *liveness.PingBatcher
+	pingers  []*liveness.Pinger // by agent
+	watchers []*liveness.Watcher
 	// stopForwarding ends the forwarding goroutines, which forwarding
 	// counts.
 	stopForwarding chan struct{}
@@ -243,15 +239,14 @@ type workers struct {
 // named by uuids, writes their first pings, then starts the watchers, each
 // watching every key of its model on a channel of its own whose changes go
 // to t.
-func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uuids []string, t *tracker, out io.Writer) (*workers, error) {
-	opts := []presence.Option{presence.WithPeriod(cfg.period)}
+func startWorkers(ctx context.Context, cfg demoConfig, store liveness.Store, uuids []string, t *tracker, out io.Writer) (*workers, error) {
+	opts := []liveness.Option{liveness.WithPeriod(cfg.period)}
 	ws := &workers{stopForwarding: make(chan struct{})}
-	ws.batcher = presence.NewPingBatcherWithOptions(base, append(opts, presence.WithFlushInterval(cfg.flush))...)
-	recorder := func() presence.PingRecorder { return ws.batcher }
-	ws.pingers = make([]*presence.Pinger, cfg.agents)
+	ws.batcher = liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(cfg.flush))...)
+	ws.pingers = make([]*liveness.Pinger, cfg.agents)
 	for agent := range ws.pingers {
 		m, key := cfg.keyOf(agent)
-		ws.pingers[agent] = presence.NewPingerWithOptions(base, names.NewModelTag(uuids[m]), key, recorder, opts...)
+		ws.pingers[agent] = liveness.NewPinger(store, uuids[m], key, ws.batcher, opts...)
 	}
 	started := time.Now()
 	if err := startAll(ctx, ws.pingers); err != nil {
@@ -269,9 +264,9 @@ func startWorkers(ctx context.Context, cfg demoConfig, base *mgo.Collection, uui
 
 	for m, uuid := range uuids {
 		for i := 0; i < cfg.watchersPerModel; i++ {
-			w := presence.NewWatcherWithOptions(base, names.NewModelTag(uuid), opts...)
+			w := liveness.NewWatcher(store, uuid, opts...)
 			ws.watchers = append(ws.watchers, w)
-			changes := make(chan presence.Change, 1024)
+			changes := make(chan liveness.Change, 1024)
 			for agent := m; agent < cfg.agents; agent += cfg.models {
 				_, key := cfg.keyOf(agent)
 				w.Watch(key, changes)
@@ -320,9 +315,9 @@ func untilAction(actions []action, next int, start time.Time) time.Duration {
 }
 
 // startAll starts the pingers a few at a time.
-func startAll(ctx context.Context, pingers []*presence.Pinger) error {
+func startAll(ctx context.Context, pingers []*liveness.Pinger) error {
 	const parallel = 8
-	work := make(chan *presence.Pinger)
+	work := make(chan *liveness.Pinger)
 	errs := make(chan error, len(pingers))
 	var wg sync.WaitGroup
 	for i := 0; i < parallel; i++ {

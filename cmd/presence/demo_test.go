@@ -18,6 +18,7 @@ func TestDemoRunsToItsSummary(t *testing.T) {
 	}
 	for _, want := range []string{
 		"presence demo: seed 1, 30 agents in 3 models",
+		"driver official",
 		"Summary (seed 1)",
 		"kills: 3 seen, 0 not",
 		"stops: 3 seen, 0 not",
@@ -92,6 +93,9 @@ func TestEventRatesSpanTheLastSecond(t *testing.T) {
 	}
 }
 
+// TestDemoInterruptedStillSummarises runs the demo's workers on mgo, the
+// driver of the Juju-compatible face; the other demo tests run on the
+// default, official one.
 func TestDemoInterruptedStillSummarises(t *testing.T) {
 	f := newFixture(t)
 	stdout, out := lines(t)
@@ -100,7 +104,7 @@ func TestDemoInterruptedStillSummarises(t *testing.T) {
 	var stderr strings.Builder
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"demo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
+		exit <- run(ctx, []string{"demo", "--driver", "mgo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
 			"--agents", "9", "--kills", "1", "--stops", "1", "--period", "1s", "--duration", "1m"}, stdout, &stderr)
 		stdout.Close()
 	}()
@@ -126,11 +130,17 @@ func TestDemoInterruptedStillSummarises(t *testing.T) {
 // started at the soonest): their first report of every agent must say
 // alive all the same.
 func TestDemoWatchersFirstSeeEveryAgentAlive(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(string(driver), func(t *testing.T) { testDemoWatchersFirstSeeEveryAgentAlive(t, driver) })
+	}
+}
+
+func testDemoWatchersFirstSeeEveryAgentAlive(t *testing.T, driver driverName) {
 	f := newFixture(t)
 	cfg := demoConfig{agents: 6, models: 2, watchersPerModel: 2, period: 3 * time.Second, flush: 2500 * time.Millisecond}
 	uuids := []string{model, "e3d9f2a1-6c2b-4d4f-8a8b-1b2c3d4e5f60"}
 	tr := newTracker(cfg, uuids)
-	ws, err := startWorkers(context.Background(), cfg, f.base, uuids, tr, io.Discard)
+	ws, err := startWorkers(context.Background(), cfg, f.store(t, driver), uuids, tr, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 // outcome is what the watchers made of one action.
@@ -83,7 +83,7 @@ func newTracker(cfg demoConfig, uuids []string) *tracker {
 	return t
 }
 
-func (t *tracker) observe(model, watcher int, c presence.Change, at time.Time) {
+func (t *tracker) observe(model, watcher int, c liveness.Change, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m := t.models[model]

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -111,8 +112,15 @@ func report(err error, stderr io.Writer) int {
 		// The flag package has already said what was wrong.
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "presence: %v\n", err)
+	fmt.Fprintf(stderr, "presence: %s\n", oneLine(err))
 	return exitFailure
+}
+
+// oneLine renders err for report: on one line, and without the "presence: "
+// that starts the library's errors, which report prints once.
+func oneLine(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "presence: ")
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // errFlagParse stands for a parse error the flag package already printed.

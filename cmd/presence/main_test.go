@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/juju/names/v4"
 
 	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
+	"github.com/presence-go/presence/liveness"
 )
 
 func TestMain(m *testing.M) { testserver.Main(m) }
@@ -35,18 +38,35 @@ func runArgs(t *testing.T, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
+// drivers are the values of --driver; the tests that connect run with each.
+var drivers = []driverName{driverOfficial, driverMgo}
+
 // fixture is a fresh database on the shared server and the flags that
-// reach it.
+// reach it. Its pingers run on the Juju-compatible face of the library,
+// over mgo, whichever the driver of the command under test.
 type fixture struct {
-	url  string
-	db   *mgo.Database
-	base *mgo.Collection
+	server *testserver.Server
+	url    string
+	db     *mgo.Database
+	base   *mgo.Collection
 }
 
 func newFixture(t *testing.T) *fixture {
 	server := testserver.Shared(t)
 	db := server.Database(t)
-	return &fixture{url: server.URL(), db: db, base: db.C("presence")}
+	return &fixture{server: server, url: server.URL(), db: db, base: db.C("presence")}
+}
+
+// store returns the fixture's presence store through driver, as the
+// commands open it.
+func (f *fixture) store(t *testing.T, driver driverName) liveness.Store {
+	t.Helper()
+	cn, err := dial(context.Background(), driver, f.url, f.db.Name, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cn.Close)
+	return cn.store("presence")
 }
 
 func (f *fixture) flags(extra ...string) []string {
@@ -84,40 +104,127 @@ func TestStatusListsAliveKeys(t *testing.T) {
 	if err := killed.KillForTesting(); err != nil {
 		t.Fatal(err)
 	}
+	// A pinger started again holds a new sequence.
+	restarted := f.start(t, batcher, "machine-3")
+	if err := restarted.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, batcher, "machine-3")
 
-	r := runArgs(t, append([]string{"status"}, f.flags()...)...)
+	for _, driver := range drivers {
+		t.Run(string(driver), func(t *testing.T) {
+			flags := f.flags("--driver", string(driver))
+			r := runArgs(t, append([]string{"status"}, flags...)...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "3 alive") || !strings.Contains(r.stdout, "machine-0") ||
+				!strings.Contains(r.stdout, "machine-1") || strings.Contains(r.stdout, "machine-2") {
+				t.Errorf("status output:\n%s", r.stdout)
+			}
+
+			r = runArgs(t, append([]string{"status", "--json"}, flags...)...)
+			var got statusResult
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("--json output %q: %v", r.stdout, err)
+			}
+			want := []aliveKey{{Key: "machine-0", Seq: 1}, {Key: "machine-1", Seq: 2}, {Key: "machine-3", Seq: 5}}
+			if len(got.Alive) != len(want) {
+				t.Fatalf("alive = %+v, want %+v", got.Alive, want)
+			}
+			for i, a := range got.Alive {
+				if a.Key != want[i].Key || a.Seq != want[i].Seq {
+					t.Errorf("alive[%d] = %+v, want key %s, seq %d", i, a, want[i].Key, want[i].Seq)
+				}
+				if a.LastSlot != got.Slot && a.LastSlot != got.Slot-got.PeriodSeconds {
+					t.Errorf("%s: last slot %d is not live at slot %d", a.Key, a.LastSlot, got.Slot)
+				}
+			}
+
+			for key, want := range map[string]bool{"machine-1": true, "machine-2": false, "nobody": false} {
+				r = runArgs(t, append([]string{"status", "--json", "--key", key}, flags...)...)
+				var one statusResult
+				if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
+					t.Fatalf("--key %s: %q: %v", key, r.stdout, err)
+				}
+				if one.KeyAlive == nil || *one.KeyAlive != want {
+					t.Errorf("--key %s: key_alive = %v, want %v", key, one.KeyAlive, want)
+				}
+				if want && (len(one.Alive) != 1 || one.Alive[0].Key != key) {
+					t.Errorf("--key %s: alive = %+v", key, one.Alive)
+				}
+			}
+		})
+	}
+}
+
+// TestStatusShowsTheSlotEachKeyLastPinged runs with hour-long slots: one
+// pinger pings the current slot, another, on a clock an hour behind, the
+// previous one.
+func TestStatusShowsTheSlotEachKeyLastPinged(t *testing.T) {
+	f := newFixture(t)
+	const period = time.Hour
+	before := time.Now()
+	opts := []presence.Option{presence.WithPeriod(period)}
+	batcher := f.batcher(t, opts...)
+	f.start(t, batcher, "now", opts...)
+	earlier := testclock.NewClock(before.Add(-period))
+	f.start(t, batcher, "earlier", append(opts, presence.WithClock(earlier), presence.WithClockSkew(false))...)
+
+	r := runArgs(t, append([]string{"status", "--json", "--period", "1h"}, f.flags()...)...)
 	if r.code != exitOK {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "2 alive") || !strings.Contains(r.stdout, "machine-0") ||
-		!strings.Contains(r.stdout, "machine-1") || strings.Contains(r.stdout, "machine-2") {
-		t.Errorf("status output:\n%s", r.stdout)
+	if slot.At(before, 0, period) != slot.At(time.Now(), 0, period) {
+		t.Skip("the test crossed the start of an hour")
 	}
-
-	r = runArgs(t, append([]string{"status", "--json"}, f.flags()...)...)
 	var got statusResult
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("--json output %q: %v", r.stdout, err)
 	}
-	if len(got.Alive) != 2 || got.Alive[0].Key != "machine-0" || got.Alive[1].Key != "machine-1" {
-		t.Fatalf("alive = %+v", got.Alive)
+	want := []aliveKey{{"earlier", 2, got.Slot - 3600}, {"now", 1, got.Slot}}
+	if len(got.Alive) != 2 || got.Alive[0] != want[0] || got.Alive[1] != want[1] {
+		t.Errorf("alive = %+v, want %+v", got.Alive, want)
 	}
-	if got.Alive[0].Seq != 1 || got.Alive[1].Seq != 2 {
-		t.Errorf("sequences = %d, %d; want 1, 2", got.Alive[0].Seq, got.Alive[1].Seq)
+}
+
+// TestStatusReadsFerretDBDirectly lists, with the official driver and no
+// bridge in between, the keys that pingers on the Juju-compatible face
+// (mgo, through the bridge) keep alive.
+func TestStatusReadsFerretDBDirectly(t *testing.T) {
+	server := testserver.Shared(t)
+	direct := server.DirectURL()
+	if server.Bridge() != nil && (direct == "" || direct == server.URL()) {
+		t.Fatalf("DirectURL %q: want FerretDB's own address, not the bridge's %s", direct, server.URL())
 	}
-	if got.Alive[0].LastSlot != got.Slot && got.Alive[0].LastSlot != got.Slot-got.PeriodSeconds {
-		t.Errorf("last slot %d is not live at slot %d", got.Alive[0].LastSlot, got.Slot)
+	db := server.Database(t)
+	base := db.C("presence")
+	batcher := presence.NewPingBatcher(base, 100*time.Millisecond)
+	t.Cleanup(func() { batcher.Stop() })
+	recorder := func() presence.PingRecorder { return batcher }
+	var pingers []*presence.Pinger
+	for _, key := range []string{"machine-0", "machine-1", "unit-mysql-0"} {
+		p := presence.NewPinger(base, names.NewModelTag(model), key, recorder)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Stop() })
+		pingers = append(pingers, p)
+	}
+	if err := pingers[1].KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+	if err := batcher.Sync(); err != nil {
+		t.Fatal(err)
 	}
 
-	for key, want := range map[string]bool{"machine-1": true, "machine-2": false, "nobody": false} {
-		r = runArgs(t, append([]string{"status", "--json", "--key", key}, f.flags()...)...)
-		var one statusResult
-		if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
-			t.Fatalf("--key %s: %q: %v", key, r.stdout, err)
-		}
-		if one.KeyAlive == nil || *one.KeyAlive != want {
-			t.Errorf("--key %s: key_alive = %v, want %v", key, one.KeyAlive, want)
-		}
+	r := runArgs(t, "status", "--url", direct, "--db", db.Name, "--model", model, "--timeout", "5s")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "2 alive") || !strings.Contains(r.stdout, "machine-0") ||
+		!strings.Contains(r.stdout, "unit-mysql-0") || strings.Contains(r.stdout, "machine-1") {
+		t.Errorf("status output:\n%s", r.stdout)
 	}
 }
 
@@ -147,22 +254,39 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"no command", nil, exitUsage, "Usage: presence"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"bad flag", []string{"status", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{"bad driver", []string{"status", "--driver", "bogus", "--url", f.url, "--model", model}, exitUsage, `invalid value "bogus" for flag -driver`},
 		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, exitUsage, `unexpected argument "extra"`},
-		{"unreachable", []string{"status", "--url", "mongodb://" + addr, "--model", model, "--timeout", "1s"}, exitFailure, "cannot reach " + addr + " within 1s"},
-		{"bad URL", []string{"watch", "--url", "http://example.com", "--model", model}, exitUsage, "bad URL"},
-		{"bad URL option", []string{"prune", "--url", "mongodb://127.0.0.1/?bogus=1", "--model", model}, exitUsage, "bad URL"},
 		{"no URL", []string{"status", "--model", model}, exitUsage, "--url is required"},
 		{"empty model", []string{"status", "--url", f.url}, exitUsage, "--model is required"},
 		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, exitUsage, `invalid model UUID "a:b"`},
-		{"missing collection", []string{"status", "--url", f.url, "--db", f.db.Name, "--base", "nothing", "--model", model}, exitFailure, "nothing.beings does not exist"},
-		{"missing database", []string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, exitFailure, "does not exist"},
 		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
 		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
 		{"short soak", []string{"soak", "--duration", "10s"}, exitUsage, "too short"},
 		{"soak without actions", []string{"soak", "--rate", "0"}, exitUsage, "--rate 0"},
 	}
+	// What a connection meets depends on the driver.
+	for _, driver := range drivers {
+		d := []string{"--driver", string(driver)}
+		cases = append(cases, []struct {
+			name string
+			args []string
+			code int
+			want string
+		}{
+			{"unreachable", append([]string{"status", "--url", "mongodb://" + addr, "--model", model, "--timeout", "1s"}, d...), exitFailure, "cannot reach " + addr + " within 1s"},
+			{"bad URL", append([]string{"watch", "--url", "http://example.com", "--model", model}, d...), exitUsage, "bad URL"},
+			{"bad URL option", append([]string{"prune", "--url", "mongodb://127.0.0.1/?bogus=1", "--model", model}, d...), exitUsage, "bad URL"},
+			{"missing collection", append([]string{"status", "--url", f.url, "--db", f.db.Name, "--base", "nothing", "--model", model}, d...), exitFailure, "nothing.beings does not exist"},
+			{"missing database", append([]string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, d...), exitFailure, "does not exist"},
+			{"demo unreachable", append([]string{"demo", "--url", "mongodb://" + addr, "--timeout", "1s"}, d...), exitFailure, "cannot reach " + addr},
+		}...)
+	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+		name := c.name
+		if i := slices.Index(c.args, "--driver"); i >= 0 {
+			name += "/" + c.args[i+1]
+		}
+		t.Run(name, func(t *testing.T) {
 			r := runArgs(t, c.args...)
 			if r.code != c.code {
 				t.Errorf("exit %d, want %d; stderr %q", r.code, c.code, r.stderr)
@@ -186,7 +310,7 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 		if r.code != exitOK {
 			t.Errorf("%s --help: exit %d", cmd, r.code)
 		}
-		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed"} {
+		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed", "-driver"} {
 			if want == "-seed" && cmd != "demo" && cmd != "soak" {
 				want = "-model"
 			}
@@ -204,6 +328,12 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 // past, through a pinger on a driven clock: the older sequence is
 // superseded and the slot is out of the live window.
 func TestPruneDryRunThenPrune(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(string(driver), func(t *testing.T) { testPruneDryRunThenPrune(t, driver) })
+	}
+}
+
+func testPruneDryRunThenPrune(t *testing.T, driver driverName) {
 	f := newFixture(t)
 	clk := testclock.NewClock(time.Unix(3000, 0))
 	opts := []presence.Option{presence.WithClock(clk), presence.WithClockSkew(false)}
@@ -229,7 +359,7 @@ func TestPruneDryRunThenPrune(t *testing.T) {
 		t.Fatalf("before: %d beings, %d pings; want 2, 1", b, p)
 	}
 
-	r := runArgs(t, append([]string{"prune", "--dry-run", "--json"}, f.flags()...)...)
+	r := runArgs(t, append([]string{"prune", "--dry-run", "--json"}, f.flags("--driver", string(driver))...)...)
 	if r.code != exitOK {
 		t.Fatalf("dry run: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -245,7 +375,7 @@ func TestPruneDryRunThenPrune(t *testing.T) {
 		t.Fatalf("after the dry run: %d beings, %d pings; want 2, 1", b, p)
 	}
 
-	r = runArgs(t, append([]string{"prune"}, f.flags()...)...)
+	r = runArgs(t, append([]string{"prune"}, f.flags("--driver", string(driver))...)...)
 	if r.code != exitOK {
 		t.Fatalf("prune: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -291,6 +421,12 @@ func expectLine(t *testing.T, out <-chan string, want string) {
 }
 
 func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(string(driver), func(t *testing.T) { testWatchStreamsChangesUntilCancelled(t, driver) })
+	}
+}
+
+func testWatchStreamsChangesUntilCancelled(t *testing.T, driver driverName) {
 	f := newFixture(t)
 	opts := []presence.Option{presence.WithPeriod(time.Second)}
 	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(100*time.Millisecond))...)
@@ -302,7 +438,7 @@ func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
 	var stderr strings.Builder
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, append([]string{"watch", "--period", "1s"}, f.flags()...), stdout, &stderr)
+		exit <- run(ctx, append([]string{"watch", "--period", "1s", "--driver", string(driver)}, f.flags()...), stdout, &stderr)
 		stdout.Close()
 	}()
 
@@ -325,29 +461,5 @@ func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
 		t.Fatal("watch did not stop when cancelled")
 	}
 	for range out {
-	}
-}
-
-func TestAliveKeysFollowsTheNewestSequence(t *testing.T) {
-	previous, current := newSlotBits(60), newSlotBits(90)
-	set := func(part map[int64]uint64, seq int64) { part[seq/63] |= 1 << uint(seq%63) }
-	set(previous.alive, 1) // a's old sequence
-	set(current.alive, 2)  // a's new one
-	set(previous.alive, 3) // b pinged last slot only
-	set(current.alive, 4)  // c pinged, then was killed
-	set(current.dead, 4)
-	set(current.alive, 70) // d's sequence, past the first field
-	set(previous.alive, 5) // e's old sequence pinged, the newer one was killed
-	set(current.dead, 6)
-	keyOf := map[int64]string{1: "a", 2: "a", 3: "b", 4: "c", 70: "d", 5: "e", 6: "e"}
-	got := aliveKeys(previous, current, keyOf)
-	want := []aliveKey{{"a", 2, 90}, {"b", 3, 60}, {"d", 70, 90}}
-	if len(got) != len(want) {
-		t.Fatalf("got %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("got %+v, want %+v", got[i], want[i])
-		}
 	}
 }

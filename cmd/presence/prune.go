@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 const pruneSummary = `Runs the library's pruner once for a model: removes the beings whose
@@ -25,7 +26,7 @@ type pruneResult struct {
 	PingsAfter   int    `json:"pings_after"`
 }
 
-func runPrune(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("prune", pruneSummary, stderr)
 	var conn connFlags
 	conn.register(fs)
@@ -34,12 +35,12 @@ func runPrune(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	st, err := conn.open()
+	tgt, err := conn.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	result, err := st.prune(*dryRun)
+	defer tgt.Close()
+	result, err := tgt.prune(ctx, *dryRun)
 	if err != nil {
 		return err
 	}
@@ -57,42 +58,48 @@ func runPrune(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// counts returns how many beings and slot documents the model has.
-func (st *store) counts() (beings, pings int, err error) {
-	if beings, err = st.beings.Find(modelIDs(st.model)).Count(); err != nil {
-		return 0, 0, fmt.Errorf("cannot count %s: %v", st.beings.FullName, err)
+// counts returns how many beings and slot documents the model has, through
+// the store: every being is read, and the slot documents are those older
+// than any slot could be.
+func (t *target) counts(ctx context.Context) (beings, pings int, err error) {
+	ctx, cancel := t.opContext(ctx)
+	defer cancel()
+	if err := t.store.Beings(ctx, t.model, nil, func([]byte) { beings++ }); err != nil {
+		return 0, 0, err
 	}
-	if pings, err = st.pings.Find(modelIDs(st.model)).Count(); err != nil {
-		return 0, 0, fmt.Errorf("cannot count %s: %v", st.pings.FullName, err)
+	if pings, err = t.store.OldSlots(ctx, t.model, math.MaxInt64, false); err != nil {
+		return 0, 0, err
 	}
 	return beings, pings, nil
 }
 
 // prune runs the library's pruner against the server's clock; with dryRun
 // it asks the pruner what it would remove, by the same rules, instead.
-func (st *store) prune(dryRun bool) (*pruneResult, error) {
-	r := &pruneResult{Model: st.model, DryRun: dryRun}
+func (t *target) prune(ctx context.Context, dryRun bool) (*pruneResult, error) {
+	r := &pruneResult{Model: t.model, DryRun: dryRun}
 	var err error
-	if r.BeingsBefore, r.PingsBefore, err = st.counts(); err != nil {
+	if r.BeingsBefore, r.PingsBefore, err = t.counts(ctx); err != nil {
 		return nil, err
 	}
-	now, err := serverNow(st.session)
+	opCtx, cancel := t.opContext(ctx)
+	now, err := t.store.ServerTime(opCtx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	pruner := presence.NewPrunerWithOptions(st.model, st.beings, st.pings, time.Until(now), presence.WithPeriod(st.period))
+	pruner := liveness.NewPruner(t.store, t.model, time.Until(now), t.options()...)
 	if dryRun {
-		would, err := pruner.Preview(context.Background())
+		would, err := pruner.Preview(ctx)
 		if err != nil {
 			return nil, err
 		}
 		r.BeingsAfter, r.PingsAfter = r.BeingsBefore-would.Beings, r.PingsBefore-would.Pings
 		return r, nil
 	}
-	if err := pruner.Prune(nil); err != nil {
+	if err := pruner.PruneContext(ctx, nil); err != nil {
 		return nil, err
 	}
-	if r.BeingsAfter, r.PingsAfter, err = st.counts(); err != nil {
+	if r.BeingsAfter, r.PingsAfter, err = t.counts(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 // reporter is what workers offer for introspection.
@@ -16,7 +17,7 @@ type reporter interface {
 // printReports prints the workers' Report figures: the batcher's, the
 // pingers' summed, and each watcher's. Keys are printed sorted and
 // otherwise taken as they come.
-func printReports(out io.Writer, batcher *presence.PingBatcher, pingers []*presence.Pinger, watcherReports []map[string]interface{}, perModel int, uuids []string) {
+func printReports(out io.Writer, batcher *liveness.PingBatcher, pingers []*liveness.Pinger, watcherReports []map[string]interface{}, perModel int, uuids []string) {
 	fmt.Fprintln(out, "Worker reports:")
 	r, ok := interface{}(batcher).(reporter)
 	if !ok {
@@ -43,7 +44,7 @@ func printReports(out io.Writer, batcher *presence.PingBatcher, pingers []*prese
 }
 
 // reportsOf collects the watchers' reports, if they offer them.
-func reportsOf(watchers []*presence.Watcher) []map[string]interface{} {
+func reportsOf(watchers []*liveness.Watcher) []map[string]interface{} {
 	var reports []map[string]interface{}
 	for _, w := range watchers {
 		if r, ok := interface{}(w).(reporter); ok {
@@ -96,4 +97,13 @@ func number(v interface{}) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
+	"github.com/presence-go/presence/liveness"
 )
 
 const soakSummary = `Runs --agents agents spread over --models models on the embedded database,
@@ -73,6 +74,7 @@ close to the original, not identical.`
 
 // soakConfig is the run the flags describe.
 type soakConfig struct {
+	driver           driverName
 	agents, models   int
 	watchersPerModel int
 	period, flush    time.Duration
@@ -83,6 +85,7 @@ type soakConfig struct {
 }
 
 func (c *soakConfig) register(fs *flag.FlagSet) {
+	registerDriver(fs, &c.driver)
 	fs.DurationVar(&c.duration, "duration", 3*time.Minute, "length of the run, setup not included")
 	fs.IntVar(&c.agents, "agents", 300, "number of agents (pingers) at the start")
 	fs.IntVar(&c.models, "models", 3, "number of models the agents are spread over")
@@ -164,34 +167,25 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // soak runs the soak against server, in database db, and prints its
 // findings to out. It returns an error when the run failed.
 func soak(ctx context.Context, cfg soakConfig, server *testserver.Server, db string, out io.Writer) error {
-	fmt.Fprintf(out, "presence soak: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v, %.3g actions/s, faults %v\n",
-		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration, cfg.rate, onOff(cfg.faults))
-	// A first session creates the database, so that what the server runs
-	// for it is running before the count, and is closed.
-	warm, err := server.Dial()
-	if err != nil {
-		return err
-	}
-	scratch := warm.DB(db).C("warm-up")
-	err = scratch.Insert(map[string]string{"_id": "warm-up"})
-	if err == nil {
-		err = scratch.DropCollection()
-	}
-	warm.Close()
-	if err != nil {
+	fmt.Fprintf(out, "presence soak: seed %d, %d agents in %d models, %d watchers per model, period %v, flush %v, %v, %.3g actions/s, faults %v, driver %s\n",
+		cfg.seed, cfg.agents, cfg.models, cfg.watchersPerModel, cfg.period, cfg.flush, cfg.duration, cfg.rate, onOff(cfg.faults), cfg.driver)
+	// A first connection creates the database, so that what the server
+	// runs for it is running before the count, and is closed. It leaves
+	// nothing behind but the empty counter collection pingers would make.
+	if err := warmUp(ctx, cfg.driver, server.URL(), db); err != nil {
 		return fmt.Errorf("cannot create the soak's database: %v", err)
 	}
 	goroutinesBefore := steadyGoroutines()
 	current := goleak.IgnoreCurrent()
 
-	session, err := server.Dial()
+	cn, err := dial(ctx, cfg.driver, server.URL(), db, soakDialTimeout)
 	if err != nil {
 		return err
 	}
-	r := newSoakRun(cfg, session.DB(db).C("presence"), out)
+	r := newSoakRun(cfg, cn.store("presence"), out)
 	runErr := r.run(ctx, server.Bridge())
-	// The session's sockets, and the goroutines serving them, go with it.
-	session.Close()
+	// The connection's sockets, and the goroutines serving them, go with it.
+	cn.Close()
 	goroutinesAfter, leaked := settle(current)
 	if runErr != nil {
 		return runErr
@@ -214,6 +208,28 @@ func soak(ctx context.Context, cfg soakConfig, server *testserver.Server, db str
 
 // soakDatabase is the database the soak writes to on its own server.
 const soakDatabase = "presence_soak"
+
+// soakDialTimeout bounds how long the soak waits for its server, at the
+// start and, with the official driver, to select it again after a fault.
+const soakDialTimeout = 10 * time.Second
+
+// warmUp takes and removes a sequence of a model of its own in database db
+// through driver, then closes its connection.
+func warmUp(ctx context.Context, driver driverName, url, db string) error {
+	cn, err := dial(ctx, driver, url, db, soakDialTimeout)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	ctx, cancel := context.WithTimeout(ctx, soakDialTimeout)
+	defer cancel()
+	const model = "warm-up"
+	store := cn.store("presence")
+	if _, err := store.NextSeq(ctx, model); err != nil {
+		return err
+	}
+	return liveness.RemovePresenceForModel(ctx, store, model)
+}
 
 // steadyGoroutines waits until the number of goroutines has held still for
 // a second, or settleTime is up, and returns it.

@@ -8,11 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/juju/mgo/v2"
-	"github.com/juju/names/v4"
-
-	"github.com/presence-go/presence"
 	"github.com/presence-go/presence/internal/wirebridge"
+	"github.com/presence-go/presence/liveness"
 )
 
 // soakAgent is one agent of the soak: a key of a model and its pinger.
@@ -20,7 +17,7 @@ type soakAgent struct {
 	id     int
 	model  int
 	key    string
-	pinger *presence.Pinger
+	pinger *liveness.Pinger
 	// The fields below are guarded by soakRun.mu.
 	running bool          // its last Start succeeded, and no Stop or kill was called since
 	busy    bool          // a call of the soak's is in flight
@@ -32,9 +29,9 @@ type soakAgent struct {
 // what it sends.
 type soakWatcher struct {
 	id      int
-	w       *presence.Watcher
+	w       *liveness.Watcher
 	model   int
-	changes chan presence.Change
+	changes chan liveness.Change
 	// drain asks the forwarder to record every change already queued,
 	// then to close the channel it was sent.
 	drain chan chan struct{}
@@ -44,9 +41,9 @@ type soakWatcher struct {
 type soakRun struct {
 	cfg    soakConfig
 	bounds soakBounds
-	base   *mgo.Collection
+	store  liveness.Store
 	out    io.Writer
-	opts   []presence.Option
+	opts   []liveness.Option
 	uuids  []string
 	// begun is when the soak began: every time recorded is measured from
 	// it. runFrom is when the schedule of actions and faults began; it is
@@ -54,7 +51,7 @@ type soakRun struct {
 	begun, runFrom time.Time
 	warnings       *warningCounter
 
-	batcher  *presence.PingBatcher
+	batcher  *liveness.PingBatcher
 	watchers []*soakWatcher
 	// stopForwarding ends the forwarders, which forwarding counts;
 	// monitoring counts the goroutines that wait for workers to stop, and
@@ -82,21 +79,21 @@ type soakRun struct {
 	finalErrors []string
 }
 
-func newSoakRun(cfg soakConfig, base *mgo.Collection, out io.Writer) *soakRun {
+func newSoakRun(cfg soakConfig, store liveness.Store, out io.Writer) *soakRun {
 	r := &soakRun{
 		cfg:            cfg,
 		bounds:         cfg.bounds(),
-		base:           base,
+		store:          store,
 		out:            out,
 		begun:          time.Now(),
 		warnings:       &warningCounter{counts: map[string]int{}},
 		stopForwarding: make(chan struct{}),
 		slots:          make(chan struct{}, 16),
 	}
-	r.opts = []presence.Option{
-		presence.WithPeriod(cfg.period),
-		presence.WithOutageTolerance(outageTolerance),
-		presence.WithLogger(slog.New(r.warnings)),
+	r.opts = []liveness.Option{
+		liveness.WithPeriod(cfg.period),
+		liveness.WithOutageTolerance(outageTolerance),
+		liveness.WithLogger(slog.New(r.warnings)),
 	}
 	return r
 }
@@ -120,7 +117,7 @@ func (r *soakRun) run(ctx context.Context, bridge *wirebridge.Bridge) error {
 		faults = planFaults(rng, 0, until)
 	}
 
-	r.batcher = presence.NewPingBatcherWithOptions(r.base, append(r.opts, presence.WithFlushInterval(r.cfg.flush))...)
+	r.batcher = liveness.NewPingBatcher(r.store, append(r.opts, liveness.WithFlushInterval(r.cfg.flush))...)
 	r.monitor("batcher", r.batcher.Wait)
 	defer r.stopAll()
 	started := time.Now()
@@ -198,8 +195,7 @@ func (r *soakRun) addAgent(model int) *soakAgent {
 func (r *soakRun) addAgentLocked(model int) *soakAgent {
 	key := fmt.Sprintf("unit-%03d", len(r.byKey[model]))
 	a := &soakAgent{id: len(r.agents), model: model, key: key}
-	a.pinger = presence.NewPingerWithOptions(r.base, names.NewModelTag(r.uuids[model]), key,
-		func() presence.PingRecorder { return r.batcher }, r.opts...)
+	a.pinger = liveness.NewPinger(r.store, r.uuids[model], key, r.batcher, r.opts...)
 	r.agents = append(r.agents, a)
 	r.byKey[model][key] = a.id
 	r.record.agentModel = append(r.record.agentModel, model)
@@ -291,9 +287,9 @@ func (r *soakRun) startWatchers() {
 		for range r.cfg.watchersPerModel {
 			sw := &soakWatcher{
 				id:      len(r.watchers),
-				w:       presence.NewWatcherWithOptions(r.base, names.NewModelTag(uuid), r.opts...),
+				w:       liveness.NewWatcher(r.store, uuid, r.opts...),
 				model:   m,
-				changes: make(chan presence.Change, 4096),
+				changes: make(chan liveness.Change, 4096),
 				drain:   make(chan chan struct{}),
 			}
 			r.watchers = append(r.watchers, sw)
@@ -321,7 +317,7 @@ func (r *soakRun) startWatchers() {
 func (r *soakRun) forward(sw *soakWatcher) {
 	defer r.forwarding.Done()
 	reported := map[string]bool{} // keys reported at least once
-	record := func(c presence.Change) {
+	record := func(c liveness.Change) {
 		at := r.since()
 		initial := !reported[c.Key]
 		reported[c.Key] = true

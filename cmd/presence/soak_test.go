@@ -85,7 +85,7 @@ func TestSoakRunsToItsVerdict(t *testing.T) {
 			t.Errorf("dropping %s: %v", db, err)
 		}
 	})
-	cfg := soakConfig{agents: 12, models: 2, watchersPerModel: 2, period: time.Second, flush: 100 * time.Millisecond,
+	cfg := soakConfig{driver: driverOfficial, agents: 12, models: 2, watchersPerModel: 2, period: time.Second, flush: 100 * time.Millisecond,
 		rate: 4, faults: true, seed: 3}
 	cfg.duration = cfg.judged() + 5*time.Second
 	if err := cfg.check(); err != nil {
@@ -96,6 +96,7 @@ func TestSoakRunsToItsVerdict(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"presence soak: seed 3, 12 agents in 2 models, 2 watchers per model",
+		"driver official",
 		"Summary (seed 3):",
 		"dead workers: none",
 		"goroutines: ",

@@ -8,13 +8,24 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/bsonraw"
 	"github.com/presence-go/presence/internal/slot"
+	"github.com/presence-go/presence/liveness"
 )
 
 const statusSummary = `Lists the keys of a model that are alive now, with the sequence their
-pinger holds and the last slot it pinged. It only reads: the two live slot
-documents of BASE.pings and the matching documents of BASE.beings. Slots
-follow the server's clock, so the result is what a watcher would see.`
+pinger holds and the last slot it pinged. It only reads: it asks the
+library's watcher (which does not prune) about every key found in
+BASE.beings, so the result is what any watcher of the model sees. Slots
+follow the server's clock.`
+
+// aliveKey is one key alive now, as status prints it.
+type aliveKey struct {
+	Key      string `json:"key"`
+	Seq      int64  `json:"seq"`
+	LastSlot int64  `json:"last_slot"`
+}
 
 // statusResult is what status prints; --json prints it as is.
 type statusResult struct {
@@ -28,7 +39,7 @@ type statusResult struct {
 	KeyAlive *bool  `json:"key_alive,omitempty"`
 }
 
-func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", statusSummary, stderr)
 	var conn connFlags
 	conn.register(fs)
@@ -37,12 +48,12 @@ func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	st, err := conn.open()
+	tgt, err := conn.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	result, err := st.status(*key)
+	defer tgt.Close()
+	result, err := tgt.status(ctx, *key)
 	if err != nil {
 		return err
 	}
@@ -55,43 +66,131 @@ func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// status reads the live slots and works out which keys are alive.
-func (st *store) status(key string) (*statusResult, error) {
-	now, err := serverNow(st.session)
+// status finds the model's keys (only key, if given) and asks a watcher
+// which of them are alive. The sequence shown for a key is its newest,
+// which is the one that keeps it alive except between a pinger's Start and
+// the write of its first ping.
+func (t *target) status(ctx context.Context, key string) (*statusResult, error) {
+	opCtx, cancel := t.opContext(ctx)
+	now, err := t.store.ServerTime(opCtx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	periodSeconds := slot.Seconds(st.period)
+	periodSeconds := slot.Seconds(t.period)
 	previous, current := slot.Live(slot.Of(now.Unix(), periodSeconds), periodSeconds)
-	slots, err := readSlots(st.pings, st.model, previous, current)
+
+	opCtx, cancel = t.opContext(ctx)
+	seqs, err := modelKeys(opCtx, t.store, t.model)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	seen := map[int64]bool{}
-	for _, s := range slots {
-		s.seqs(seen)
+	if key != "" {
+		seq, ok := seqs[key]
+		seqs = map[string]int64{}
+		if ok {
+			seqs[key] = seq
+		}
 	}
-	keyOf, err := keysOf(st.beings, st.model, seen)
+	alive, err := t.aliveAmong(sortedKeys(seqs))
 	if err != nil {
 		return nil, err
 	}
+
 	result := &statusResult{
-		Model:         st.model,
+		Model:         t.model,
 		ServerTime:    now.UTC(),
 		PeriodSeconds: periodSeconds,
 		Slot:          current,
 		Alive:         []aliveKey{},
 	}
-	for _, a := range aliveKeys(slots[0], slots[1], keyOf) {
-		if key == "" || a.Key == key {
-			result.Alive = append(result.Alive, a)
+	aliveSeqs := make([]int64, len(alive))
+	for i, k := range alive {
+		aliveSeqs[i] = seqs[k]
+	}
+	opCtx, cancel = t.opContext(ctx)
+	pingedNow, err := t.pingedIn(opCtx, current, aliveSeqs)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range alive {
+		last := previous
+		if pingedNow[seqs[k]] {
+			last = current
 		}
+		result.Alive = append(result.Alive, aliveKey{Key: k, Seq: seqs[k], LastSlot: last})
 	}
 	if key != "" {
-		alive := len(result.Alive) > 0
-		result.Key, result.KeyAlive = key, &alive
+		isAlive := len(result.Alive) > 0
+		result.Key, result.KeyAlive = key, &isAlive
 	}
 	return result, nil
+}
+
+// aliveAmong returns those of keys that a watcher of the model finds alive,
+// in the order given. The watcher reads the live slots once, on the
+// server's clock; if it cannot read within --timeout it stops, and its
+// error is returned.
+func (t *target) aliveAmong(keys []string) ([]string, error) {
+	opts := append(t.options(), liveness.WithPruning(false), liveness.WithOutageTolerance(t.timeout))
+	w := liveness.NewWatcher(t.store, t.model, opts...)
+	defer w.Stop()
+	var alive []string
+	for _, key := range keys {
+		ok, err := w.Alive(key)
+		if err != nil {
+			w.Kill()
+			if werr := w.Wait(); werr != nil {
+				return nil, werr
+			}
+			return nil, err
+		}
+		if ok {
+			alive = append(alive, key)
+		}
+	}
+	return alive, nil
+}
+
+// pingedIn reports which of seqs have their alive bit in the model's
+// document of slot. A watcher tells whether a key is alive, not in which
+// of the two live slots it last pinged; status shows that too, so it reads
+// the current slot's document itself, with the library's bit layout.
+func (t *target) pingedIn(ctx context.Context, slot int64, seqs []int64) (map[int64]bool, error) {
+	pinged := make(map[int64]bool)
+	if len(seqs) == 0 {
+		return pinged, nil
+	}
+	docs, err := t.store.ReadSlots(ctx, t.model, []int64{slot})
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
+		part, found, err := bsonraw.Lookup(doc, "alive")
+		if err != nil || !found {
+			continue
+		}
+		fields, ok := part.Doc()
+		if !ok {
+			continue
+		}
+		for _, seq := range seqs {
+			fieldKey, fieldBit, err := bitfield.Encode(seq)
+			if err != nil {
+				continue
+			}
+			field, found, err := bsonraw.Lookup(fields, fieldKey)
+			if err != nil || !found {
+				continue
+			}
+			if word, ok := field.Int64(); ok && uint64(word)&fieldBit != 0 {
+				pinged[seq] = true
+			}
+		}
+	}
+	return pinged, nil
 }
 
 func printStatus(w io.Writer, r *statusResult) {

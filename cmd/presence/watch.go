@@ -7,10 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/juju/mgo/v2/bson"
-	"github.com/juju/names/v4"
-
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 const watchSummary = `Streams the liveness changes of every key of a model, one line each, until
@@ -33,40 +30,50 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	st, err := conn.open()
+	tgt, err := conn.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer tgt.Close()
 
-	w := presence.NewWatcherWithOptions(st.base, names.NewModelTag(st.model),
-		presence.WithPeriod(st.period), presence.WithPruning(false))
+	w := liveness.NewWatcher(tgt.store, tgt.model, append(tgt.options(), liveness.WithPruning(false))...)
 	defer w.Stop()
-	changes := make(chan presence.Change, 1024)
-	keys := newKeyFinder(st)
+	changes := make(chan liveness.Change, 1024)
+	known := map[string]bool{}
 	watchNew := func() error {
-		found, err := keys.next()
-		for _, key := range found {
-			w.Watch(key, changes)
+		opCtx, cancel := tgt.opContext(ctx)
+		defer cancel()
+		keys, err := modelKeys(opCtx, tgt.store, tgt.model)
+		if err != nil {
+			return err
 		}
-		return err
+		for _, key := range sortedKeys(keys) {
+			if !known[key] {
+				known[key] = true
+				w.Watch(key, changes)
+			}
+		}
+		return nil
 	}
 	if err := watchNew(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "watching model %s (%d keys); Ctrl-C to stop\n", st.model, len(keys.known))
+	fmt.Fprintf(stderr, "watching model %s (%d keys); Ctrl-C to stop\n", tgt.model, len(known))
 
 	enc := json.NewEncoder(stdout)
-	poll := time.NewTicker(st.period)
+	poll := time.NewTicker(tgt.period)
 	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return w.Stop()
 		case <-w.Dead():
-			return fmt.Errorf("watcher stopped: %v", w.Err())
+			return fmt.Errorf("watcher stopped: %s", oneLine(w.Err()))
 		case <-poll.C:
 			if err := watchNew(); err != nil {
+				if ctx.Err() != nil {
+					return w.Stop()
+				}
 				return err
 			}
 		case c := <-changes:
@@ -86,34 +93,4 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
-}
-
-// keyFinder finds the keys of a model that appeared in its beings since
-// the last look.
-type keyFinder struct {
-	st      *store
-	known   map[string]bool
-	lastSeq int64
-}
-
-func newKeyFinder(st *store) *keyFinder {
-	return &keyFinder{st: st, known: map[string]bool{}, lastSeq: -1}
-}
-
-// next returns the keys not seen before.
-func (f *keyFinder) next() ([]string, error) {
-	query := append(modelIDs(f.st.model), bson.DocElem{Name: "seq", Value: bson.M{"$gt": f.lastSeq}})
-	var docs []beingDoc
-	if err := f.st.beings.Find(query).All(&docs); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", f.st.beings.FullName, err)
-	}
-	var found []string
-	for _, doc := range docs {
-		f.lastSeq = max(f.lastSeq, doc.Seq)
-		if !f.known[doc.Key] {
-			f.known[doc.Key] = true
-			found = append(found, doc.Key)
-		}
-	}
-	return found, nil
 }

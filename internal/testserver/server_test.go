@@ -1,6 +1,7 @@
 package testserver_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/juju/mgo/v2/bson"
 	mongobson "go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/presence-go/presence/internal/testserver"
 )
@@ -167,5 +169,40 @@ func TestRestartWithTheOfficialDriver(t *testing.T) {
 	}
 	if n, err := c.CountDocuments(ctx, mongobson.D{}); err != nil || n != 2 {
 		t.Fatalf("after restart: count %d, %v; want 2", n, err)
+	}
+}
+
+func TestDirectURLBypassesTheBridge(t *testing.T) {
+	s := testserver.Shared(t)
+	if s.Bridge() == nil {
+		if s.DirectURL() != s.URL() {
+			t.Fatalf("external server: DirectURL %q, want its URL %q", s.DirectURL(), s.URL())
+		}
+		return
+	}
+	if s.DirectURL() == "" || s.DirectURL() == s.URL() {
+		t.Fatalf("DirectURL %q: want FerretDB's own address, not the bridge's %s", s.DirectURL(), s.URL())
+	}
+	db := s.MongoDatabase(t)
+	ctx := t.Context()
+	if _, err := db.Collection("c").InsertOne(ctx, mongobson.D{{Key: "_id", Value: "written"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(s.DirectURL()).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := client.Disconnect(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	finds := s.Bridge().Stats().Commands["find"]
+	if err := client.Database(db.Name()).Collection("c").FindOne(ctx, mongobson.D{{Key: "_id", Value: "written"}}).Err(); err != nil {
+		t.Fatalf("reading through DirectURL: %v", err)
+	}
+	if got := s.Bridge().Stats().Commands["find"]; got != finds {
+		t.Errorf("the bridge saw %d finds during a read through DirectURL", got-finds)
 	}
 }

@@ -150,6 +150,24 @@ func (s *Server) URL() string {
 	return s.url
 }
 
+// DirectURL returns a mongodb:// URL that reaches the server with no
+// bridge in between: FerretDB's own address (which changes at each
+// Restart), or the external server's URL. FerretDB itself takes OP_MSG
+// clients only, such as the official driver, and does not make its
+// updates atomic: concurrent writes through this URL can lose bits or
+// repeat sequence numbers, so it is for readers.
+func (s *Server) DirectURL() string {
+	if s.bridge == nil {
+		return s.url
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ferret == nil {
+		return ""
+	}
+	return "mongodb://" + s.ferret.Addr()
+}
+
 // Bridge returns the bridge in front of FerretDB, for fault injection and
 // counters; nil against an external server.
 func (s *Server) Bridge() *wirebridge.Bridge {

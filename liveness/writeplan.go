@@ -167,14 +167,3 @@ func (p *writePlan) forget() (dropped int) {
 	}
 	return dropped
 }
-
-// pending returns how many documents have bits still to write.
-func (p *writePlan) pending() int {
-	n := 0
-	for _, d := range p.docs {
-		if len(d.urgent) > 0 || len(d.held) > 0 {
-			n++
-		}
-	}
-	return n
-}

@@ -80,6 +80,15 @@ func WithOutageTolerance(d time.Duration) Option { return liveness.WithOutageTol
 // session's socket timeout does.
 func WithOperationTimeout(d time.Duration) Option { return liveness.WithOperationTimeout(d) }
 
+// WithGracefulStop makes a Pinger's Stop record its sequence dead, so
+// watchers see the key dead at once; see liveness.WithGracefulStop. Beyond
+// Juju's API.
+func WithGracefulStop(graceful bool) Option { return liveness.WithGracefulStop(graceful) }
+
+// MaxAliveKeySeries is the most alive keys of one watcher the collector
+// exposes one series each.
+const MaxAliveKeySeries = liveness.MaxAliveKeySeries
+
 // NewCollector returns a Prometheus collector of the workers' reports; see
 // liveness.NewCollector.
 var NewCollector = liveness.NewCollector

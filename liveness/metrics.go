@@ -32,6 +32,14 @@ var (
 // Every gauge is labelled with the worker's kind, its position among
 // workers, and the model it reports, if any.
 //
+// For each Watcher, the collector also exposes the keys alive as of its
+// last read, as namespace_watcher_alive_key{kind, worker, model, key} = 1,
+// one series per alive key, up to MaxAliveKeySeries per watcher: past that
+// only the count (keys_alive) is exposed, and
+// namespace_watcher_alive_keys_truncated is 1, to keep a large model from
+// flooding the metrics store. A watcher that has not read yet exposes
+// none.
+//
 // The figures a report holds may change from one version to the next, so
 // the collector describes no metric in advance (it is an unchecked
 // collector, in Prometheus' terms).
@@ -74,7 +82,36 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- m
 		}
+		if watcher, ok := w.(*Watcher); ok {
+			c.collectAliveKeys(ch, watcher, i, model)
+		}
 	}
+}
+
+// MaxAliveKeySeries is the most alive keys of one watcher the collector
+// exposes one series each.
+const MaxAliveKeySeries = 10000
+
+// collectAliveKeys sends a series per key alive in w, without waiting for
+// its first read.
+func (c *collector) collectAliveKeys(ch chan<- prometheus.Metric, w *Watcher, i int, model string) {
+	keys, err := w.aliveKeys(false)
+	if err != nil {
+		return
+	}
+	labels := []string{"kind", "worker", "model"}
+	truncated := 0.0
+	if len(keys) > MaxAliveKeySeries {
+		keys, truncated = nil, 1
+	}
+	aliveDesc := prometheus.NewDesc(prometheus.BuildFQName(c.namespace, "watcher", "alive_key"),
+		"A key alive as of the watcher's last read (1).", append(labels, "key"), nil)
+	for _, key := range keys {
+		ch <- prometheus.MustNewConstMetric(aliveDesc, prometheus.GaugeValue, 1, "watcher", strconv.Itoa(i), model, key)
+	}
+	truncDesc := prometheus.NewDesc(prometheus.BuildFQName(c.namespace, "watcher", "alive_keys_truncated"),
+		"1 when the watcher has more alive keys than the collector exposes one series each.", labels, nil)
+	ch <- prometheus.MustNewConstMetric(truncDesc, prometheus.GaugeValue, truncated, "watcher", strconv.Itoa(i), model)
 }
 
 // workerKind names the kind of worker w is, for metric names and labels.

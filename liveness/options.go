@@ -36,6 +36,7 @@ type config struct {
 	tolerance     time.Duration
 	toleranceSet  bool
 	opTimeout     time.Duration
+	gracefulStop  bool
 	rejected      []string
 }
 
@@ -170,4 +171,15 @@ func WithOperationTimeout(d time.Duration) Option {
 // operation timeout.
 func (c config) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.opTimeout)
+}
+
+// WithGracefulStop makes a Pinger's Stop also record its sequence dead,
+// after its last ping, so that watchers see the key dead at their next
+// read instead of up to two periods later. A later Start takes a new
+// sequence, and the key reads alive again. The price: a restart (Stop,
+// then Start) shows watchers a dead→alive pair instead of nothing, and
+// Stop makes one write. Off by default: Juju's Stop is silent, and the key
+// expires. This goes beyond Juju's API.
+func WithGracefulStop(graceful bool) Option {
+	return func(c *config) { c.gracefulStop = graceful }
 }

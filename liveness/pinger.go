@@ -210,11 +210,20 @@ func (p *Pinger) Report() map[string]interface{} {
 }
 
 // Stop stops p's periodical ping. Watchers will not notice p has stopped
-// pinging until the previous ping times out.
+// pinging until the previous ping times out, unless the pinger was made
+// WithGracefulStop: its sequence is then recorded dead, and watchers see
+// the key dead at their next read.
 func (p *Pinger) Stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stopLocked()
+	if !p.started || !p.cfg.gracefulStop {
+		return p.stopLocked()
+	}
+	loopErr := p.stopLocked()
+	if err := p.writeDead(context.Background(), p.lastSlot, false); err != nil {
+		return err
+	}
+	return loopErr
 }
 
 func (p *Pinger) stopLocked() error {

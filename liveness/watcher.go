@@ -51,6 +51,7 @@ type Watcher struct {
 	tracker      *livestate.Tracker // seq ⇄ key, and liveness per key
 	unresolved   map[int64]bool     // seqs in the window whose being is not found yet (value: logged)
 	watches      map[string][]chan<- Change
+	modelWatches []chan<- Change // channels following every key of the model
 	pending      []event         // changes not yet delivered, in order
 	waiters      []chan struct{} // Sync calls waiting for pending to empty
 	corrupt      *corruptLog
@@ -67,10 +68,12 @@ type watcherStats struct {
 	lastSyncDuration                     time.Duration
 }
 
-// event is one Change on its way to one channel.
+// event is one Change on its way to one channel; model is set for the
+// events of a whole-model watch, which UnwatchModel drops.
 type event struct {
 	ch     chan<- Change
 	change Change
+	model  bool
 }
 
 type reqWatch struct {
@@ -81,6 +84,24 @@ type reqWatch struct {
 type reqUnwatch struct {
 	key string
 	ch  chan<- Change
+}
+
+type reqWatchModel struct {
+	ch chan<- Change
+}
+
+type reqUnwatchModel struct {
+	ch chan<- Change
+}
+
+type reqAliveKeys struct {
+	result chan aliveKeysResult
+	wait   bool // wait for the first read rather than answer nil
+}
+
+type aliveKeysResult struct {
+	keys []string
+	err  error
 }
 
 type reqAlive struct {
@@ -213,6 +234,52 @@ func (w *Watcher) Unwatch(key string, ch chan<- Change) {
 		return
 	}
 	w.send(reqUnwatch{key, ch})
+}
+
+// WatchModel starts watching every key of the model on ch, without naming
+// keys: ch receives the state of every key that has a sequence in the live
+// slots (alive, or killed and not yet expired), in key order, then a Change
+// whenever any key's liveness changes, including keys that appear later.
+// Delivery is as for Watch: in order for each key, and the initial events
+// wait for a successful read. A channel that also watches some keys with
+// Watch receives their events twice. This goes beyond Juju's API.
+func (w *Watcher) WatchModel(ch chan<- Change) {
+	if ch == nil {
+		return
+	}
+	w.send(reqWatchModel{ch})
+}
+
+// UnwatchModel stops what WatchModel(ch) started, and drops the events it
+// queued for ch. Events of keys ch watches with Watch are kept.
+func (w *Watcher) UnwatchModel(ch chan<- Change) {
+	if ch == nil {
+		return
+	}
+	w.send(reqUnwatchModel{ch})
+}
+
+// AliveKeys returns the keys alive as of the watcher's last read, sorted,
+// in one call rather than one Alive per key. Like Alive, it waits for the
+// watcher's first read, and returns an error while reads have failed for
+// longer than a period, or once the watcher is stopped. This goes beyond
+// Juju's API.
+func (w *Watcher) AliveKeys() ([]string, error) {
+	return w.aliveKeys(true)
+}
+
+// aliveKeys asks the loop for the alive keys; without wait, a watcher that
+// has not read yet answers nil at once.
+func (w *Watcher) aliveKeys(wait bool) ([]string, error) {
+	result := make(chan aliveKeysResult, 1)
+	if w.send(reqAliveKeys{result, wait}) {
+		select {
+		case r := <-result:
+			return r.keys, r.err
+		case <-w.tomb.Dying():
+		}
+	}
+	return nil, errorf("cannot list the alive keys of model %q: watcher is dying", w.modelUUID)
 }
 
 // StartSync forces the watcher to load new events from the database. It

@@ -1,9 +1,11 @@
 package liveness
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/juju/clock"
@@ -158,13 +160,47 @@ func (w *Watcher) handle(req interface{}, timer clock.Timer) error {
 		if !slices.Contains(w.watches[req.key], req.ch) {
 			w.watches[req.key] = append(w.watches[req.key], req.ch)
 		}
-		w.pending = append(w.pending, event{req.ch, Change{req.key, w.tracker.Alive(req.key)}})
+		w.pending = append(w.pending, event{req.ch, Change{req.key, w.tracker.Alive(req.key)}, false})
 	case reqUnwatch:
 		if len(w.deferred) > 0 {
 			w.deferred = append(w.deferred, req)
 			return nil
 		}
 		w.unwatch(req.key, req.ch)
+	case reqWatchModel:
+		if !w.fresh() || len(w.deferred) > 0 {
+			w.deferred = append(w.deferred, req)
+			return nil
+		}
+		if !slices.Contains(w.modelWatches, req.ch) {
+			w.modelWatches = append(w.modelWatches, req.ch)
+		}
+		var keys []Change
+		w.tracker.EachKey(func(key string, alive bool) { keys = append(keys, Change{key, alive}) })
+		slices.SortFunc(keys, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
+		for _, c := range keys {
+			w.pending = append(w.pending, event{req.ch, c, true})
+		}
+	case reqUnwatchModel:
+		if len(w.deferred) > 0 {
+			w.deferred = append(w.deferred, req)
+			return nil
+		}
+		w.unwatchModel(req.ch)
+	case reqAliveKeys:
+		switch {
+		case w.lastRead.IsZero() && req.wait:
+			w.deferred = append(w.deferred, req)
+		case w.lastRead.IsZero():
+			req.result <- aliveKeysResult{}
+		case !w.fresh():
+			req.result <- aliveKeysResult{err: w.staleError("")}
+		default:
+			keys := make([]string, 0, w.tracker.LiveCount())
+			w.tracker.EachAlive(func(key string) { keys = append(keys, key) })
+			slices.Sort(keys)
+			req.result <- aliveKeysResult{keys: keys}
+		}
 	case reqAlive:
 		switch {
 		case w.lastRead.IsZero():
@@ -186,10 +222,15 @@ func (w *Watcher) handle(req interface{}, timer clock.Timer) error {
 	return nil
 }
 
-// staleError says why the watcher cannot answer for key.
+// staleError says why the watcher cannot answer for key, or for every key
+// when key is empty.
 func (w *Watcher) staleError(key string) error {
-	return annotatef(w.lastErr, "cannot check liveness of %q in model %q: the database was last read at %s and reads have failed since %s",
-		key, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339))
+	what := fmt.Sprintf("check liveness of %q", key)
+	if key == "" {
+		what = "list the alive keys"
+	}
+	return annotatef(w.lastErr, "cannot %s in model %q: the database was last read at %s and reads have failed since %s",
+		what, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339))
 }
 
 func (w *Watcher) unwatch(key string, ch chan<- Change) {
@@ -202,9 +243,21 @@ func (w *Watcher) unwatch(key string, ch chan<- Change) {
 	} else {
 		w.watches[key] = chans
 	}
+	w.dropPending(func(e event) bool { return e.ch == ch && e.change.Key == key && !e.model })
+}
+
+func (w *Watcher) unwatchModel(ch chan<- Change) {
+	if i := slices.Index(w.modelWatches, ch); i >= 0 {
+		w.modelWatches = slices.Delete(w.modelWatches, i, i+1)
+	}
+	w.dropPending(func(e event) bool { return e.ch == ch && e.model })
+}
+
+// dropPending removes the queued events drop selects.
+func (w *Watcher) dropPending(drop func(event) bool) {
 	kept := w.pending[:0]
 	for _, e := range w.pending {
-		if e.ch != ch || e.change.Key != key {
+		if !drop(e) {
 			kept = append(kept, e)
 		}
 	}
@@ -229,6 +282,7 @@ func (w *Watcher) report() map[string]interface{} {
 		"state":              "running",
 		"fresh":              w.fresh(),
 		"keys-watched":       len(w.watches),
+		"model-watches":      len(w.modelWatches),
 		"keys-alive":         w.tracker.LiveCount(),
 		"seqs-known":         w.tracker.SeqCount(),
 		"seqs-unresolved":    len(w.unresolved),

@@ -119,10 +119,15 @@ func (w *Watcher) commit(read *livestate.Read, unknown []int64, found []seqKey) 
 	}
 }
 
-// queue sends Change{key, alive} to every channel watching key.
+// queue sends Change{key, alive} to every channel watching key, and to
+// every channel watching the whole model.
 func (w *Watcher) queue(key string, alive bool) {
 	for _, ch := range w.watches[key] {
-		w.pending = append(w.pending, event{ch, Change{key, alive}})
+		w.pending = append(w.pending, event{ch, Change{key, alive}, false})
+		w.stats.events++
+	}
+	for _, ch := range w.modelWatches {
+		w.pending = append(w.pending, event{ch, Change{key, alive}, true})
 		w.stats.events++
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -16,9 +17,9 @@ import (
 
 const statusSummary = `Lists the keys of a model that are alive now, with the sequence their
 pinger holds and the last slot it pinged. It only reads: it asks the
-library's watcher (which does not prune) about every key found in
-BASE.beings, so the result is what any watcher of the model sees. Slots
-follow the server's clock.`
+library's watcher (which does not prune) for the model's alive keys, so the
+result is what any watcher of the model sees. Slots follow the server's
+clock.`
 
 // aliveKey is one key alive now, as status prints it.
 type aliveKey struct {
@@ -80,20 +81,16 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 	periodSeconds := slot.Seconds(t.period)
 	previous, current := slot.Live(slot.Of(now.Unix(), periodSeconds), periodSeconds)
 
-	opCtx, cancel = t.opContext(ctx)
-	seqs, err := modelKeys(opCtx, t.store, t.model)
-	cancel()
+	alive, err := t.aliveKeys()
 	if err != nil {
 		return nil, err
 	}
 	if key != "" {
-		seq, ok := seqs[key]
-		seqs = map[string]int64{}
-		if ok {
-			seqs[key] = seq
-		}
+		alive = slices.DeleteFunc(alive, func(k string) bool { return k != key })
 	}
-	alive, err := t.aliveAmong(sortedKeys(seqs))
+	opCtx, cancel = t.opContext(ctx)
+	seqs, err := modelKeys(opCtx, t.store, t.model)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -129,27 +126,20 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 	return result, nil
 }
 
-// aliveAmong returns those of keys that a watcher of the model finds alive,
-// in the order given. The watcher reads the live slots once, on the
-// server's clock; if it cannot read within --timeout it stops, and its
-// error is returned.
-func (t *target) aliveAmong(keys []string) ([]string, error) {
+// aliveKeys returns the keys a watcher of the model finds alive, sorted.
+// The watcher reads the live slots once, on the server's clock; if it
+// cannot read within --timeout it stops, and its error is returned.
+func (t *target) aliveKeys() ([]string, error) {
 	opts := append(t.options(), liveness.WithPruning(false), liveness.WithOutageTolerance(t.timeout))
 	w := liveness.NewWatcher(t.store, t.model, opts...)
 	defer w.Stop()
-	var alive []string
-	for _, key := range keys {
-		ok, err := w.Alive(key)
-		if err != nil {
-			w.Kill()
-			if werr := w.Wait(); werr != nil {
-				return nil, werr
-			}
-			return nil, err
+	alive, err := w.AliveKeys()
+	if err != nil {
+		w.Kill()
+		if werr := w.Wait(); werr != nil {
+			return nil, werr
 		}
-		if ok {
-			alive = append(alive, key)
-		}
+		return nil, err
 	}
 	return alive, nil
 }

@@ -10,10 +10,10 @@ import (
 	"github.com/presence-go/presence/liveness"
 )
 
-const watchSummary = `Streams the liveness changes of every key of a model, one line each, until
-interrupted (Ctrl-C or SIGTERM). It starts with the current state of every key
-found in BASE.beings, and looks for new keys once a period. It only reads; the
-watcher it runs does not prune.`
+const watchSummary = `Streams the liveness changes of every key of a model (or of --key alone),
+one line each, until interrupted (Ctrl-C or SIGTERM). It starts with the
+current state of every key with a sequence in the live slots, and follows keys
+that appear later. It only reads; the watcher it runs does not prune.`
 
 // event is one line of watch's output; --json prints it as is.
 type event struct {
@@ -27,6 +27,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var conn connFlags
 	conn.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
+	key := fs.String("key", "", "follow only this key")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -39,43 +40,21 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	w := liveness.NewWatcher(tgt.store, tgt.model, append(tgt.options(), liveness.WithPruning(false))...)
 	defer w.Stop()
 	changes := make(chan liveness.Change, 1024)
-	known := map[string]bool{}
-	watchNew := func() error {
-		opCtx, cancel := tgt.opContext(ctx)
-		defer cancel()
-		keys, err := modelKeys(opCtx, tgt.store, tgt.model)
-		if err != nil {
-			return err
-		}
-		for _, key := range sortedKeys(keys) {
-			if !known[key] {
-				known[key] = true
-				w.Watch(key, changes)
-			}
-		}
-		return nil
+	if *key != "" {
+		w.Watch(*key, changes)
+		fmt.Fprintf(stderr, "watching key %q of model %s; Ctrl-C to stop\n", *key, tgt.model)
+	} else {
+		w.WatchModel(changes)
+		fmt.Fprintf(stderr, "watching model %s; Ctrl-C to stop\n", tgt.model)
 	}
-	if err := watchNew(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "watching model %s (%d keys); Ctrl-C to stop\n", tgt.model, len(known))
 
 	enc := json.NewEncoder(stdout)
-	poll := time.NewTicker(tgt.period)
-	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return w.Stop()
 		case <-w.Dead():
 			return fmt.Errorf("watcher stopped: %s", oneLine(w.Err()))
-		case <-poll.C:
-			if err := watchNew(); err != nil {
-				if ctx.Err() != nil {
-					return w.Stop()
-				}
-				return err
-			}
 		case c := <-changes:
 			e := event{Time: time.Now().UTC(), Key: c.Key, Alive: c.Alive}
 			if *asJSON {

@@ -3,44 +3,22 @@
 //
 // It is a drop-in for Juju's state/presence package: the same exported
 // names and signatures, the same behaviour, and the same documents on
-// disk, so a database written by either can be read by the other.
+// disk, so a database written by either can be read by the other. Its
+// constructors take a *mgo.Collection of github.com/juju/mgo/v2, as Juju's
+// do; that driver speaks only the legacy OP_QUERY protocol, so it reaches
+// MongoDB up to 5.0. For MongoDB 5.1 and later (7.0, 8.x, Atlas) use the
+// same workers through package mongostore and the official driver.
 //
-// # The model
+// The workers are those of package liveness, which documents the model,
+// what is guaranteed and what goes beyond Juju's API; the types here are
+// its types under Juju's names, so values pass freely between code written
+// for either package. The *WithOptions constructors take liveness's
+// options, re-exported here: WithPeriod, WithClock, WithLogger,
+// WithFlushInterval, WithClockSkew, WithOutageTolerance,
+// WithOperationTimeout, WithPruning and WithGracefulStop.
 //
-// Time is cut into slots of a fixed period (30 s by default), aligned on the
-// database server's clock. Every agent runs a Pinger for its key. Each
-// Start takes a new sequence number for the model and records which key it
-// belongs to; from then on the pinger marks its sequence's bit in the
-// document of the current slot, about every 0.75 period. One PingBatcher
-// per controller gathers the pings of all its pingers and writes them as a
-// single upsert per slot document.
-//
-// A Watcher reads the current and the previous slot of its model. A key is
-// alive when the newest of its sequences seen there has pinged and has not
-// been killed. So an agent that stops pinging is seen dead within two
-// periods with no write at all, and one stopped by KillForTesting at the
-// next sync. Watch delivers Change values to channels as keys come and go.
-//
-// Three collections hang off the caller's base collection B: B.seqs holds
-// one sequence counter per model, B.beings maps each sequence to its key,
-// and B.pings holds one document per model and slot, whose alive and dead
-// sub-documents carry 63 sequences per int64 field. Every _id starts with
-// the model UUID and a colon, which is how models share the collections.
-//
-// A Pruner, run now and then by every Watcher, removes superseded beings and
-// old pings so the collections stay bounded; RemovePresenceForModel removes
-// a whole model.
-//
-// # Beyond the reference API
-//
-// The *WithOptions constructors accept Options for what the Juju-compatible
-// signatures cannot carry: the slot period (WithPeriod), the clock every
-// timer goes through (WithClock, so tests can drive time), a logger
-// (WithLogger; silent by default), the batcher's flush interval, how long a
-// database outage is tolerated (WithOutageTolerance), and whether watchers
-// prune (WithPruning).
-//
-// Every worker follows the tomb lifecycle: Kill asks it to stop, Wait
-// returns its first error, Stop does both; a Watcher also has Dead and Err.
-// Each starts one goroutine, which Stop ends.
+// Three collections hang off the caller's base collection B (Juju passes
+// "presence"): B.seqs, B.beings and B.pings. RemovePresenceForModel
+// removes a whole model from them; a Pruner, run now and then by every
+// Watcher, keeps them bounded.
 package presence

@@ -1,8 +1,9 @@
 // Package mgostore is the liveness.Store of github.com/juju/mgo/v2, which
 // the Juju-compatible face of presence is built on.
 //
-// Each operation copies the session of its collection and closes the copy
-// when done, as Juju's code does, so a store may be shared by every worker.
+// Each operation copies the session of its collection, in Strong mode (on
+// the primary), and closes the copy when done, as Juju's code does, so a
+// store may be shared by every worker.
 // mgo takes no context: an operation is bounded by the session's socket
 // timeout, and only a context already done stops it before it starts.
 package mgostore
@@ -74,13 +75,18 @@ func (s *Store) Names() liveness.Names {
 	return names
 }
 
-// with runs fn with c on a copy of its session, unless ctx is done.
+// with runs fn with c on a copy of its session, unless ctx is done. The
+// copy reads from the primary whatever the session's mode: a read from a
+// lagging secondary would show live agents dead.
 func with(ctx context.Context, c *mgo.Collection, fn func(c *mgo.Collection) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	session := c.Database.Session.Copy()
 	defer session.Close()
+	if session.Mode() != mgo.Strong {
+		session.SetMode(mgo.Strong, true)
+	}
 	return fn(c.With(session))
 }
 

@@ -1,0 +1,82 @@
+// Package liveness tells a controller which of its many agents are alive,
+// using only the MongoDB database the controller already has. It is the
+// engine of module github.com/presence-go/presence: it knows no driver, and
+// reaches the database through a Store. Package mongostore gives a Store
+// over the official driver (go.mongodb.org/mongo-driver/v2); package
+// presence, Juju's API over github.com/juju/mgo/v2, is built on this one,
+// and its types are these.
+//
+// # The model
+//
+// Time is cut into slots of a fixed period (30 s by default), aligned on the
+// database server's clock. Every agent runs a Pinger for its key. Each
+// Start takes a new sequence number for the model and records which key it
+// belongs to; from then on the pinger marks its sequence's bit in the
+// document of each slot once, at a random point of the slot's first quarter
+// (the ping window). One PingBatcher per controller gathers the pings of
+// all its pingers and writes them with one upsert per slot document: news
+// (a pinger that just started) at the next flush, refreshes (a sequence
+// already written into the previous slot) together once the ping window is
+// over, so a steady fleet costs about one write per model per slot.
+//
+// A Watcher reads the current and the previous slot of its model. A key is
+// alive when the newest of its sequences seen there has pinged and has not
+// been killed. So an agent that stops pinging is seen dead within two
+// periods with no write at all, and one stopped by KillForTesting at the
+// next read. Watch delivers Change values to channels as keys come and go;
+// each read sends at most one Change per key, from its state before the
+// read to its state after, so an agent that restarts shows nothing.
+//
+// Three collections hang off the base collection B: B.seqs holds one
+// sequence counter per model, B.beings maps each sequence to its key, and
+// B.pings holds one document per model and slot, whose alive and dead
+// sub-documents carry 63 sequences per int64 field, in fields named by the
+// hexadecimal index of the field. Every _id starts with the model UUID and
+// a colon, which is how models share the collections. These are Juju's
+// documents: workers of either face, and Juju's own, read each other.
+//
+// # Guarantees
+//
+// A write of pings may be late by the write slack (0.75 period less 1.2
+// flush intervals: 21.3 s at the defaults of 30 s and 1 s) before a live
+// key reads dead; a batcher's flush interval is kept to at most a quarter
+// of its period so that the slack is always most of a period. A batcher
+// that cannot write for longer than its outage tolerance (the write slack
+// by default) stops with an error; one whose writes fail keeps its pings
+// and tries again, dropping only those of slots no watcher reads any more.
+// A nil error from Ping means a flush will write the ping, the final one
+// on Stop included, whose error Stop returns.
+//
+// A watcher answers only from what it has read: Alive and Watch wait for
+// its first read; once reads have failed for longer than a period, Alive
+// returns an error rather than an answer that may no longer be true. Failed
+// reads are retried after a second, then twice as long each time up to a
+// period; a watcher that cannot read for longer than its outage tolerance
+// (a period by default) stops with an error. A read costs in proportion to
+// what changed since the last one, whatever the size of the model.
+//
+// Mistakes in arguments (an empty or malformed model UUID, a bad key, a nil
+// store) give errors for which errors.Is(err, errors.NotValid) holds, from
+// github.com/juju/errors; constructors that cannot return one give a dead
+// worker or a pinger whose Start fails. Every error starts "presence: "
+// once. Every database operation is bounded by WithOperationTimeout.
+//
+// # Beyond Juju's API
+//
+// Options carry what Juju's constructors could not: the slot period
+// (WithPeriod), the clock every timer goes through (WithClock, so tests can
+// drive time), a logger (WithLogger; silent by default), the batcher's flush
+// interval, outage tolerance and operation timeout, whether watchers prune
+// (WithPruning), and WithGracefulStop, under which a pinger's Stop records
+// its death so watchers see it at their next read (a restart then shows a
+// dead→alive pair). A Watcher can follow a whole model without naming keys
+// (WatchModel) and list the alive keys in one call (AliveKeys). Every
+// worker has Report, and NewCollector exposes the reports, and each
+// watcher's alive keys, to Prometheus.
+//
+// Every worker follows the tomb lifecycle: Kill asks it to stop, Wait
+// returns its first error, Stop does both; a Watcher also has Dead and Err.
+// A pinger and a batcher each run one goroutine; a watcher runs one, and
+// now and then a second for a prune of its model (WithPruning), which Stop
+// ends too.
+package liveness

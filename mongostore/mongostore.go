@@ -155,7 +155,7 @@ func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) 
 		ids[i] = layout.DocID(modelUUID, n)
 	}
 	var docs [][]byte
-	err := each(ctx, s.pings, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, nil, func(doc []byte) {
+	err := each(ctx, s.pings, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, nil, layout.Batch, func(doc []byte) {
 		docs = append(docs, append([]byte(nil), doc...))
 	})
 	if err != nil {
@@ -168,7 +168,7 @@ func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) 
 func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error) {
 	query := append(modelIDs(modelUUID), bson.E{Key: "slot", Value: bson.D{{Key: "$gte", Value: from}}})
 	var docs [][]byte
-	err := each(ctx, s.pings, query, nil, func(doc []byte) {
+	err := each(ctx, s.pings, query, nil, layout.Batch, func(doc []byte) {
 		docs = append(docs, append([]byte(nil), doc...))
 	})
 	if err != nil {
@@ -190,8 +190,12 @@ func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn f
 	for start := 0; start < len(seqs); start += layout.Batch {
 		queries = append(queries, idsIn(modelUUID, seqs[start:min(start+layout.Batch, len(seqs))]))
 	}
+	batch := layout.Batch
+	if seqs == nil {
+		batch = layout.RangeBatch
+	}
 	for _, query := range queries {
-		if err := each(ctx, s.beings, query, beingFields, fn); err != nil {
+		if err := each(ctx, s.beings, query, beingFields, batch, fn); err != nil {
 			return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.names.Beings, err)
 		}
 	}
@@ -252,9 +256,9 @@ func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
 }
 
 // each calls fn with every document query matches in c, projected when
-// projection is not nil, a batch at a time.
-func each(ctx context.Context, c *mongo.Collection, query, projection bson.D, fn func(doc []byte)) error {
-	opts := options.Find().SetBatchSize(layout.Batch)
+// projection is not nil, batch documents at a time.
+func each(ctx context.Context, c *mongo.Collection, query, projection bson.D, batch int, fn func(doc []byte)) error {
+	opts := options.Find().SetBatchSize(int32(batch))
 	if projection != nil {
 		opts.SetProjection(projection)
 	}

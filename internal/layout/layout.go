@@ -26,6 +26,12 @@ const (
 // smaller command is less likely to time out on a slow server.
 const Batch = 1000
 
+// RangeBatch is how many documents a read of a whole range of ids (all of
+// a model's beings) asks for per round trip: being documents are small,
+// and a watcher starting on a model of a million keys then reads them in
+// about a hundred round trips.
+const RangeBatch = 10000
+
 // DocID is the _id of a model's document named by a number, a sequence
 // (beings) or a slot (pings): "<uuid>:<n>".
 func DocID(modelUUID string, n int64) string {

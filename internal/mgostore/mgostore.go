@@ -243,9 +243,13 @@ func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn f
 		}
 		queries = append(queries, bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
 	}
+	batch := layout.Batch
+	if seqs == nil {
+		batch = layout.RangeBatch
+	}
 	for _, query := range queries {
 		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			iter := c.Find(query).Select(beingFields).Batch(layout.Batch).Iter()
+			iter := c.Find(query).Select(beingFields).Batch(batch).Iter()
 			var raw bson.Raw
 			for iter.Next(&raw) {
 				fn(raw.Data)

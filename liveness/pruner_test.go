@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -359,5 +360,48 @@ func TestPrunePreviewRemovesNothing(t *testing.T) {
 		}
 		e.assertIDs("presence.beings", uuid+":2", uuid+":3", uuid+":4", uuid+":6")
 		e.assertIDs("presence.pings", docID(uuid, startSlot))
+	})
+}
+
+// TestPruneWaitsForTheServerClock has the server's clock 3.5 periods
+// behind this host's. A watcher that has not yet read the database has not
+// measured that, and must not prune: judged on this host's clock, the
+// model's live slot documents would look old. Once it has read, it prunes
+// with the delta it measured: the old slot goes and the live ones stay.
+func TestPruneWaitsForTheServerClock(t *testing.T) {
+	forEachFace(t, func(t *testing.T, e *env) {
+		serverDelta := -7 * period / 2
+		const model = "server-behind"
+		current := slot.At(e.clock.Now(), serverDelta, period)
+		for _, s := range []int64{current - 150, current - 30, current} {
+			e.insert("presence.pings", slotDoc(model, s, 2, 0))
+		}
+		w := liveness.NewIdleWatcher(e.store, model, liveness.WithClock(e.clock), liveness.WithPeriod(period))
+		defer func() {
+			if err := w.Stop(); err != nil {
+				t.Errorf("stopping the watcher: %v", err)
+			}
+		}()
+
+		pruned, err := w.PruneNow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pruned {
+			t.Errorf("a watcher that has not read the server's clock started a prune")
+		}
+		if n := e.count("presence.pings"); n != 3 {
+			t.Fatalf("a watcher that has not read the server's clock pruned %d of 3 slot documents", 3-n)
+		}
+
+		w.SetRead(e.clock.Now(), serverDelta)
+		pruned, err = w.PruneNow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pruned {
+			t.Fatalf("a watcher that has read the server's clock did not prune")
+		}
+		e.assertIDs("presence.pings", docID(model, current-30), docID(model, current))
 	})
 }

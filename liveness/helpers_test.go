@@ -185,6 +185,52 @@ func faultClient(t *testing.T, server *testserver.Server) *mongo.Client {
 	return client
 }
 
+// bothFaces returns an env per face on one database, sharing one clock:
+// workers of either see workers of the other. The test is skipped when the
+// server takes no commands from mgo.
+func bothFaces(t *testing.T) (onMgo, onOfficial *env) {
+	return bothFacesOn(t, baseName, baseName)
+}
+
+// bothFacesOn is bothFaces with the stores of each face on base
+// collections of their own.
+func bothFacesOn(t *testing.T, mgoBase, officialBase string) (onMgo, onOfficial *env) {
+	server := testserver.Shared(t)
+	skipUnlessLegacy(t, server)
+	d := newDriven(t)
+	mdb := server.Database(t)
+	fixtures := server.Client(t).Database(mdb.Name)
+	client := server.Client(t)
+	onMgo = &env{
+		t: t, face: mgoFace, store: mgoStore(t, mdb, mgoBase), db: fixtures,
+		warm: mdb.Session.Ping, driven: d,
+	}
+	onOfficial = &env{
+		t: t, face: officialFace, store: mongostore.New(client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
+		warm: func() error { return client.Ping(context.Background(), nil) }, driven: d,
+	}
+	return onMgo, onOfficial
+}
+
+// acrossFaces runs fn as a subtest per direction: workers on one face
+// ("from") and on the other ("to"), on one database.
+func acrossFaces(t *testing.T, fn func(t *testing.T, from, to *env)) {
+	t.Helper()
+	for _, dir := range []struct {
+		name    string
+		reverse bool
+	}{{mgoFace + "-to-" + officialFace, false}, {officialFace + "-to-" + mgoFace, true}} {
+		t.Run(dir.name, func(t *testing.T) {
+			onMgo, onOfficial := bothFaces(t)
+			if dir.reverse {
+				fn(t, onOfficial, onMgo)
+				return
+			}
+			fn(t, onMgo, onOfficial)
+		})
+	}
+}
+
 // mgoStore is the mgo face's store of the base collection named base.
 func mgoStore(t *testing.T, db *mgo.Database, base string) liveness.Store {
 	t.Helper()

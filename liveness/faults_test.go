@@ -454,9 +454,12 @@ func TestSlowWritesWithinTheSlackKillNobody(t *testing.T) {
 	})
 }
 
-func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, period, flush time.Duration) {
-	model := fmt.Sprintf("slow-%d", period/time.Second)
-	opts := e.opts(liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithOutageTolerance(time.Hour))
+// slowWritesWithinTheSlack is one run of
+// TestSlowWritesWithinTheSlackKillNobody, at a slot period and flush
+// interval.
+func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, slotPeriod, flush time.Duration) {
+	model := fmt.Sprintf("slow-%d", slotPeriod/time.Second)
+	opts := e.opts(liveness.WithPeriod(slotPeriod), liveness.WithPruning(false), liveness.WithOutageTolerance(time.Hour))
 	// The batcher is flushed by hand, when its own timer would: a period
 	// of an hour lets its own timer wait beyond the test.
 	pb := liveness.NewPingBatcher(e.store, append(opts, liveness.WithPeriod(time.Hour), liveness.WithFlushInterval(time.Hour))...)
@@ -475,11 +478,11 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, p
 	}
 	// Start at a slot boundary, so that steps of a fortieth of a period
 	// land on the boundaries to come.
-	advance((period - time.Duration(e.clock.Now().UnixNano()%int64(period))) % period)
+	advance((slotPeriod - time.Duration(e.clock.Now().UnixNano()%int64(slotPeriod))) % slotPeriod)
 	const agents = 8
 	var pingers []*liveness.Pinger
 	for i := 0; i < agents; i++ {
-		advance(period / agents)
+		advance(slotPeriod / agents)
 		p := liveness.NewPinger(e.store, model, fmt.Sprintf("agent-%d", i), pb, opts...)
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
@@ -517,13 +520,13 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, p
 		}
 	}
 	for i := 0; i < 40; i++ {
-		step(period / 40)
+		step(slotPeriod / 40)
 	}
 	hold := bridge.HoldWrites()
 	defer hold.Release()
 	before := pings()
 	for pings() < before+agents {
-		advance(period / 40)
+		advance(slotPeriod / 40)
 	}
 	allAlive("once every agent has pinged the slot")
 	advance(flush * 6 / 5) // the latest the batcher's timer fires
@@ -533,9 +536,9 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, p
 		t.Fatal(err)
 	}
 	timers-- // the batcher is in its flush, not waiting on the clock
-	stall := slot.WriteSlack(period, flush) * 9 / 10
-	for held := time.Duration(0); held < stall; held += period / 20 {
-		advance(min(period/20, stall-held))
+	stall := slot.WriteSlack(slotPeriod, flush) * 9 / 10
+	for held := time.Duration(0); held < stall; held += slotPeriod / 20 {
+		advance(min(slotPeriod/20, stall-held))
 		allAlive(fmt.Sprintf("%v into the stall", held))
 	}
 	hold.Release()
@@ -543,8 +546,8 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, p
 		t.Fatalf("the held flush: %v", err)
 	}
 	timers++
-	for after := time.Duration(0); after < 3*period/2; after += period / 20 {
-		step(period / 20)
+	for after := time.Duration(0); after < 3*slotPeriod/2; after += slotPeriod / 20 {
+		step(slotPeriod / 20)
 		allAlive(fmt.Sprintf("%v after the stall", after))
 	}
 }

@@ -65,8 +65,7 @@ const baseName = "presence"
 // face's store on it, a handle on the same database for fixtures, a driven
 // clock, and the workers the test started, stopped at the end of the test.
 type env struct {
-	t    *testing.T
-	face string
+	t *testing.T
 	// store is the face's store: the workers under test use it, and only
 	// they.
 	store liveness.Store
@@ -137,7 +136,6 @@ func newEnv(t *testing.T, face string, faults bool) *env {
 		}
 		return &env{
 			t:      t,
-			face:   face,
 			store:  mgoStore(t, mdb, baseName),
 			db:     server.Client(t).Database(mdb.Name),
 			warm:   mdb.Session.Ping,
@@ -150,7 +148,6 @@ func newEnv(t *testing.T, face string, faults bool) *env {
 		}
 		return &env{
 			t:     t,
-			face:  face,
 			store: mongostore.New(db.Collection(baseName)),
 			db:    server.Client(t).Database(db.Name()),
 			warm: func() error {
@@ -202,11 +199,11 @@ func bothFacesOn(t *testing.T, mgoBase, officialBase string) (onMgo, onOfficial 
 	fixtures := server.Client(t).Database(mdb.Name)
 	client := server.Client(t)
 	onMgo = &env{
-		t: t, face: mgoFace, store: mgoStore(t, mdb, mgoBase), db: fixtures,
+		t: t, store: mgoStore(t, mdb, mgoBase), db: fixtures,
 		warm: mdb.Session.Ping, driven: d,
 	}
 	onOfficial = &env{
-		t: t, face: officialFace, store: mongostore.New(client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
+		t: t, store: mongostore.New(client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
 		warm: func() error { return client.Ping(context.Background(), nil) }, driven: d,
 	}
 	return onMgo, onOfficial

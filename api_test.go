@@ -8,6 +8,7 @@ import (
 
 	"github.com/presence-go/presence"
 	"github.com/presence-go/presence/internal/slot"
+	"github.com/presence-go/presence/liveness"
 )
 
 // The reference API's functions keep their exact types, so code that
@@ -30,4 +31,26 @@ var (
 
 	// The exported default matches the one the slot arithmetic uses.
 	_ = [1]struct{}{}[presence.DefaultPeriod-slot.DefaultPeriod]
+)
+
+// The types of this package are those of package liveness, not copies:
+// a value of one is a value of the other, so code written for either face
+// passes workers, changes and options to the other. Assignments between
+// distinct named types would not compile.
+var (
+	_ *liveness.Pinger       = (*presence.Pinger)(nil)
+	_ *liveness.PingBatcher  = (*presence.PingBatcher)(nil)
+	_ *liveness.Watcher      = (*presence.Watcher)(nil)
+	_ *liveness.Pruner       = (*presence.Pruner)(nil)
+	_ liveness.Change        = presence.Change{}
+	_ liveness.PruneCounts   = presence.PruneCounts{}
+	_ *liveness.PingRecorder = (*presence.PingRecorder)(nil)
+	_ *liveness.Reporter     = (*presence.Reporter)(nil)
+	_ []liveness.Option      = []presence.Option{presence.WithPeriod(period)}
+
+	// So are the constants.
+	_ = [1]struct{}{}[presence.DefaultPeriod-liveness.DefaultPeriod]
+	_ = [1]struct{}{}[presence.DefaultFlushInterval-liveness.DefaultFlushInterval]
+	_ = [1]struct{}{}[presence.DefaultOperationTimeout-liveness.DefaultOperationTimeout]
+	_ = [1]struct{}{}[presence.MaxKeyLength-liveness.MaxKeyLength]
 )

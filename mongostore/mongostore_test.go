@@ -1,7 +1,11 @@
 package mongostore_test
 
 import (
+	"context"
+	"strings"
 	"testing"
+
+	"github.com/juju/errors"
 
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/liveness"
@@ -34,5 +38,29 @@ func TestSmoke(t *testing.T) {
 	w.Sync()
 	if alive, err := w.Alive("k"); err != nil || alive {
 		t.Fatalf("Alive after kill = %v, %v", alive, err)
+	}
+}
+
+// TestNilBaseIsAMistake builds every worker on the store of a nil base
+// collection: each reports, at once, a mistake of the caller's that names
+// the problem, as the workers of the Juju-compatible face do for a nil
+// *mgo.Collection: errors.Is(err, errors.NotValid) holds.
+func TestNilBaseIsAMistake(t *testing.T) {
+	store := mongostore.New(nil)
+	dead := liveness.NewDeadPingBatcher(errors.New("unused"))
+	for what, err := range map[string]error{
+		"watcher":                liveness.NewWatcher(store, "model").Wait(),
+		"pinger's Start":         liveness.NewPinger(store, "model", "k", dead).Start(),
+		"batcher":                liveness.NewPingBatcher(store).Wait(),
+		"Prune":                  liveness.NewPruner(store, "model", 0).Prune(nil),
+		"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), store, "model"),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "nil base collection") {
+			t.Errorf("%s = %v, want an error about the nil base collection", what, err)
+			continue
+		}
+		if !errors.Is(err, errors.NotValid) {
+			t.Errorf("%s = %v, not a NotValid error", what, err)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package presence_test
+package liveness_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 // fakeReporter reports fixed figures.
@@ -50,6 +50,8 @@ func gather(t *testing.T, c prometheus.Collector) map[string]map[string]float64 
 	return got
 }
 
+// TestCollectorExposesNumericFigures reads reports that no worker wrote,
+// so it needs no database and runs once.
 func TestCollectorExposesNumericFigures(t *testing.T) {
 	last := time.Unix(1700000000, 500000000)
 	first := fakeReporter{
@@ -63,7 +65,7 @@ func TestCollectorExposesNumericFigures(t *testing.T) {
 		"never":              time.Time{},
 	}
 	second := fakeReporter{"pings": uint64(7)}
-	got := gather(t, presence.NewCollector("presence", first, second))
+	got := gather(t, liveness.NewCollector("presence", first, second))
 
 	want := map[string]map[string]float64{
 		"presence_worker_pings":                       {"0": 12, "1": 7},
@@ -84,16 +86,35 @@ func TestCollectorExposesNumericFigures(t *testing.T) {
 	}
 }
 
+// TestCollectorNamesTheKindOfRealWorkers collects from dead workers and,
+// on each face, from running ones: every metric is named after the kind
+// of worker it comes from.
 func TestCollectorNamesTheKindOfRealWorkers(t *testing.T) {
-	batcher := presence.NewDeadPingBatcher(errors.New("gone"))
-	watcher := presence.NewDeadWatcher(errors.New("gone"))
-	got := gather(t, presence.NewCollector("ns", batcher, watcher))
-	if _, ok := got["ns_batcher_pings"]; !ok {
-		t.Errorf("no ns_batcher_pings in %v", got)
-	}
-	for name := range got {
-		if !strings.HasPrefix(name, "ns_batcher_") && !strings.HasPrefix(name, "ns_watcher_") {
-			t.Errorf("unexpected metric %s", name)
+	// check gathers the workers' metrics: each of want is there, and
+	// every one is named after a kind of worker.
+	check := func(t *testing.T, want []string, workers ...liveness.Reporter) {
+		t.Helper()
+		got := gather(t, liveness.NewCollector("ns", workers...))
+		for _, name := range want {
+			if _, ok := got[name]; !ok {
+				t.Errorf("no %s in %v", name, got)
+			}
+		}
+		for name := range got {
+			if !strings.HasPrefix(name, "ns_batcher_") && !strings.HasPrefix(name, "ns_watcher_") && !strings.HasPrefix(name, "ns_pinger_") {
+				t.Errorf("unexpected metric %s", name)
+			}
 		}
 	}
+	t.Run("dead", func(t *testing.T) {
+		check(t, []string{"ns_batcher_pings"},
+			liveness.NewDeadPingBatcher(errors.New("gone")), liveness.NewDeadWatcher(errors.New("gone")))
+	})
+	forEachFace(t, func(t *testing.T, e *env) {
+		pb := e.batcher()
+		w := e.watcher(modelA)
+		p := e.pinger(modelA, "k", pb)
+		flushAndSync(t, pb, w)
+		check(t, []string{"ns_batcher_pings", "ns_watcher_keys_alive", "ns_pinger_pings"}, pb, w, p)
+	})
 }

@@ -1,4 +1,4 @@
-package presence_test
+package liveness_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/liveness"
 )
 
 // Stress sizes. The issue asks for 1,000 pingers; through the test server
@@ -29,9 +29,9 @@ func stressKey(i int) string { return fmt.Sprintf("unit-%d", i) }
 // stress is the shared state of TestStressChurn.
 type stress struct {
 	e        *env
-	pb       *presence.PingBatcher
-	watchers []*presence.Watcher
-	pingers  []*presence.Pinger
+	pb       *liveness.PingBatcher
+	watchers []*liveness.Watcher
+	pingers  []*liveness.Pinger
 
 	// kicks wake the background loops of a phase, one channel each, so
 	// that they run once per change rather than spin.
@@ -91,7 +91,7 @@ func (s *stress) churn(t *testing.T, owner int, rng *rand.Rand) {
 }
 
 // watchAtRandom watches and unwatches random keys on ch.
-func (s *stress) watchAtRandom(w *presence.Watcher, ch chan presence.Change, rng *rand.Rand) {
+func (s *stress) watchAtRandom(w *liveness.Watcher, ch chan liveness.Change, rng *rand.Rand) {
 	for n := 0; n < stressWatchOps; n++ {
 		key := stressKey(rng.IntN(stressKeys))
 		if rng.IntN(2) == 0 {
@@ -108,7 +108,7 @@ func (s *stress) watchAtRandom(w *presence.Watcher, ch chan presence.Change, rng
 // phase runs one round of churn: churners, watchers watching, and
 // goroutines syncing the batcher and the watchers and pruning, until the
 // churners and watchers are done.
-func (s *stress) phase(t *testing.T, seed uint64, chans []chan presence.Change) {
+func (s *stress) phase(t *testing.T, seed uint64, chans []chan liveness.Change) {
 	var churn sync.WaitGroup
 	for owner := 0; owner < stressChurners; owner++ {
 		churn.Add(1)
@@ -161,7 +161,7 @@ func (s *stress) phase(t *testing.T, seed uint64, chans []chan presence.Change) 
 func (s *stress) check(t *testing.T, what string, want []bool) {
 	t.Helper()
 	flushAndSync(t, s.pb, s.watchers...)
-	fresh := presence.NewWatcherWithOptions(s.e.base, modelA, s.e.opts(presence.WithPruning(false))...)
+	fresh := liveness.NewWatcher(s.e.store, modelA, s.e.opts(liveness.WithPruning(false))...)
 	defer func() {
 		if err := fresh.Stop(); err != nil {
 			t.Errorf("stopping the fresh watcher: %v", err)
@@ -200,71 +200,72 @@ func (s *stress) snapshot(of []bool) []bool {
 // was done: keys that pinged in the live slots are alive, and once the
 // clock moves two periods on, exactly the running ones.
 func TestStressChurn(t *testing.T) {
-	e := newEnv(t)
-	s := &stress{
-		e:       e,
-		running: make([]bool, stressKeys),
-		pinged:  make([]bool, stressKeys),
-		kicks:   []chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)},
-	}
-	// Registered first, so it runs last: the drains keep going until the
-	// watchers are stopped.
-	quit := make(chan struct{})
-	var drains sync.WaitGroup
-	t.Cleanup(func() {
-		close(quit)
-		drains.Wait()
-	})
-	s.pb = e.batcher()
-	chans := make([]chan presence.Change, stressWatchers)
-	for i := range chans {
-		s.watchers = append(s.watchers, e.watcher(modelA))
-		chans[i] = make(chan presence.Change, stressChannelCap)
-		drains.Add(1)
-		go func() {
-			defer drains.Done()
-			for {
-				select {
-				case <-chans[i]:
-				case <-quit:
-					return
-				}
-			}
-		}()
-	}
-	for i := 0; i < stressKeys; i++ {
-		s.pingers = append(s.pingers, e.newPinger(modelA, stressKey(i), s.pb))
-	}
-
-	s.phase(t, 1, chans)
-	s.check(t, "after the first churn", s.snapshot(s.pinged))
-
-	// Three periods on, the first phase's stopped keys have expired and
-	// its superseded beings are no longer in a live slot: the second
-	// phase prunes them while it churns.
-	for n := 0; n < 3; n++ {
-		e.advance(period)
-	}
-	s.resetWindow()
-	s.check(t, "three periods later", s.snapshot(s.running))
-
-	s.phase(t, 2, chans)
-	s.check(t, "after the second churn", s.snapshot(s.pinged))
-	e.advance(period)
-	e.advance(period)
-	s.check(t, "two periods after the churn", s.snapshot(s.running))
-	if err := e.pruner(modelA).Prune(nil); err != nil {
-		t.Fatal(err)
-	}
-	s.check(t, "after a last prune", s.snapshot(s.running))
-	if t.Failed() {
-		return
-	}
-	running := 0
-	for _, r := range s.snapshot(s.running) {
-		if r {
-			running++
+	forEachFace(t, func(t *testing.T, e *env) {
+		s := &stress{
+			e:       e,
+			running: make([]bool, stressKeys),
+			pinged:  make([]bool, stressKeys),
+			kicks:   []chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)},
 		}
-	}
-	t.Logf("%d of %d keys running at the end", running, stressKeys)
+		// Registered before the watchers, so it runs after they stop: the
+		// drains keep going until then.
+		quit := make(chan struct{})
+		var drains sync.WaitGroup
+		t.Cleanup(func() {
+			close(quit)
+			drains.Wait()
+		})
+		s.pb = e.batcher()
+		chans := make([]chan liveness.Change, stressWatchers)
+		for i := range chans {
+			s.watchers = append(s.watchers, e.watcher(modelA))
+			chans[i] = make(chan liveness.Change, stressChannelCap)
+			drains.Add(1)
+			go func() {
+				defer drains.Done()
+				for {
+					select {
+					case <-chans[i]:
+					case <-quit:
+						return
+					}
+				}
+			}()
+		}
+		for i := 0; i < stressKeys; i++ {
+			s.pingers = append(s.pingers, e.newPinger(modelA, stressKey(i), s.pb))
+		}
+
+		s.phase(t, 1, chans)
+		s.check(t, "after the first churn", s.snapshot(s.pinged))
+
+		// Three periods on, the first phase's stopped keys have expired
+		// and its superseded beings are no longer in a live slot: the
+		// second phase prunes them while it churns.
+		for n := 0; n < 3; n++ {
+			e.advance(period)
+		}
+		s.resetWindow()
+		s.check(t, "three periods later", s.snapshot(s.running))
+
+		s.phase(t, 2, chans)
+		s.check(t, "after the second churn", s.snapshot(s.pinged))
+		e.advance(period)
+		e.advance(period)
+		s.check(t, "two periods after the churn", s.snapshot(s.running))
+		if err := e.pruner(modelA).Prune(nil); err != nil {
+			t.Fatal(err)
+		}
+		s.check(t, "after a last prune", s.snapshot(s.running))
+		if t.Failed() {
+			return
+		}
+		running := 0
+		for _, r := range s.snapshot(s.running) {
+			if r {
+				running++
+			}
+		}
+		t.Logf("%d of %d keys running at the end", running, stressKeys)
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	jujuerrors "github.com/juju/errors"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -46,10 +47,11 @@ type Store struct {
 var _ liveness.Store = (*Store)(nil)
 
 // New returns the store of the collections that hang off base. A nil base
-// gives a store that every worker reports as a mistake in its arguments.
+// gives a store that every worker reports as a mistake in its arguments
+// (errors.Is(err, errors.NotValid) holds, github.com/juju/errors).
 func New(base *mongo.Collection) liveness.Store {
 	if base == nil {
-		return liveness.BrokenStore(errors.New("presence: nil base collection"))
+		return liveness.BrokenStore(jujuerrors.WithType(errors.New("presence: nil base collection"), jujuerrors.NotValid))
 	}
 	db := base.Database()
 	primary := options.Collection().SetReadPreference(readpref.Primary())

@@ -10,8 +10,8 @@ import (
 	"github.com/juju/mgo/v2"
 	"github.com/juju/names/v4"
 
-	"github.com/presence-go/presence/internal/mgostore"
 	"github.com/presence-go/presence/liveness"
+	"github.com/presence-go/presence/mgostore"
 )
 
 // The workers and their types are those of package liveness, which this

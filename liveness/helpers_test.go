@@ -14,16 +14,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/presence-go/presence/internal/mgostore"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/liveness"
+	"github.com/presence-go/presence/mgostore"
 	"github.com/presence-go/presence/mongostore"
 )
 
 // The behavioural tests of this package run the workers on the real test
 // database through each face a program can use: the Juju-compatible one
-// over github.com/juju/mgo/v2 (internal/mgostore) and the official
+// over github.com/juju/mgo/v2 (mgostore) and the official
 // driver's (mongostore). Whatever the face under test, fixtures are written
 // and read through the official driver, which every server takes, on the
 // same database, so that a test says the same thing on both faces.

@@ -17,8 +17,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
-	"github.com/presence-go/presence/internal/mgostore"
 	"github.com/presence-go/presence/liveness"
+	"github.com/presence-go/presence/mgostore"
 	"github.com/presence-go/presence/mongostore"
 )
 

@@ -1,11 +1,19 @@
 // Package mgostore is the liveness.Store of github.com/juju/mgo/v2, which
-// the Juju-compatible face of presence is built on.
+// the Juju-compatible face of presence (the root package) is built on. A
+// controller on mgo may also use it directly, to run the workers of
+// package liveness with their contexts and additions:
+//
+//	store, err := mgostore.New(session.DB("juju").C("presence"))
+//	...
+//	watcher := liveness.NewWatcher(store, modelUUID)
 //
 // Each operation copies the session of its collection, in Strong mode (on
 // the primary), and closes the copy when done, as Juju's code does, so a
-// store may be shared by every worker.
-// mgo takes no context: an operation is bounded by the session's socket
-// timeout, and only a context already done stops it before it starts.
+// store may be shared by every worker. mgo takes no context: an operation
+// is bounded by the session's socket timeout, and only a context already
+// done stops it before it starts. mgo speaks only the legacy OP_QUERY
+// protocol, which MongoDB dropped in 5.1; for later servers use package
+// mongostore.
 package mgostore
 
 import (

@@ -1,12 +1,10 @@
 package liveness
 
 import (
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"strconv"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
@@ -92,11 +90,7 @@ func decodeSlotDoc(doc []byte) (d slotDoc, problems []string) {
 		switch e.Type {
 		case bsonraw.TypeNull:
 		case bsonraw.TypeDocument:
-			if walkFields(e.Value, dst) {
-				continue
-			}
-			clear(dst)
-			readFields(e.Value, dst, func(problem string) {
+			livestate.DecodePart(e.Value, dst, func(problem string) {
 				problems = append(problems, part+"."+problem)
 			})
 		default:
@@ -107,95 +101,6 @@ func decodeSlotDoc(doc []byte) (d slotDoc, problems []string) {
 		problems = append(problems, "malformed document: "+err.Error())
 	}
 	return d, problems
-}
-
-// walkFields is the fast decoder of the alive or dead part of a slot
-// document: it walks the raw BSON elements and sets each integer field
-// into dst, which must start empty, under its index, with no string per
-// field name. It reports false at the first thing it cannot read, leaving
-// dst partly filled; the caller then starts again on the careful path,
-// which says what is wrong.
-func walkFields(part []byte, dst map[int64]uint64) bool {
-	if len(part) < 5 || int(binary.LittleEndian.Uint32(part)) != len(part) || part[len(part)-1] != 0 {
-		return false
-	}
-	data := part[4 : len(part)-1] // the length prefix and the trailing NUL
-	for len(data) > 0 {
-		kind := data[0]
-		data = data[1:]
-		end := 0
-		for end < len(data) && data[end] != 0 {
-			end++
-		}
-		if end == len(data) || end == 0 || end > 16 {
-			return false
-		}
-		var index int64
-		for _, c := range data[:end] {
-			switch {
-			case '0' <= c && c <= '9':
-				index = index<<4 | int64(c-'0')
-			case 'a' <= c && c <= 'f':
-				index = index<<4 | int64(c-'a'+10)
-			case 'A' <= c && c <= 'F':
-				index = index<<4 | int64(c-'A'+10)
-			default:
-				return false
-			}
-		}
-		if index < 0 || index > bitfield.MaxIndex {
-			return false
-		}
-		data = data[end+1:]
-		var word int64
-		switch kind {
-		case bsonraw.TypeInt32:
-			if len(data) < 4 {
-				return false
-			}
-			word = int64(int32(binary.LittleEndian.Uint32(data)))
-			data = data[4:]
-		case bsonraw.TypeInt64:
-			if len(data) < 8 {
-				return false
-			}
-			word = int64(binary.LittleEndian.Uint64(data))
-			data = data[8:]
-		default:
-			return false
-		}
-		if _, dup := dst[index]; dup || word < 0 {
-			// A repeated name is left to the careful decoder, which keeps
-			// the last value as every BSON reader does.
-			return false
-		}
-		dst[index] = uint64(word)
-	}
-	return true
-}
-
-// readFields is the careful decoder of the alive or dead part of a slot
-// document: each field that can be read goes into dst, and each that
-// cannot is passed to bad with the reason.
-func readFields(part []byte, dst map[int64]uint64, bad func(problem string)) {
-	it := bsonraw.NewIter(part)
-	for it.Next() {
-		e := it.Element()
-		index, err := bitfield.ParseFieldKey(string(e.Name))
-		if err != nil {
-			bad(err.Error())
-			continue
-		}
-		n, ok := e.Int64()
-		if !ok || n < 0 {
-			bad(fmt.Sprintf("field %q: value %s is not a non-negative integer", e.Name, e.Describe()))
-			continue
-		}
-		dst[index] = uint64(n)
-	}
-	if err := it.Err(); err != nil {
-		bad(err.Error())
-	}
 }
 
 // decodeBeing reads a being document of modelUUID: its sequence and key,

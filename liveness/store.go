@@ -3,6 +3,8 @@ package liveness
 import (
 	"context"
 	"time"
+
+	"github.com/presence-go/presence/internal/bsonraw"
 )
 
 // Store is what the workers need from a database: about ten operations on
@@ -78,6 +80,30 @@ type SlotWrite struct {
 	Slot      int64
 	Alive     []FieldBits
 	Dead      []FieldBits
+}
+
+// Update returns the update that ORs w's bits into its slot document, as
+// BSON bytes: {$set: {slot: Slot}, $bit: {"alive.<Field>": {or: Bits},
+// "dead.<Field>": {or: Bits}}}, every number an int64. Stores send it as
+// it is, so that every face writes the same update.
+func (w SlotWrite) Update() []byte {
+	var b bsonraw.Builder
+	b.Begin("$set")
+	b.Int64("slot", w.Slot)
+	b.End()
+	b.Begin("$bit")
+	for _, part := range []struct {
+		name   string
+		fields []FieldBits
+	}{{"alive.", w.Alive}, {"dead.", w.Dead}} {
+		for _, f := range part.fields {
+			b.Begin(part.name + f.Field)
+			b.Int64("or", int64(f.Bits))
+			b.End()
+		}
+	}
+	b.End()
+	return b.Bytes()
 }
 
 // FieldBits is the bits of one field of a slot document: sequence n is bit

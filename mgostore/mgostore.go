@@ -158,7 +158,7 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 		bulk := c.Bulk()
 		bulk.Unordered()
 		for _, w := range writes {
-			bulk.Upsert(bson.D{{Name: "_id", Value: layout.DocID(w.ModelUUID, w.Slot)}}, slotUpdate(w))
+			bulk.Upsert(bson.D{{Name: "_id", Value: layout.DocID(w.ModelUUID, w.Slot)}}, bson.Raw{Kind: 0x03, Data: w.Update()})
 		}
 		_, err := bulk.Run()
 		return err
@@ -167,26 +167,6 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 		return fmt.Errorf("cannot write %d ping documents to %s: %w", len(writes), s.pings.FullName, err)
 	}
 	return nil
-}
-
-// slotUpdate is the upsert that ORs the bits of w into its slot document.
-func slotUpdate(w liveness.SlotWrite) bson.D {
-	bits := make(bson.D, 0, len(w.Alive)+len(w.Dead))
-	for _, part := range []struct {
-		name   string
-		fields []liveness.FieldBits
-	}{{"alive", w.Alive}, {"dead", w.Dead}} {
-		for _, f := range part.fields {
-			bits = append(bits, bson.DocElem{
-				Name:  part.name + "." + f.Field,
-				Value: bson.D{{Name: "or", Value: int64(f.Bits)}},
-			})
-		}
-	}
-	return bson.D{
-		{Name: "$set", Value: bson.D{{Name: "slot", Value: w.Slot}}},
-		{Name: "$bit", Value: bits},
-	}
 }
 
 // ReadSlots implements liveness.Store.

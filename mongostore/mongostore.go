@@ -121,33 +121,13 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 	for i, w := range writes {
 		models[i] = mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: layout.DocID(w.ModelUUID, w.Slot)}}).
-			SetUpdate(slotUpdate(w)).
+			SetUpdate(bson.Raw(w.Update())).
 			SetUpsert(true)
 	}
 	if _, err := s.pings.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("cannot write %d ping documents to %s: %w", len(writes), s.names.Pings, err)
 	}
 	return nil
-}
-
-// slotUpdate is the upsert that ORs the bits of w into its slot document.
-func slotUpdate(w liveness.SlotWrite) bson.D {
-	bits := make(bson.D, 0, len(w.Alive)+len(w.Dead))
-	for _, part := range []struct {
-		name   string
-		fields []liveness.FieldBits
-	}{{"alive", w.Alive}, {"dead", w.Dead}} {
-		for _, f := range part.fields {
-			bits = append(bits, bson.E{
-				Key:   part.name + "." + f.Field,
-				Value: bson.D{{Key: "or", Value: int64(f.Bits)}},
-			})
-		}
-	}
-	return bson.D{
-		{Key: "$set", Value: bson.D{{Key: "slot", Value: w.Slot}}},
-		{Key: "$bit", Value: bits},
-	}
 }
 
 // ReadSlots implements liveness.Store.

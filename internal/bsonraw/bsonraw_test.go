@@ -165,3 +165,34 @@ func FuzzIter(f *testing.F) {
 		Validate(doc)
 	})
 }
+
+// TestBuilderWritesWhatAnEncoderWrites builds a document with nested parts
+// and compares its bytes with a real encoder's.
+func TestBuilderWritesWhatAnEncoderWrites(t *testing.T) {
+	var b Builder
+	b.Begin("$set")
+	b.Int64("slot", 1700000010)
+	b.End()
+	b.Begin("$bit")
+	b.Begin("alive.a")
+	b.Int64("or", 1<<62)
+	b.End()
+	b.Begin("dead.0")
+	b.Int64("or", 3)
+	// left open: Bytes closes it
+	got := b.Bytes()
+	want := marshal(t, bson.D{
+		{Name: "$set", Value: bson.D{{Name: "slot", Value: int64(1700000010)}}},
+		{Name: "$bit", Value: bson.D{
+			{Name: "alive.a", Value: bson.D{{Name: "or", Value: int64(1 << 62)}}},
+			{Name: "dead.0", Value: bson.D{{Name: "or", Value: int64(3)}}},
+		}},
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatalf("built %x\nwant  %x", got, want)
+	}
+	var empty Builder
+	if got := empty.Bytes(); !bytes.Equal(got, []byte{5, 0, 0, 0, 0}) {
+		t.Errorf("an empty document is %x", got)
+	}
+}

@@ -62,6 +62,7 @@ type partUpdate struct {
 	changes []wordChange
 	overlay map[int64]uint64 // changes by index
 	whole   map[int64]uint64 // non-nil: replaces the part's words
+	careful bool             // whole had to be decoded field by field
 }
 
 // StateOf returns the state of seq in the view.
@@ -237,7 +238,7 @@ func (r *Read) Apply() {
 		} else {
 			pt.raw = append(pt.raw[:0], u.raw...)
 		}
-		pt.careful = u.whole != nil
+		pt.careful = u.careful
 		if u.whole != nil {
 			pt.words = u.whole
 			continue
@@ -289,11 +290,11 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 		}
 	}
 	// The part was rewritten rather than grown, or holds something odd:
-	// decode it whole, carefully.
+	// decode it whole.
 	u.whole = make(map[int64]uint64)
 	if raw != nil {
 		name := [2]string{"alive", "dead"}[p]
-		decodeCarefully(raw, u.whole, func(problem string) { bad(name + "." + problem) })
+		u.careful = DecodePart(raw, u.whole, func(problem string) { bad(name + "." + problem) })
 	}
 	for index, word := range pt.words {
 		if u.whole[index] != word {
@@ -436,6 +437,44 @@ func nextField(data []byte) (field, []byte, bool) {
 	}
 	f.word = uint64(n)
 	return f, data, true
+}
+
+// DecodePart reads the alive or dead part of a slot document into dst,
+// which must start empty: field index → bits, fields of no bits left out.
+// What a batcher writes takes a fast path, one pass over the bytes with no
+// string per field; anything else (a repeated name, a field that cannot be
+// read) is decoded field by field, each field that cannot be read passed
+// to bad with the reason and left out. It reports whether it had to.
+func DecodePart(part []byte, dst map[int64]uint64, bad func(problem string)) (careful bool) {
+	if decodeFast(part, dst) {
+		return false
+	}
+	clear(dst)
+	decodeCarefully(part, dst, bad)
+	return true
+}
+
+// decodeFast reads a part as a batcher writes it; it reports false, with
+// dst partly filled, at the first thing it would question.
+func decodeFast(part []byte, dst map[int64]uint64) bool {
+	rest, ok := elements(part)
+	if !ok {
+		return false
+	}
+	for len(rest) > 0 {
+		f, next, ok := nextField(rest)
+		if !ok {
+			return false
+		}
+		if _, dup := dst[f.index]; dup {
+			return false
+		}
+		if f.word != 0 {
+			dst[f.index] = f.word
+		}
+		rest = next
+	}
+	return true
 }
 
 // decodeCarefully reads every field of a part it can into dst, and passes

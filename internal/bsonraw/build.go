@@ -1,0 +1,64 @@
+package bsonraw
+
+import "encoding/binary"
+
+// Builder writes one BSON document, element by element, with embedded
+// documents opened by Begin and closed by End:
+//
+//	var b bsonraw.Builder
+//	b.Begin("$set")
+//	b.Int64("slot", 30)
+//	b.End()
+//	doc := b.Bytes()
+//
+// Names must not hold a NUL byte; the callers' names are their own.
+type Builder struct {
+	buf  []byte
+	open []int // where each open document's length goes, the outermost first
+}
+
+func (b *Builder) start() {
+	if b.open == nil {
+		b.open = []int{0}
+		b.buf = append(b.buf[:0], 0, 0, 0, 0)
+	}
+}
+
+// Begin opens an embedded document called name.
+func (b *Builder) Begin(name string) {
+	b.start()
+	b.buf = append(b.buf, TypeDocument)
+	b.buf = append(b.buf, name...)
+	b.buf = append(b.buf, 0)
+	b.open = append(b.open, len(b.buf))
+	b.buf = append(b.buf, 0, 0, 0, 0)
+}
+
+// End closes the innermost open embedded document.
+func (b *Builder) End() {
+	at := b.open[len(b.open)-1]
+	b.open = b.open[:len(b.open)-1]
+	b.buf = append(b.buf, 0)
+	binary.LittleEndian.PutUint32(b.buf[at:], uint32(len(b.buf)-at))
+}
+
+// Int64 writes an int64 element.
+func (b *Builder) Int64(name string, v int64) {
+	b.start()
+	b.buf = append(b.buf, TypeInt64)
+	b.buf = append(b.buf, name...)
+	b.buf = append(b.buf, 0)
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, uint64(v))
+}
+
+// Bytes closes every open document and returns the whole.
+func (b *Builder) Bytes() []byte {
+	b.start()
+	for len(b.open) > 1 {
+		b.End()
+	}
+	b.buf = append(b.buf, 0)
+	binary.LittleEndian.PutUint32(b.buf, uint32(len(b.buf)))
+	b.open = nil
+	return b.buf
+}

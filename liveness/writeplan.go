@@ -27,10 +27,12 @@ import (
 type writePlan struct {
 	period time.Duration
 	docs   map[bucketKey]*docWrites
-	// newest is the newest slot pinged in each model, as the pingers'
-	// clocks (which follow the server's) have named it: the age of the
-	// other slots is judged against it, never against this host's clock.
+	// newest is the newest slot pinged in each model, and latest the
+	// newest of all, as the pingers' clocks (which follow the server's)
+	// have named them: the age of the other slots is judged against them,
+	// never against this host's clock.
 	newest map[string]int64
+	latest int64
 }
 
 // docWrites is what the plan knows of one slot document: bits written,
@@ -62,6 +64,7 @@ func (p *writePlan) add(b *bucket) {
 	if b.slot > p.newest[b.modelUUID] {
 		p.newest[b.modelUUID] = b.slot
 	}
+	p.latest = max(p.latest, b.slot)
 	d := p.doc(b.bucketKey)
 	before := p.docs[bucketKey{b.modelUUID, b.slot - slot.Seconds(p.period)}]
 	for field, bits := range b.fields {
@@ -148,13 +151,16 @@ func (p *writePlan) failed(w plannedWrite) bool {
 
 // tooOld reports whether no watcher reads slot document k any more: a slot
 // is read for two periods, and one more is allowed for the difference
-// between the clocks of pingers and watchers.
+// between the clocks of pingers and watchers. Slots of every model follow
+// the one server clock, so the newest slot of any model tells too, which
+// lets the plan forget models that no longer ping.
 func (p *writePlan) tooOld(k bucketKey) bool {
-	return k.slot+3*slot.Seconds(p.period) <= p.newest[k.modelUUID]
+	return k.slot+3*slot.Seconds(p.period) <= max(p.newest[k.modelUUID], p.latest)
 }
 
-// forget drops what the plan knows of documents too old to matter, and
-// reports how many documents it dropped with bits still to write.
+// forget drops what the plan knows of documents too old to matter, and of
+// models that no longer ping, and reports how many documents it dropped
+// with bits still to write.
 func (p *writePlan) forget() (dropped int) {
 	for k, d := range p.docs {
 		if !p.tooOld(k) {
@@ -164,6 +170,11 @@ func (p *writePlan) forget() (dropped int) {
 			dropped++
 		}
 		delete(p.docs, k)
+	}
+	for model, newest := range p.newest {
+		if p.tooOld(bucketKey{model, newest}) {
+			delete(p.newest, model)
+		}
 	}
 	return dropped
 }

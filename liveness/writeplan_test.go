@@ -114,3 +114,24 @@ func TestWritePlanModelsApart(t *testing.T) {
 		t.Fatalf("another model's ping was held: %v", got)
 	}
 }
+
+// TestWritePlanForgetsModelsThatStopped checks that the plan keeps nothing
+// of a model whose agents all stopped, once another model's slots show
+// its documents are no longer read.
+func TestWritePlanForgetsModelsThatStopped(t *testing.T) {
+	p := newWritePlan(30 * time.Second)
+	p.add(planBucket("gone", 60, map[string]uint64{"0": 1}))
+	dueNow(p, 61, false)
+	p.add(planBucket("busy", 150, map[string]uint64{"0": 1}))
+	dueNow(p, 151, false)
+	p.forget()
+	if _, ok := p.docs[bucketKey{"gone", 60}]; ok {
+		t.Errorf("slot 60 of a model that stopped is still kept with slot 150 pinged")
+	}
+	if _, ok := p.newest["gone"]; ok {
+		t.Errorf("the newest slot of a model that stopped is still kept")
+	}
+	if len(p.docs) != 1 || len(p.newest) != 1 {
+		t.Errorf("kept %d documents, %d models; want 1 and 1", len(p.docs), len(p.newest))
+	}
+}

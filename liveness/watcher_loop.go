@@ -95,6 +95,9 @@ func (w *Watcher) read() error {
 	if err == nil {
 		err = w.sync()
 	}
+	if err != nil && w.ctx.Err() != nil {
+		return nil // the watcher is stopping: its read was cut short, not failed
+	}
 	if err != nil {
 		w.lastErr = err
 		w.retry = backoff(w.retry, w.cfg.period)

@@ -69,7 +69,8 @@ func BenchmarkPingParallel(b *testing.B) {
 // over a fleet of n live keys the watcher already follows: with nothing
 // changed, and with 1% of the keys changing at every sync (alternately
 // killed and revived, written with the timer stopped). roundtrips/op
-// counts the finds and getMores each sync sends.
+// counts the finds and getMores each sync sends. Each op is the mean of
+// syncReps(n) syncs.
 func BenchmarkSteadySync(b *testing.B) {
 	for _, n := range syncSizes {
 		for _, fc := range faces {
@@ -80,9 +81,10 @@ func BenchmarkSteadySync(b *testing.B) {
 					f := sharedFleet(b, n)
 					w := f.follower(b, fc)
 					killed := false
+					ops := b.N * syncReps(n)
 					before := s.snapshot()
 					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
+					for i := 0; i < ops; i++ {
 						if churn != "0" {
 							b.StopTimer()
 							killed = !killed
@@ -98,9 +100,11 @@ func BenchmarkSteadySync(b *testing.B) {
 					}
 					if killed {
 						f.setKilled(b, false)
+						w.Sync()
 					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(ops), "ns/op")
 					if s.counted() {
-						b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
+						b.ReportMetric(float64(trips)/float64(ops), "roundtrips/op")
 					}
 				})
 			}
@@ -108,12 +112,37 @@ func BenchmarkSteadySync(b *testing.B) {
 	}
 }
 
+// syncReps is how many syncs an op of BenchmarkSteadySync times: the suite
+// runs its database benchmarks once each (-benchtime 1x), since the fleets
+// are seeded once per process and a million keys take a minute to seed.
+func syncReps(n int) int {
+	switch {
+	case n <= 10000:
+		return 20
+	case n <= 100000:
+		return 10
+	}
+	return 3
+}
+
+// coldReps is how many cold starts an op of BenchmarkColdStart times.
+func coldReps(n int) int {
+	switch {
+	case n <= 1000:
+		return 10
+	case n <= 10000:
+		return 3
+	}
+	return 1
+}
+
 // BenchmarkColdStart measures a new watcher's first sync, on each face,
 // over n live sequences it has never met: the slot read, then the keys of
 // the sequences, read from the beings collection (by id up to a thousand
 // unknown sequences, else the model's whole range). roundtrips/op counts
 // the finds and getMores; heap-MB is the heap the watcher keeps once
-// started (after a forced collection, the watcher still running).
+// started (after a forced collection, the watcher still running). Each op
+// is the mean of coldReps(n) cold starts.
 func BenchmarkColdStart(b *testing.B) {
 	for _, n := range syncSizes {
 		for _, fc := range faces {
@@ -122,9 +151,11 @@ func BenchmarkColdStart(b *testing.B) {
 				s := sharedServer(b)
 				f := sharedFleet(b, n)
 				store := fc.store(b, f.db)
+				ops := b.N * coldReps(n)
 				var trips int
 				var heapGrown float64
-				for i := 0; i < b.N; i++ {
+				b.ResetTimer()
+				for i := 0; i < ops; i++ {
 					b.StopTimer()
 					before := heapInUse()
 					counted := s.snapshot()
@@ -137,10 +168,11 @@ func BenchmarkColdStart(b *testing.B) {
 					b.StartTimer()
 				}
 				b.StopTimer()
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(ops), "ns/op")
 				if s.counted() {
-					b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
+					b.ReportMetric(float64(trips)/float64(ops), "roundtrips/op")
 				}
-				b.ReportMetric(heapGrown/float64(b.N)/1e6, "heap-MB")
+				b.ReportMetric(heapGrown/float64(ops)/1e6, "heap-MB")
 			})
 		}
 	}

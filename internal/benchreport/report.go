@@ -85,13 +85,17 @@ func cite(run *Run, bench string) string {
 }
 
 // passOfPattern finds the pass of the first result whose name starts like
-// bench, up to its first wildcard.
+// bench, up to its first wildcard: "*", a parameter such as "=N", or the
+// end of the first of several names.
 func passOfPattern(run *Run, bench string) string {
 	prefix := bench
-	if i := strings.IndexAny(prefix, "*N ,"); i >= 0 {
-		prefix = prefix[:i]
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if c == '*' || c == ' ' || c == ',' || c == '=' && i+1 < len(prefix) && 'A' <= prefix[i+1] && prefix[i+1] <= 'Z' {
+			prefix = prefix[:i]
+			break
+		}
 	}
-	prefix = strings.TrimSuffix(prefix, "=")
 	for _, res := range run.Results {
 		if strings.HasPrefix(res.Name, prefix) {
 			return res.Pass

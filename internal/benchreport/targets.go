@@ -189,7 +189,7 @@ func syncTargets(run *Run) []Verdict {
 	a := newAllOf()
 	for _, n := range Sizes {
 		if ns, ok := PerChange(run, n); ok {
-			a.add(fmt.Sprintf("%s: %s", count(n), duration(ns)), ns <= 1000)
+			a.add(fmt.Sprintf("%s: %.0f ns", count(n), ns), ns <= 1000)
 		} else {
 			a.miss(count(n))
 		}

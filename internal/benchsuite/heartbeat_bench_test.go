@@ -79,7 +79,7 @@ func reportDelays(b *testing.B, what string, delays []time.Duration) {
 // agent (a find of the documents seen in the last two periods) and with
 // the library (official face), both through the official driver.
 // read-KB/op is the bytes of the replies; roundtrips/op the finds and
-// getMores. Each op is the mean of syncReps(n) syncs.
+// getMores. Each op is the median of syncReps(n) syncs.
 func BenchmarkHeartbeatSync(b *testing.B) {
 	for _, n := range syncSizes[:3] {
 		b.Run(fmt.Sprintf("impl=heartbeat/agents=%d", n), func(b *testing.B) {
@@ -105,13 +105,16 @@ func BenchmarkHeartbeatSync(b *testing.B) {
 			ops := b.N * syncReps(n)
 			counted, bytes := s.snapshot(), wc.snapshot()
 			b.ResetTimer()
+			times := make([]time.Duration, 0, ops)
 			for i := 0; i < ops; i++ {
+				began := time.Now()
 				if err := w.sync(ctx, now, func(string, bool) { b.Fatal("a change in a steady fleet") }); err != nil {
 					b.Fatal(err)
 				}
+				times = append(times, time.Since(began))
 			}
 			b.StopTimer()
-			reportReads(b, s, ops, counted, wc.snapshot().since(bytes))
+			reportReads(b, s, times, counted, wc.snapshot().since(bytes))
 		})
 		b.Run(fmt.Sprintf("impl=presence/agents=%d", n), func(b *testing.B) {
 			s := sharedServer(b)
@@ -122,19 +125,23 @@ func BenchmarkHeartbeatSync(b *testing.B) {
 			ops := b.N * syncReps(n)
 			counted, bytes := s.snapshot(), wc.snapshot()
 			b.ResetTimer()
+			times := make([]time.Duration, 0, ops)
 			for i := 0; i < ops; i++ {
+				began := time.Now()
 				w.Sync()
+				times = append(times, time.Since(began))
 			}
 			b.StopTimer()
-			reportReads(b, s, ops, counted, wc.snapshot().since(bytes))
+			reportReads(b, s, times, counted, wc.snapshot().since(bytes))
 		})
 	}
 }
 
-// reportReads reports the time, round trips and bytes read of each of
-// ops syncs.
-func reportReads(b *testing.B, s *server, ops int, before wirebridge.Stats, bytes wireBytes) {
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(ops), "ns/op")
+// reportReads reports the median time of the syncs timed, and their
+// round trips and bytes read on average.
+func reportReads(b *testing.B, s *server, times []time.Duration, before wirebridge.Stats, bytes wireBytes) {
+	ops := len(times)
+	b.ReportMetric(float64(median(times).Nanoseconds()), "ns/op")
 	if s.counted() {
 		b.ReportMetric(float64(s.since(before).reads())/float64(ops), "roundtrips/op")
 	}

@@ -20,8 +20,9 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-# Runs the benchmarks (a few minutes on two cores) and writes BENCHMARKS.md,
-# benchmarks.txt (raw, for benchstat) and benchmarks-sync.svg.
+# Runs the benchmarks (about twenty minutes on two cores; the database ones
+# are in internal/benchsuite) and writes BENCHMARKS.md, benchmarks.txt (raw,
+# for benchstat) and benchmarks-sync.svg.
 bench:
 	go run ./cmd/benchreport
 

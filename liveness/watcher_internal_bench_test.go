@@ -70,16 +70,12 @@ func BenchmarkWatcherDecodeDiff(b *testing.B) {
 					corrupt:    newCorruptLog(newConfig(nil).logger, benchModel),
 					store:      BrokenStore(nil),
 				}
-				keys := make(map[int64]string, n)
-				for seq := int64(1); seq <= int64(n); seq++ {
-					keys[seq] = "machine-" + strconv.FormatInt(seq, 10)
-				}
 				decodeDiff := func(killed int) int {
 					read := w.readDocs([][]byte{previous, current[killed]}, 30, 60)
 					unknown := w.unknownSeqs(read)
 					found := make([]seqKey, 0, len(unknown)) // what lookup reads
 					for _, seq := range unknown {
-						found = append(found, seqKey{seq, keys[seq]})
+						found = append(found, seqKey{seq, "machine-" + strconv.FormatInt(seq, 10)})
 					}
 					w.commit(read, unknown, found)
 					return len(read.Changes())

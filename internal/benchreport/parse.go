@@ -1,9 +1,11 @@
 // Package benchreport reads the output of go test -bench and writes the
 // benchmark report: a Markdown page of figures against the project's
-// targets, and an SVG chart of sync cost against the number of keys.
+// targets, side by side with what they are compared to, and an SVG chart
+// of sync and cold start cost against the number of keys.
 //
-// It knows the benchmark names of this module (see the *_bench_test.go
-// files) and nothing of how they run.
+// It knows the benchmark names of this module (internal/benchsuite and
+// the *_bench_test.go files of liveness and internal/) and nothing of how
+// they run; cmd/benchreport runs them.
 package benchreport
 
 import (
@@ -16,10 +18,13 @@ import (
 // Result is one benchmark line.
 type Result struct {
 	// Name is the benchmark's full name without the -GOMAXPROCS suffix,
-	// e.g. "BenchmarkWatcherSync/keys=1000/changed=0".
+	// e.g. "BenchmarkSteadySync/face=mgo/keys=1000/changed=0".
 	Name string
 	// Pkg is the import path the benchmark belongs to.
 	Pkg string
+	// Pass is the label of the go test invocation that printed it, from
+	// the last "pass:" line before it ("" if none).
+	Pass string
 	// Iterations is b.N of the reported run.
 	Iterations int
 	// Metrics maps a unit ("ns/op", "allocs/op", "heap-MB", …) to its value.
@@ -33,17 +38,25 @@ type Run struct {
 	// Commit is the revision named by a "commit:" line, which the report
 	// run writes first.
 	Commit string
+	// Passes are the "pass: <label> <command>" lines, in order: the
+	// invocations that printed the results.
+	Passes []Pass
 	// Results are in the order they were printed; a name printed twice
 	// (go test -count) keeps its first result.
 	Results []Result
-	byName  map[string]*Result
+	byName  map[string]int
+}
+
+// Pass is one go test invocation of a report run.
+type Pass struct {
+	Label, Command string
 }
 
 // Parse reads go test -bench output. Lines that are not benchmark results
-// are skipped, except the pkg: and cpu: headers.
+// are skipped, except the pkg:, cpu:, commit: and pass: headers.
 func Parse(r io.Reader) (*Run, error) {
-	run := &Run{byName: make(map[string]*Result)}
-	pkg := ""
+	run := &Run{byName: make(map[string]int)}
+	pkg, pass := "", ""
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -55,9 +68,13 @@ func Parse(r io.Reader) (*Run, error) {
 			run.Commit = strings.TrimSpace(strings.TrimPrefix(line, "commit: "))
 		case strings.HasPrefix(line, "cpu: "):
 			run.CPU = strings.TrimSpace(strings.TrimPrefix(line, "cpu: "))
+		case strings.HasPrefix(line, "pass: "):
+			label, command, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "pass: ")), " ")
+			pass = label
+			run.Passes = append(run.Passes, Pass{label, command})
 		case strings.HasPrefix(line, "Benchmark"):
 			if res, ok := parseResult(line); ok {
-				res.Pkg = pkg
+				res.Pkg, res.Pass = pkg, pass
 				run.add(res)
 			}
 		}
@@ -69,12 +86,8 @@ func (run *Run) add(res Result) {
 	if _, dup := run.byName[res.Name]; dup {
 		return
 	}
+	run.byName[res.Name] = len(run.Results)
 	run.Results = append(run.Results, res)
-	run.byName[res.Name] = &run.Results[len(run.Results)-1]
-	// Pointers into Results move when it grows; rebuild them.
-	for i := range run.Results {
-		run.byName[run.Results[i].Name] = &run.Results[i]
-	}
 }
 
 // parseResult reads "BenchmarkX/sub-2   100   123 ns/op   4 B/op ...".
@@ -112,10 +125,18 @@ func trimProcs(name string) string {
 
 // Metric returns the value of unit in the named result.
 func (run *Run) Metric(name, unit string) (float64, bool) {
-	res := run.byName[name]
-	if res == nil {
+	i, ok := run.byName[name]
+	if !ok {
 		return 0, false
 	}
-	v, ok := res.Metrics[unit]
+	v, ok := run.Results[i].Metrics[unit]
 	return v, ok
+}
+
+// PassOf returns the label of the pass that printed the named result.
+func (run *Run) PassOf(name string) string {
+	if i, ok := run.byName[name]; ok {
+		return run.Results[i].Pass
+	}
+	return ""
 }

@@ -1,51 +1,203 @@
 package benchreport
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
 
-const sample = `goos: linux
-pkg: github.com/presence-go/presence
+// sample is go test -bench output as a report run prints it, cut down to
+// one or two results of each kind the report reads.
+const sample = `commit: abc1234
+pass: A go test -run '^$' -bench '^(BenchmarkWatcherDecodeDiff)$' ./liveness
+goos: linux
+pkg: github.com/presence-go/presence/liveness
 cpu: AMD EPYC
-BenchmarkPingBatcherPing-2           	18129207	        68.27 ns/op	       0 B/op	       0 allocs/op
-BenchmarkPingBatcherFlush/agents=1000-2         	       5	  10310253 ns/op	         1.000 updatecmds/flush	         1.000 upserts/flush	  133832 B/op	    2288 allocs/op
-    presence_bench_test.go:244: a log line
+BenchmarkWatcherDecodeDiff/keys=1000/changed=0-2         	  623637	      2062 ns/op	         0 changes/op	     264 B/op	       6 allocs/op
+BenchmarkWatcherDecodeDiff/keys=1000/changed=1%-2        	  113419	     11194 ns/op	        10.00 changes/op	      1119 ns/change	    2148 B/op	      23 allocs/op
+BenchmarkWatcherDecodeDiff/keys=100000/changed=0-2       	  355503	      3744 ns/op	         0 changes/op	     264 B/op	       6 allocs/op
+BenchmarkWatcherDecodeDiff/keys=100000/changed=1%-2      	    1309	    835155 ns/op	      1000 changes/op	       835.2 ns/change	  230303 B/op	     553 allocs/op
+BenchmarkWatcherDecodeDiff/keys=1000000/changed=0-2      	   57145	     28573 ns/op	         0 changes/op	     264 B/op	       6 allocs/op
+BenchmarkWatcherDecodeDiff/keys=1000000/changed=1%-2     	     100	  13000000 ns/op	     10000 changes/op	      1300 ns/change	 2292383 B/op	    5053 allocs/op
+pkg: github.com/presence-go/presence/internal/livestate
+BenchmarkTrackerHeap/keys=1000000-2       	       1	1046585320 ns/op	        73.73 B/key
+BenchmarkTrackerHeapBatch/keys=1000000-2  	       1	1860760303 ns/op	        99.66 B/key
+pass: B go test -bench '^(BenchmarkPing)$' ./internal/benchsuite
+pkg: github.com/presence-go/presence/internal/benchsuite
+BenchmarkPing/face=mgo-2  	41683827	        36.55 ns/op	       0 B/op	       0 allocs/op
+BenchmarkPing/face=official-2         	33029317	        32.69 ns/op	       0 B/op	       0 allocs/op
+BenchmarkMillionPing-2                	15813459	        71.48 ns/op	       0 B/op	       0 allocs/op
+BenchmarkVersusJujuSync/impl=juju/keys=1000-2              	       3	    480247 ns/op
+BenchmarkVersusJujuSync/impl=presence/keys=1000-2          	       3	     16164 ns/op
+pass: C go test -benchtime 3x -bench '^(BenchmarkVersusJujuColdStart)$' ./internal/benchsuite
+BenchmarkVersusJujuColdStart/impl=juju/keys=100000-2       	       3	 262741346 ns/op	         8.590 heap-MB
+BenchmarkVersusJujuColdStart/impl=presence/keys=100000-2   	       3	 310384069 ns/op	        11.26 heap-MB
+pass: D go test -benchtime 1x -bench '^(BenchmarkSteadySync|BenchmarkColdStart)$' ./internal/benchsuite
+BenchmarkSteadySync/face=mgo/keys=1000/changed=0-2         	       1	   1550430 ns/op	         1.000 roundtrips/op
+--- BENCH: BenchmarkSteadySync/face=mgo/keys=1000/changed=0-2
+    faces_bench_test.go:80: seeded 1000 keys in 94ms
+BenchmarkSteadySync/face=official/keys=1000/changed=0-2    	       1	   1155006 ns/op	         1.000 roundtrips/op
+BenchmarkSteadySync/face=mgo/keys=10000/changed=0-2        	       1	   3000000 ns/op	         1.000 roundtrips/op
+BenchmarkSteadySync/face=official/keys=10000/changed=0-2   	       1	   4000000 ns/op	         1.000 roundtrips/op
+BenchmarkColdStart/face=mgo/keys=1000-2                    	       1	 102586026 ns/op	         0.1592 heap-MB	         3.000 roundtrips/op
+BenchmarkColdStart/face=official/keys=1000-2               	       1	 110000000 ns/op	         0.1580 heap-MB	         3.000 roundtrips/op
+BenchmarkColdStart/face=official/keys=1000000-2            	       1	61978001910 ns/op	       100.5 heap-MB	      1002 roundtrips/op
+BenchmarkJujuColdStart/keys=1000-2              	       1	  91306501 ns/op	         0.1254 heap-MB	         6.000 roundtrips/op
+BenchmarkMillionSlotWrite-2   	       1	4205963991 ns/op	       218.0 doc-KB	         1.000 upserts/op
+BenchmarkSteadyWrites/agents=10000/models=1000-2     	       1	10206993009 ns/op	         1.000 mean-writes/doc/slot	       149.2 write-KB/slot	         1.000 writes/doc/slot	        33.33 writes/s
+BenchmarkSteadyWrites/agents=1000/models=1-2         	       1	   9295797 ns/op	         1.000 mean-writes/doc/slot	         0.6950 write-KB/slot	         3.000 writes/doc/slot	         0.03333 writes/s
+BenchmarkHeartbeatRun/impl=heartbeat/agents=1000-2         	       1	8495385808 ns/op	        83.14 death-max-s	        65.31 death-mean-s	        63.74 death-median-s	        21.00 deaths	         0 false-deaths	         0 missed-deaths	         0 ttl-index	       271.1 write-KB/period	        43.68 writes/s
+BenchmarkHeartbeatRun/impl=presence/agents=1000-2          	       1	 246304640 ns/op	        55.71 death-max-s	        42.61 death-mean-s	        40.16 death-median-s	        21.00 deaths	         0 false-deaths	         0 missed-deaths	         0.6920 write-KB/period	         0.03333 writes/s
+BenchmarkLoad/agents=10000/models=1000-2         	       1	8477279310 ns/op	        30.49 cpu-ms/s	         0 false-deaths	         0 false-lives	        28.60 kill-max-s	        14.46 kill-mean-s	        16.09 kill-median-s	        25.00 kills	         0 missed-deaths	        38.31 reads/s	         5.107 real-s/period	       250.0 restarts	        19.03 start-s	        80.11 stop-max-s	        63.17 stop-mean-s	        64.44 stop-median-s	        25.00 stops	        34.82 upserts/s	        39.72 writes/s
 PASS
 `
 
-func TestParse(t *testing.T) {
+func parseSample(t *testing.T) *Run {
+	t.Helper()
 	run, err := Parse(strings.NewReader(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.CPU != "AMD EPYC" || len(run.Results) != 2 {
-		t.Fatalf("got cpu %q and %d results", run.CPU, len(run.Results))
+	return run
+}
+
+func TestParse(t *testing.T) {
+	run := parseSample(t)
+	if run.CPU != "AMD EPYC" || run.Commit != "abc1234" {
+		t.Errorf("cpu %q, commit %q", run.CPU, run.Commit)
 	}
-	if ns, _ := run.Metric("BenchmarkPingBatcherPing", "ns/op"); ns != 68.27 {
-		t.Errorf("ns/op = %v, want 68.27", ns)
+	if len(run.Passes) != 4 || run.Passes[3].Label != "D" || !strings.HasPrefix(run.Passes[3].Command, "go test -benchtime 1x") {
+		t.Fatalf("passes %+v", run.Passes)
 	}
-	if up, _ := run.Metric("BenchmarkPingBatcherFlush/agents=1000", "upserts/flush"); up != 1 {
-		t.Errorf("upserts/flush = %v, want 1", up)
+	if ns, _ := run.Metric("BenchmarkPing/face=mgo", "ns/op"); ns != 36.55 {
+		t.Errorf("ns/op = %v, want 36.55", ns)
 	}
-	if run.Results[1].Pkg != "github.com/presence-go/presence" {
-		t.Errorf("pkg = %q", run.Results[1].Pkg)
+	if got := run.PassOf("BenchmarkColdStart/face=mgo/keys=1000"); got != "D" {
+		t.Errorf("pass of a cold start %q, want D", got)
+	}
+	if got := run.PassOf("BenchmarkTrackerHeap/keys=1000000"); got != "A" {
+		t.Errorf("pass of a tracker heap %q, want A", got)
+	}
+	for _, r := range run.Results {
+		if r.Name == "BenchmarkSteadySync/face=official/keys=1000/changed=0" && r.Pkg != "github.com/presence-go/presence/internal/benchsuite" {
+			t.Errorf("pkg = %q", r.Pkg)
+		}
+	}
+}
+
+func TestFaceRatioAndPerChange(t *testing.T) {
+	run := parseSample(t)
+	mgo, official, ratio, ok := FaceRatio(run, "BenchmarkColdStart/face=%s/keys=%d", 1000)
+	if !ok || mgo != 102586026 || official != 110000000 || ratio < 1.07 || ratio > 1.08 {
+		t.Errorf("cold start ratio %v (%v, %v, %v)", ratio, mgo, official, ok)
+	}
+	if _, _, _, ok := FaceRatio(run, "BenchmarkColdStart/face=%s/keys=%d", 10000); ok {
+		t.Error("a ratio of figures never measured")
+	}
+	ns, ok := PerChange(run, 100000)
+	if !ok || ns < 831 || ns > 832 {
+		t.Errorf("per change at 100,000 keys: %v, want (835155-3744)/1000", ns)
+	}
+}
+
+// verdicts returns the sample's verdicts by the start of their target.
+func verdicts(t *testing.T) func(prefix string) Verdict {
+	vs := Targets(parseSample(t))
+	return func(prefix string) Verdict {
+		t.Helper()
+		var found []Verdict
+		for _, v := range vs {
+			if strings.HasPrefix(v.Target, prefix) {
+				found = append(found, v)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%d targets start with %q", len(found), prefix)
+		}
+		return found[0]
 	}
 }
 
 func TestTargetsOnSample(t *testing.T) {
-	run, _ := Parse(strings.NewReader(sample))
-	for _, v := range Targets(run) {
-		switch v.Benchmark {
-		case "BenchmarkPingBatcherPing", "BenchmarkPingBatcherFlush/agents=1000":
-			if v.Status != Met {
-				t.Errorf("%s: %s (%s), want met", v.Target, v.Status, v.Measured)
-			}
-		case "BenchmarkPingBatcherFlush/agents=1":
-			if v.Status != NotMeasured {
-				t.Errorf("%s: %s, want not measured", v.Target, v.Status)
-			}
+	v := verdicts(t)
+	for _, c := range []struct {
+		prefix string
+		want   Status
+	}{
+		{"Official face within 1.2× of the mgo face: PingBatcher.Ping", Met},
+		// 10,000 keys: ×1.33; 100,000: not measured.
+		{"Official face within 1.2× of the mgo face: steady sync", NotMet},
+		{"Steady sync CPU, decode + diff with nothing changed, 100,000 keys", Met},
+		{"Steady sync CPU, decode + diff with nothing changed, 1,000,000 keys", Met},
+		// 1.3 µs at a million keys.
+		{"Steady sync CPU, each changed key", NotMet},
+		// 3 writes per document at 1,000 agents in one model.
+		{"Steady fleet: at most 2 writes", NotMet},
+		{"Steady fleet of 10,000 agents in 1,000 models", Met},
+		{"One million agents in one model: Ping", NotMet},
+		{"One million agents: the slot document", Met},
+		{"One million agents: watcher heap", NotMet},
+		{"One million agents: cold start", NotMet},
+		// 103 ms against the sketch's 91 ms at 1,000 keys.
+		{"Never behind Juju's 2019 algorithm: cold start", NotMet},
+		{"… heap at most Juju's, database taken out", NotMet},
+		// Measured at 1,000 keys only.
+		{"… steady sync at least as fast, database taken out", NotMeasured},
+		{"Load run, 10,000 agents in 1,000 models with restarts", Met},
+		{"Against one heartbeat document per agent", Info},
+	} {
+		if got := v(c.prefix); got.Status != c.want {
+			t.Errorf("%s: %s (%s), want %s", c.prefix, got.Status, got.Measured, c.want)
 		}
+	}
+	if got := v("Official face within 1.2× of the mgo face: cold start"); got.Status != NotMeasured || !strings.Contains(got.Measured, "1,000: ×1.07") {
+		t.Errorf("cold start faces: %s (%s), want not measured with the 1,000-key ratio", got.Status, got.Measured)
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var page bytes.Buffer
+	err := WriteMarkdown(&page, Report{Machine: Machine{CPU: "AMD EPYC", Cores: 2, Command: "make bench"}, Run: parseSample(t), Chart: "chart.svg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := page.String()
+	for _, want := range []string{
+		"## Targets", "## The two faces side by side", "## Steady sync: CPU in proportion to what changed",
+		"## Writes of a steady fleet", "## One million agents in one model", "## Against Juju's 2019 watcher",
+		"## Against one heartbeat document per agent", "## Load run", "## All figures", "## How the figures were taken",
+		"## Not measured, and why", "## What the figures show, and what to fix",
+		"- [D] `go test -benchtime 1x", "`BenchmarkColdStart/face=*/keys=N` [D]", "![sync and cold start cost vs keys](chart.svg)",
+		"| 1,000,000 | 28.6 µs |", "never expire", "keeps 100 bytes per key where one filled key by key keeps 74",
+		"takes 1002 round trips",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
+
+func TestWriteSVG(t *testing.T) {
+	var chart bytes.Buffer
+	if err := WriteSVG(&chart, parseSample(t)); err != nil {
+		t.Fatal(err)
+	}
+	svg := chart.String()
+	for _, want := range []string{"<svg", "1,000,000", "Steady sync, nothing changed", "Cold start (first sync)", "<polyline"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the chart lacks %q", want)
+		}
+	}
+	if strings.Count(svg, "<svg") != 1 || !strings.HasSuffix(svg, "</svg>\n") {
+		t.Error("the chart is not one SVG document")
+	}
+	chart.Reset()
+	empty, _ := Parse(strings.NewReader(""))
+	if err := WriteSVG(&chart, empty); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(chart.String(), "(not measured)") || strings.Contains(chart.String(), "<polyline") {
+		t.Error("a chart of nothing draws lines or does not say so")
 	}
 }
 
@@ -66,6 +218,19 @@ func TestDecade(t *testing.T) {
 	for d, want := range map[float64]string{0: "1 ns", 4: "10 µs", 6: "1 ms", 8: "100 ms", 9: "1 s", 11: "100 s"} {
 		if got := decade(d); got != want {
 			t.Errorf("decade(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestCountAndNum(t *testing.T) {
+	for n, want := range map[int]string{1: "1", 1000: "1,000", 1000000: "1,000,000"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for x, want := range map[float64]string{0: "0", 0.0333: "0.033", 3.3333: "3.33", 33.33: "33.3", 444.4: "444"} {
+		if got := num(x); got != want {
+			t.Errorf("num(%v) = %q, want %q", x, got, want)
 		}
 	}
 }

@@ -1,0 +1,79 @@
+package benchsuite
+
+import (
+	"context"
+	"time"
+
+	"github.com/presence-go/presence/liveness"
+)
+
+// routedStore spreads models over several stores, each a base of its own
+// in its own database, for the fleet runs of many models: the test server
+// scans a whole collection for every lookup by _id, so a thousand models'
+// beings in one collection make every lookup pay for all of them, where
+// MongoDB's _id index pays for one. Every operation concerns one model and
+// goes to that model's store; a bulk write is split by store, in order.
+// The workers see one store, as a controller's do, and the server gets the
+// same statements and reads as with one database, in more commands.
+type routedStore struct {
+	stores []liveness.Store
+	group  map[string]int // model → index in stores
+}
+
+var _ liveness.Store = (*routedStore)(nil)
+
+func (r *routedStore) of(model string) liveness.Store { return r.stores[r.group[model]] }
+
+func (r *routedStore) Names() liveness.Names { return r.stores[0].Names() }
+
+func (r *routedStore) ServerTime(ctx context.Context) (time.Time, error) {
+	return r.stores[0].ServerTime(ctx)
+}
+
+func (r *routedStore) NextSeq(ctx context.Context, model string) (int64, error) {
+	return r.of(model).NextSeq(ctx, model)
+}
+
+func (r *routedStore) InsertBeing(ctx context.Context, model string, seq int64, key string) error {
+	return r.of(model).InsertBeing(ctx, model, seq, key)
+}
+
+func (r *routedStore) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) error {
+	byStore := make([][]liveness.SlotWrite, len(r.stores))
+	for _, w := range writes {
+		i := r.group[w.ModelUUID]
+		byStore[i] = append(byStore[i], w)
+	}
+	for i, ws := range byStore {
+		if len(ws) > 0 {
+			if err := r.stores[i].WriteSlots(ctx, ws); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *routedStore) ReadSlots(ctx context.Context, model string, slots []int64) ([][]byte, error) {
+	return r.of(model).ReadSlots(ctx, model, slots)
+}
+
+func (r *routedStore) SlotsFrom(ctx context.Context, model string, from int64) ([][]byte, error) {
+	return r.of(model).SlotsFrom(ctx, model, from)
+}
+
+func (r *routedStore) Beings(ctx context.Context, model string, seqs []int64, fn func([]byte)) error {
+	return r.of(model).Beings(ctx, model, seqs, fn)
+}
+
+func (r *routedStore) OldSlots(ctx context.Context, model string, before int64, remove bool) (int, error) {
+	return r.of(model).OldSlots(ctx, model, before, remove)
+}
+
+func (r *routedStore) RemoveBeings(ctx context.Context, model string, seqs []int64) (int, error) {
+	return r.of(model).RemoveBeings(ctx, model, seqs)
+}
+
+func (r *routedStore) RemoveModel(ctx context.Context, model string) error {
+	return r.of(model).RemoveModel(ctx, model)
+}

@@ -170,15 +170,29 @@ func (t *Tracker) End(fn func(key string, alive bool)) {
 		}
 		t.marked[tk.id/64] &^= 1 << uint(tk.id%64)
 	}
-	clear(t.touched)
-	t.touched = t.touched[:0]
+	t.touched = reuse(t.touched)
 	t.batch = false
 	for _, id := range t.dormant {
 		if r := t.records[id]; r.newest < 0 && r.size > 0 {
 			t.release(id)
 		}
 	}
-	t.dormant = t.dormant[:0]
+	t.dormant = reuse(t.dormant)
+}
+
+// scratchKept is the most entries a scratch list keeps between batches. A
+// watcher's first sync touches every key at once; keeping a list that
+// long for the watcher's life would cost as much as the keys themselves.
+const scratchKept = 4096
+
+// reuse empties a scratch list for the next batch, dropping its array when
+// a batch much larger than usual grew it.
+func reuse[T any](list []T) []T {
+	if cap(list) > scratchKept {
+		return nil
+	}
+	clear(list)
+	return list[:0]
 }
 
 // release frees record id, which has no sequence left.
@@ -361,7 +375,7 @@ func (t *Tracker) forget(id int32, seq int64) {
 }
 
 // seqTable maps a sequence to a record id and a state, by open addressing
-// with linear probing: a 16-byte slot (one cache line holds four), at most
+// with linear probing: a 12-byte slot (one cache line holds five), at most
 // three quarters full.
 type seqTable struct {
 	slots []seqSlot
@@ -369,8 +383,16 @@ type seqTable struct {
 }
 
 type seqSlot struct {
-	seq int64
-	ref uint32 // record id + 1, shifted left by 2, with the state; 0 when the slot is empty
+	// The sequence, in two halves so that the slot is 12 bytes, not 16
+	// with padding: at a million keys that is 8 MB less.
+	seqLo, seqHi uint32
+	ref          uint32 // record id + 1, shifted left by 2, with the state; 0 when the slot is empty
+}
+
+func (e *seqSlot) seq() int64 { return int64(uint64(e.seqHi)<<32 | uint64(e.seqLo)) }
+
+func (e *seqSlot) setSeq(seq int64) {
+	e.seqLo, e.seqHi = uint32(seq), uint32(uint64(seq)>>32)
 }
 
 func newSeqTable() seqTable {
@@ -387,7 +409,7 @@ func (s *seqTable) home(seq int64) int {
 func (s *seqTable) slot(seq int64) int {
 	mask := len(s.slots) - 1
 	i := s.home(seq)
-	for s.slots[i].ref != 0 && s.slots[i].seq != seq {
+	for s.slots[i].ref != 0 && s.slots[i].seq() != seq {
 		i = (i + 1) & mask
 	}
 	return i
@@ -409,7 +431,7 @@ func (s *seqTable) put(seq int64, id int32, st State) {
 			i = s.slot(seq)
 		}
 		s.count++
-		s.slots[i].seq = seq
+		s.slots[i].setSeq(seq)
 	}
 	s.slots[i].ref = uint32(id+1)<<2 | uint32(st&3)
 }
@@ -419,7 +441,7 @@ func (s *seqTable) grow() {
 	s.slots = make([]seqSlot, 2*len(old))
 	for _, e := range old {
 		if e.ref != 0 {
-			s.slots[s.slot(e.seq)] = e
+			s.slots[s.slot(e.seq())] = e
 		}
 	}
 }
@@ -435,7 +457,7 @@ func (s *seqTable) remove(seq int64) {
 	s.slots[i] = seqSlot{}
 	s.count--
 	for j := (i + 1) & mask; s.slots[j].ref != 0; j = (j + 1) & mask {
-		home := s.home(s.slots[j].seq)
+		home := s.home(s.slots[j].seq())
 		// The entry at j may move to the hole at i unless its home lies
 		// cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
@@ -449,7 +471,7 @@ func (s *seqTable) remove(seq int64) {
 func (s *seqTable) each(fn func(seq int64, id int32, st State)) {
 	for _, e := range s.slots {
 		if e.ref != 0 {
-			fn(e.seq, int32(e.ref>>2)-1, State(e.ref&3))
+			fn(e.seq(), int32(e.ref>>2)-1, State(e.ref&3))
 		}
 	}
 }
@@ -533,15 +555,25 @@ type keyArena struct {
 	total  int // bytes of keys written
 }
 
-// arenaChunk is the size of a chunk; a key (at most 4096 bytes) always
-// fits, and an offset in a chunk fits in 16 bits.
-const arenaChunk = 1 << 16
+// arenaChunk is the largest size of a chunk; a key (at most 4096 bytes)
+// always fits, and an offset in a chunk fits in 16 bits. The first chunks
+// are smaller, each twice the one before, so that a watcher of a few keys
+// keeps little.
+const (
+	arenaChunk      = 1 << 16
+	arenaFirstChunk = 1 << 10
+)
 
-// add copies key into the arena and returns where it is.
+// add copies key into the arena and returns where it is. A chunk is never
+// grown past its capacity: keys handed out point into it.
 func (a *keyArena) add(key string) uint32 {
 	n := len(a.chunks)
-	if n == 0 || len(a.chunks[n-1])+len(key) > arenaChunk {
-		a.chunks = append(a.chunks, make([]byte, 0, arenaChunk))
+	if n == 0 || len(a.chunks[n-1])+len(key) > cap(a.chunks[n-1]) {
+		size := arenaFirstChunk
+		if n > 0 {
+			size = min(2*cap(a.chunks[n-1]), arenaChunk)
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(size, len(key))))
 		n++
 	}
 	c := &a.chunks[n-1]

@@ -205,3 +205,30 @@ func TestTrackerArenaCompaction(t *testing.T) {
 		t.Errorf("%d keys, %d alive; want %d", tr.KeyCount(), tr.LiveCount(), n/10)
 	}
 }
+
+// TestBigBatchLeavesNoScratch checks that a tracker filled in one large
+// batch, as a watcher's first sync fills it, does not keep the batch's
+// scratch list for its life, and that a small batch keeps its list for the
+// next one.
+func TestBigBatchLeavesNoScratch(t *testing.T) {
+	tr := NewTracker()
+	tr.Begin()
+	for seq := int64(1); seq <= 10*scratchKept; seq++ {
+		tr.Set(seq, "machine-"+strconv.FormatInt(seq, 10), Alive)
+	}
+	tr.End(func(string, bool) {})
+	if c := cap(tr.touched); c > scratchKept {
+		t.Fatalf("after a batch of %d keys the tracker keeps a scratch list of %d", 10*scratchKept, c)
+	}
+	tr.Begin()
+	for seq := int64(1); seq <= 10; seq++ {
+		tr.Set(seq, "machine-"+strconv.FormatInt(seq, 10), Dead)
+	}
+	tr.End(func(string, bool) {})
+	if c := cap(tr.touched); c == 0 {
+		t.Fatal("a small batch's scratch list was dropped")
+	}
+	if tr.LiveCount() != 10*scratchKept-10 {
+		t.Fatalf("%d keys alive, want %d", tr.LiveCount(), 10*scratchKept-10)
+	}
+}

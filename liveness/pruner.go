@@ -146,7 +146,7 @@ func (p *Pruner) superseded(ctx context.Context, live map[int64]bool) ([]int64, 
 	byKey := make(map[string]*seen)
 	beings := p.store.Names().Beings
 	err := p.store.Beings(ctx, p.modelUUID, nil, func(doc []byte) {
-		id, seq, key, err := decodeBeing(doc, p.modelUUID)
+		id, seq, key, err := decodeBeing(doc, p.modelUUID, nil)
 		if err != nil {
 			p.corrupt.report(beings, id, []string{err.Error()})
 			return

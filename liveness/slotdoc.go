@@ -104,8 +104,11 @@ func decodeSlotDoc(doc []byte) (d slotDoc, problems []string) {
 }
 
 // decodeBeing reads a being document of modelUUID: its sequence and key,
-// checked against its _id. id describes the _id for messages.
-func decodeBeing(doc []byte, modelUUID string) (id string, seq int64, key string, err error) {
+// checked against its _id. When wanted says a sequence is of no interest,
+// its key is left out and no string is made for it: a cold start reads
+// every being of a large model. id describes the _id of a corrupt being
+// for messages; it is only rendered with an error.
+func decodeBeing(doc []byte, modelUUID string, wanted func(seq int64) bool) (id string, seq int64, key string, err error) {
 	var idElem, seqElem, keyElem bsonraw.Element
 	var seen [3]bool
 	it := bsonraw.NewIter(doc)
@@ -120,29 +123,46 @@ func decodeBeing(doc []byte, modelUUID string) (id string, seq int64, key string
 			keyElem, seen[2] = e, true
 		}
 	}
-	if seen[0] {
-		id = describeID(idElem)
+	fail := func(err error) (string, int64, string, error) {
+		if seen[0] {
+			return describeID(idElem), 0, "", err
+		}
+		return "", 0, "", err
 	}
 	if err := it.Err(); err != nil {
-		return id, 0, "", fmt.Errorf("malformed document: %w", err)
+		return fail(fmt.Errorf("malformed document: %w", err))
 	}
 	var ok bool
 	switch {
 	case !seen[1]:
-		return id, 0, "", fmt.Errorf("no seq")
+		return fail(fmt.Errorf("no seq"))
 	case !seen[2]:
-		return id, 0, "", fmt.Errorf("no key")
+		return fail(fmt.Errorf("no key"))
 	}
 	if seq, ok = seqElem.Int64(); !ok {
-		return id, 0, "", fmt.Errorf("seq is %s, not an integer", seqElem.Describe())
+		return fail(fmt.Errorf("seq is %s, not an integer", seqElem.Describe()))
 	}
-	if key, ok = keyElem.Str(); !ok {
-		return id, 0, "", fmt.Errorf("key is %s, not a string", keyElem.Describe())
+	if keyElem.Type != bsonraw.TypeString {
+		return fail(fmt.Errorf("key is %s, not a string", keyElem.Describe()))
 	}
-	if got, _ := idElem.Str(); got != layout.DocID(modelUUID, seq) {
-		return id, 0, "", fmt.Errorf("seq %d does not match _id", seq)
+	if got, _ := idElem.StrBytes(); !isDocID(got, modelUUID, seq) {
+		return fail(fmt.Errorf("seq %d does not match _id", seq))
 	}
-	return id, seq, key, nil
+	if wanted != nil && !wanted(seq) {
+		return "", seq, "", nil
+	}
+	key, _ = keyElem.Str()
+	return "", seq, key, nil
+}
+
+// isDocID reports whether id is layout.DocID(modelUUID, seq), without
+// building that string.
+func isDocID(id []byte, modelUUID string, seq int64) bool {
+	if len(id) <= len(modelUUID) || string(id[:len(modelUUID)]) != modelUUID || id[len(modelUUID)] != ':' {
+		return false
+	}
+	var digits [20]byte
+	return string(id[len(modelUUID)+1:]) == string(strconv.AppendInt(digits[:0], seq, 10))
 }
 
 // describeID renders a document _id for messages: a string quoted, any

@@ -154,13 +154,18 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 	}
 	beings := w.store.Names().Beings
 	var found []seqKey
+	// Only sequences live in this read and not yet known are wanted.
+	unresolved := func(seq int64) bool {
+		_, known := w.tracker.KeyOf(seq)
+		return !known && read.StateOf(seq) != livestate.Unseen
+	}
 	err := w.store.Beings(ctx, w.modelUUID, query, func(doc []byte) {
-		id, seq, key, err := decodeBeing(doc, w.modelUUID)
+		id, seq, key, err := decodeBeing(doc, w.modelUUID, unresolved)
 		if err != nil {
 			w.corrupt.report(beings, id, []string{err.Error()})
 			return
 		}
-		if _, known := w.tracker.KeyOf(seq); known || read.StateOf(seq) == livestate.Unseen {
+		if !unresolved(seq) {
 			return
 		}
 		found = append(found, seqKey{seq, key})

@@ -3,8 +3,8 @@ package benchsuite
 import (
 	"testing"
 
-	"github.com/presence-go/presence/mgostore"
 	"github.com/presence-go/presence/liveness"
+	"github.com/presence-go/presence/mgostore"
 	"github.com/presence-go/presence/mongostore"
 )
 

@@ -54,6 +54,15 @@ func (e Element) Str() (string, bool) {
 	return string(e.Value[4 : len(e.Value)-1]), true
 }
 
+// StrBytes returns the bytes of a string element, without its terminating
+// NUL, pointing into the document: reading it makes no string.
+func (e Element) StrBytes() ([]byte, bool) {
+	if e.Type != TypeString {
+		return nil, false
+	}
+	return e.Value[4 : len(e.Value)-1], true
+}
+
 // Doc returns the bytes of an embedded document.
 func (e Element) Doc() ([]byte, bool) {
 	if e.Type != TypeDocument {

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +86,7 @@ type bucketKey struct {
 // bucket is the pings of one slot document not yet written.
 type bucket struct {
 	bucketKey
-	fields map[string]uint64 // fieldKey → ORed fieldBits
+	fields fieldSet // field index → ORed fieldBits
 }
 
 // batcherStats are counters read by Report; updated atomically.
@@ -155,8 +155,12 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 	if !bitfield.ValidFieldBit(fieldBit) {
 		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
 	}
-	if !isHex(fieldKey) {
+	field, ok := parseField(fieldKey)
+	if !ok {
 		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
+	}
+	if field > maxField {
+		return notValidf("ping field %q is beyond the last field of a sequence", fieldKey)
 	}
 	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
 	shard.mu.Lock()
@@ -178,31 +182,43 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 		}
 		b = shard.bucketLocked(bucketKey{modelUUID, slotNum})
 	}
-	b.fields[fieldKey] |= fieldBit
+	b.fields.or(field, fieldBit)
 	shard.pingCount++
 	shard.mu.Unlock()
 	return nil
 }
 
-// isHex is a cheap check that a field name could have come from a Pinger;
-// it keeps '.', '$' and the like out of update paths.
-func isHex(s string) bool {
+// maxField is the largest field index a sequence can have.
+const maxField = bitfield.MaxIndex
+
+// parseField reads a field name a Pinger made: the field's index in
+// lower-case hexadecimal. Pending pings are kept by index, which is cheaper
+// to hash than the name, and written under the index's own name, so a
+// name with leading zeros is written where watchers read it. Nothing but
+// hex digits gets through, which keeps '.', '$' and the like out of update
+// paths.
+func parseField(s string) (index uint64, ok bool) {
 	if s == "" || len(s) > 16 {
-		return false
+		return 0, false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
+		switch {
+		case '0' <= c && c <= '9':
+			index = index<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			index = index<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
 		}
 	}
-	return true
+	return index, true
 }
 
 func (s *pingShard) bucketLocked(k bucketKey) *bucket {
 	b := s.pending[k]
 	if b == nil {
-		b = &bucket{bucketKey: k, fields: make(map[string]uint64)}
+		b = &bucket{bucketKey: k}
 		s.pending[k] = b
 	}
 	s.last = b
@@ -242,8 +258,8 @@ func mergeBuckets(into, from map[bucketKey]*bucket) {
 			into[k] = b
 			continue
 		}
-		for fieldKey, bits := range b.fields {
-			dst.fields[fieldKey] |= bits
+		for field, bits := range b.fields.all() {
+			dst.fields.or(field, bits)
 		}
 	}
 }
@@ -420,19 +436,18 @@ func (pb *PingBatcher) write(writes []plannedWrite) error {
 	return pb.store.WriteSlots(ctx, slotWrites)
 }
 
-// sortedFields returns fields in the order of their index: shorter hex
-// names first, then in byte order.
-func sortedFields(fields map[string]uint64) []FieldBits {
-	out := make([]FieldBits, 0, len(fields))
-	for field, bits := range fields {
-		out = append(out, FieldBits{Field: field, Bits: bits})
+// sortedFields returns fields in the order of their index, each named by
+// its index in hexadecimal.
+func sortedFields(fields map[uint64]uint64) []FieldBits {
+	indexes := make([]uint64, 0, len(fields))
+	for field := range fields {
+		indexes = append(indexes, field)
 	}
-	slices.SortFunc(out, func(a, b FieldBits) int {
-		if len(a.Field) != len(b.Field) {
-			return len(a.Field) - len(b.Field)
-		}
-		return strings.Compare(a.Field, b.Field)
-	})
+	slices.Sort(indexes)
+	out := make([]FieldBits, len(indexes))
+	for i, field := range indexes {
+		out[i] = FieldBits{Field: strconv.FormatUint(field, 16), Bits: fields[field]}
+	}
 	return out
 }
 

@@ -26,7 +26,8 @@ type pingSketch struct {
 }
 
 func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
-	if ps.closed.Load() || !bitfield.ValidFieldBit(fieldBit) || !isHex(fieldKey) || modelUUID == "" {
+	field, ok := parseField(fieldKey)
+	if ps.closed.Load() || !bitfield.ValidFieldBit(fieldBit) || !ok || modelUUID == "" {
 		return false
 	}
 	ps.mu.Lock()
@@ -35,12 +36,12 @@ func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fie
 		k := bucketKey{modelUUID, slotNum}
 		b = ps.pending[k]
 		if b == nil {
-			b = &bucket{bucketKey: k, fields: make(map[string]uint64)}
+			b = &bucket{bucketKey: k}
 			ps.pending[k] = b
 		}
 		ps.last = b
 	}
-	b.fields[fieldKey] |= fieldBit
+	b.fields.or(field, fieldBit)
 	if !ps.countAtomic {
 		ps.pings++
 	}

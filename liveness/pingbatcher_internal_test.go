@@ -2,6 +2,8 @@ package liveness
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 )
 
@@ -17,7 +19,7 @@ func TestTakeLeavesShardsTheirOwnMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := pb.take()
-	if len(batch) != 1 || batch[bucketKey{"model", 30}].fields["0"] != 1<<3 {
+	if len(batch) != 1 || maps.Collect(batch[bucketKey{"model", 30}].fields.all())[0] != 1<<3 {
 		t.Fatalf("took %v", batch)
 	}
 	// A ping after the take, to shard 0, for another slot, must not reach
@@ -41,5 +43,55 @@ func TestDeadPingBatcherIsDeadAtOnce(t *testing.T) {
 	case <-pb.tomb.Dead():
 	default:
 		t.Errorf("NewDeadPingBatcher returned a batcher that is not dead yet")
+	}
+}
+
+// TestParseField checks which field names Ping takes, and the index it
+// reads from each.
+func TestParseField(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		index uint64
+		ok    bool
+	}{
+		{"0", 0, true},
+		{"a", 10, true},
+		{"0a", 10, true},
+		{"3e8", 1000, true},
+		{"ffffffffffffffff", 1<<64 - 1, true},
+		{"", 0, false},
+		{"A", 0, false},
+		{"1.2", 0, false},
+		{"$bit", 0, false},
+		{"g", 0, false},
+		{"10000000000000000", 0, false},
+	} {
+		index, ok := parseField(c.name)
+		if ok != c.ok || index != c.index {
+			t.Errorf("parseField(%q) = %d, %v; want %d, %v", c.name, index, ok, c.index, c.ok)
+		}
+	}
+}
+
+// TestPingsAreWrittenUnderTheIndexName checks that pings kept by field
+// index are written in index order, each under its index's hexadecimal
+// name: a name with a leading zero joins the field a watcher reads.
+func TestPingsAreWrittenUnderTheIndexName(t *testing.T) {
+	pb := &PingBatcher{cfg: newConfig(nil)}
+	for i := range pb.shards {
+		pb.shards[i].pending = make(map[bucketKey]*bucket)
+	}
+	for _, p := range []struct {
+		field string
+		bit   uint64
+	}{{"10", 1}, {"0a", 1 << 2}, {"2", 1 << 3}, {"a", 1 << 4}} {
+		if err := pb.Ping("model", 30, p.field, p.bit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := sortedFields(maps.Collect(pb.take()[bucketKey{"model", 30}].fields.all()))
+	want := []FieldBits{{"2", 1 << 3}, {"a", 1<<2 | 1<<4}, {"10", 1}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fields %v, want %v", got, want)
 	}
 }

@@ -38,9 +38,9 @@ type writePlan struct {
 // docWrites is what the plan knows of one slot document: bits written,
 // bits to write at the next flush (news, and writes to try again), and
 // refreshes held until the slot's ping window is over. Each maps a field
-// name to its bits.
+// index to its bits.
 type docWrites struct {
-	written, urgent, held map[string]uint64
+	written, urgent, held map[uint64]uint64
 	// refreshed is set once the refreshes held at the end of the ping
 	// window were written: later ones wait for half the slot.
 	refreshed bool
@@ -53,7 +53,7 @@ func newWritePlan(period time.Duration) *writePlan {
 func (p *writePlan) doc(k bucketKey) *docWrites {
 	d := p.docs[k]
 	if d == nil {
-		d = &docWrites{written: map[string]uint64{}, urgent: map[string]uint64{}, held: map[string]uint64{}}
+		d = &docWrites{written: map[uint64]uint64{}, urgent: map[uint64]uint64{}, held: map[uint64]uint64{}}
 		p.docs[k] = d
 	}
 	return d
@@ -67,7 +67,7 @@ func (p *writePlan) add(b *bucket) {
 	p.latest = max(p.latest, b.slot)
 	d := p.doc(b.bucketKey)
 	before := p.docs[bucketKey{b.modelUUID, b.slot - slot.Seconds(p.period)}]
-	for field, bits := range b.fields {
+	for field, bits := range b.fields.all() {
 		fresh := bits &^ d.written[field]
 		if fresh == 0 {
 			continue
@@ -88,7 +88,7 @@ func (p *writePlan) add(b *bucket) {
 // plannedWrite is one slot document's bits taken for a write.
 type plannedWrite struct {
 	key  bucketKey
-	bits map[string]uint64
+	bits map[uint64]uint64
 }
 
 // due takes the bits to write now: every document's urgent bits, and its
@@ -111,10 +111,10 @@ func (p *writePlan) due(serverNow time.Time, known, all bool) []plannedWrite {
 			for field, b := range d.held {
 				bits[field] |= b
 			}
-			d.held = map[string]uint64{}
+			d.held = map[uint64]uint64{}
 			d.refreshed = true
 		}
-		d.urgent = map[string]uint64{}
+		d.urgent = map[uint64]uint64{}
 		out = append(out, plannedWrite{k, bits})
 	}
 	// Oldest slots first, then by model: a stable order for the commands.

@@ -36,7 +36,7 @@ var passes = []pass{
 		"-bench", "^(BenchmarkWatcherDecodeDiff|BenchmarkSlotDecode|BenchmarkPingSketchParallel|BenchmarkPingShardedSketchParallel|BenchmarkTrackerHeap|BenchmarkTrackerHeapBatch|BenchmarkDecode)$",
 		"./liveness", "./internal/livestate", "./internal/bitfield"}},
 	{"B", []string{"test", "-run", "^$", "-benchmem", "-count", "1",
-		"-bench", "^(BenchmarkPing|BenchmarkPingParallel|BenchmarkMillionPing|BenchmarkVersusJujuSync)$",
+		"-bench", "^(BenchmarkPing|BenchmarkPingParallel|BenchmarkMillionPing|BenchmarkMillionPingShuffled|BenchmarkVersusJujuSync)$",
 		"./internal/benchsuite"}},
 	{"C", []string{"test", "-run", "^$", "-benchmem", "-count", "1", "-benchtime", "3x",
 		"-bench", "^(BenchmarkVersusJujuColdStart|BenchmarkBatcherHeap)$",

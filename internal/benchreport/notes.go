@@ -44,7 +44,7 @@ func writeFindings(b *strings.Builder, run *Run) {
 	if batch, ok1 := run.Metric(fmt.Sprintf(trackerBatch, million), "B/key"); ok1 {
 		if single, ok2 := run.Metric(fmt.Sprintf(trackerHeap, million), "B/key"); ok2 && batch-single > 10 {
 			heap := metric(run, fmt.Sprintf(coldStart, "official", million), "heap-MB", mb)
-			items = append(items, fmt.Sprintf("**A watcher keeps its first sync's scratch list.** A tracker filled in one batch, as a watcher's first sync fills it, keeps %.0f bytes per key where one filled key by key keeps %.0f (`BenchmarkTrackerHeapBatch` against `BenchmarkTrackerHeap`): `Tracker.End` empties its list of touched keys with `t.touched[:0]`, which keeps the backing array, one 24-byte entry per key of the largest batch ever. That is why a million-key watcher keeps %s and why, at 100,000 keys, the watcher keeps more heap than Juju's sketch. Fix (in `internal/livestate/tracker.go`): drop the array after a batch much larger than usual (e.g. `if cap(t.touched) > 4096 { t.touched = nil }`), and `dormant` likewise.",
+			items = append(items, fmt.Sprintf("**A watcher keeps more after its first sync than its keys need.** A tracker filled in one batch, as a watcher's first sync fills it, keeps %.0f bytes per key where one filled key by key keeps %.0f (`BenchmarkTrackerHeapBatch` against `BenchmarkTrackerHeap`); a million-key watcher keeps %s. Look at what `Tracker.End` keeps of the batch's scratch lists (`reuse` in `internal/livestate/tracker.go`).",
 				batch, single, heap))
 		}
 	}
@@ -55,20 +55,20 @@ func writeFindings(b *strings.Builder, run *Run) {
 		slower = slower || ok1 && ok2 && ours > theirs
 	}
 	if slower {
-		items = append(items, "**A cold start spends a quarter of its CPU describing being ids it never reports.** With the database taken out, the watcher's first sync is slower than the Juju sketch's below a million keys. A profile of it at 100,000 keys puts about 25% of its CPU in `describeID` (`strconv.Quote` of every being's `_id`, for messages about corrupt documents) called by `decodeBeing` for every being, and more in building the expected `_id` string to compare with (`layout.DocID`) and in the garbage collection of both. Fix (in `liveness/slotdoc.go`): describe the id only when the being is corrupt, and compare the `_id` with the model prefix and sequence without building a string. In a trial with the first change alone, the cold start took 0.94 ms, 9.2 ms and 142 ms at 1,000, 10,000 and 100,000 keys, against the sketch's 1.25 ms, 13.7 ms and 211 ms in the same run.")
+		items = append(items, "**A cold start is slower than the Juju sketch's** with the database taken out, at one size at least (see the targets). Profile `BenchmarkVersusJujuColdStart/impl=presence` (`-cpuprofile`): a cold start decodes every being of the model (`decodeBeing` in `liveness/slotdoc.go`) and fills the tracker in one batch.")
 	}
 	cold := fmt.Sprintf(coldStart, "official", million)
 	if trips, ok := run.Metric(cold, "roundtrips/op"); ok && trips > 1000 {
-		items = append(items, fmt.Sprintf("**A million-key cold start takes %g round trips.** The watcher reads the model's beings in one `_id` range, a thousand per batch (`layout.Batch`): one slot read, one find and a thousand getMores. Fix (in both stores' `Beings`): a larger batch for the whole-model read, e.g. none, letting the server fill its 16 MiB batches (about 200,000 projected beings each).", trips))
+		items = append(items, fmt.Sprintf("**A million-key cold start takes %g round trips.** The watcher reads the model's beings in one `_id` range, `layout.RangeBatch` to a batch, after one slot read: a larger batch takes fewer round trips, up to the server's 16 MiB replies (about 200,000 projected beings each).", trips))
 	}
 	if ns, ok := run.Metric(millionPing, "ns/op"); ok && ns > 50 {
 		one, _ := run.Metric(fmt.Sprintf(pingFace, "official"), "ns/op")
-		items = append(items, fmt.Sprintf("**Ping slows with the number of fields in the slot**: %s for a million agents against %s when every ping hits the same field. Ping shards the pending pings by bit position, so each of the 8 shards holds every one of the 15,874 fields: eight maps of 15,874 string keys (%s, `BenchmarkBatcherHeap`), and every ping hashes a string and misses the cache. Fix (in `liveness/pingbatcher.go`): shard by field index instead (`index %% 8`: each field in one shard, an eighth of the maps), and key a bucket's fields by index (an integer) rather than by their hex name.",
+		items = append(items, fmt.Sprintf("**Ping slows with the number of fields in the slot**: %s for a million agents against %s when every ping hits the same field; the batcher holds %s of pending pings for them (`BenchmarkBatcherHeap`). Each of the 8 shards (by bit position) keeps every field of the slot in pages of 16 (`liveness/fieldset.go`); look at how a ping finds its page.",
 			duration(ns), duration(one), metric(run, fmt.Sprintf(batcherHeap, million), "heap-MB", mb)))
 	}
 	if ns, ok := PerChange(run, million); ok && ns > 1000 {
 		small, _ := PerChange(run, 10000)
-		items = append(items, fmt.Sprintf("**A changed key costs more in a larger fleet**: %s at a million keys against %s at 10,000. The cost is memory latency: the tracker's tables of a million keys (about 100 MB) are far larger than the caches, and each change reads its sequence slot, its record and its key at random. A smaller tracker (the first finding) helps a little; the rest is inherent to following a million keys.",
+		items = append(items, fmt.Sprintf("**A changed key costs more in a larger fleet**: %s at a million keys against %s at 10,000. The cost is memory latency: the tracker's tables of a million keys (about 100 MB) are far larger than the caches, and each change reads its sequence slot, its record and its key at random. A smaller tracker helps a little; the rest is inherent to following a million keys.",
 			duration(ns), duration(small)))
 	}
 	var slow []string

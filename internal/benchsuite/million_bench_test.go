@@ -2,6 +2,7 @@ package benchsuite
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -17,11 +18,26 @@ const million = 1000000
 
 // BenchmarkMillionPing measures PingBatcher.Ping for a model of a
 // million agents: each op pings for the next agent, in turn, into one
-// slot, as a controller's pingers would over the slot's first quarter.
-// The bucket's map grows to the slot document's 15,874 fields during the
-// first million ops and stays there; allocs/op is what is left of that
-// growth spread over b.N.
+// slot. The batcher's pages grow to the slot document's 15,874 fields
+// during the first million ops and stay there; allocs/op is what is left
+// of that growth spread over b.N.
 func BenchmarkMillionPing(b *testing.B) {
+	benchmarkMillionPing(b, func(agents []int) {})
+}
+
+// BenchmarkMillionPingShuffled is BenchmarkMillionPing with the agents
+// pinging in a random order, the same every run, as a controller's
+// pingers do over the slot's first quarter: no ping is near the one
+// before.
+func BenchmarkMillionPingShuffled(b *testing.B) {
+	benchmarkMillionPing(b, func(agents []int) {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(agents), func(i, j int) {
+			agents[i], agents[j] = agents[j], agents[i]
+		})
+	})
+}
+
+func benchmarkMillionPing(b *testing.B, order func(agents []int)) {
 	d := sharedServer(b).newDatabase(b, "millionping")
 	pb := liveness.NewPingBatcher(faces[1].store(b, d), frozenOpts()...)
 	defer stopWorker(b, pb)
@@ -31,10 +47,16 @@ func BenchmarkMillionPing(b *testing.B) {
 		// Each agent's field name is its own string, as each Pinger's is.
 		fieldKeys[i], fieldBits[i] = fieldOf(b, int64(i+1))
 	}
+	agents := make([]int, million)
+	for i := range agents {
+		agents[i] = i
+	}
+	order(agents)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := pb.Ping(fleetModel, benchSlot, fieldKeys[i], fieldBits[i]); err != nil {
+		a := agents[i]
+		if err := pb.Ping(fleetModel, benchSlot, fieldKeys[a], fieldBits[a]); err != nil {
 			b.Fatal(err)
 		}
 		if i++; i == million {

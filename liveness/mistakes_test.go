@@ -346,6 +346,7 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 			{"dollar field", uuid, "$inc", 1, "not a hexadecimal"},
 			{"empty field", uuid, "", 1, "not a hexadecimal"},
 			{"upper-case field", uuid, "A", 1, "not a hexadecimal"},
+			{"field no sequence has", uuid, "ffffffffffffffff", 1, "beyond the last field"},
 			{"empty model", "", "0", 1, "empty model"},
 			{"model with the separator", "a:b", "0", 1, "contains ':'"},
 		} {

@@ -11,6 +11,7 @@ package benchreport
 import (
 	"bufio"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,10 +42,13 @@ type Run struct {
 	// Passes are the "pass: <label> <command>" lines, in order: the
 	// invocations that printed the results.
 	Passes []Pass
-	// Results are in the order they were printed; a name printed twice
-	// (go test -count) keeps its first result.
+	// Results are in the order they were first printed. A name printed
+	// several times (go test -count) is one result whose every metric is
+	// the median of its runs, so that one run disturbed by other work on
+	// the machine does not make the figure.
 	Results []Result
 	byName  map[string]int
+	repeats map[string][]Result // every run of a name printed more than once
 }
 
 // Pass is one go test invocation of a report run.
@@ -55,7 +59,7 @@ type Pass struct {
 // Parse reads go test -bench output. Lines that are not benchmark results
 // are skipped, except the pkg:, cpu:, commit: and pass: headers.
 func Parse(r io.Reader) (*Run, error) {
-	run := &Run{byName: make(map[string]int)}
+	run := &Run{byName: make(map[string]int), repeats: make(map[string][]Result)}
 	pkg, pass := "", ""
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -79,15 +83,44 @@ func Parse(r io.Reader) (*Run, error) {
 			}
 		}
 	}
+	for name, runs := range run.repeats {
+		run.Results[run.byName[name]].Metrics = medianMetrics(runs)
+	}
 	return run, sc.Err()
 }
 
 func (run *Run) add(res Result) {
-	if _, dup := run.byName[res.Name]; dup {
+	if i, dup := run.byName[res.Name]; dup {
+		if run.repeats[res.Name] == nil {
+			run.repeats[res.Name] = []Result{run.Results[i]}
+		}
+		run.repeats[res.Name] = append(run.repeats[res.Name], res)
 		return
 	}
 	run.byName[res.Name] = len(run.Results)
 	run.Results = append(run.Results, res)
+}
+
+// medianMetrics returns, for each unit, the median of its values over
+// runs (the mean of the middle two for an even count).
+func medianMetrics(runs []Result) map[string]float64 {
+	values := make(map[string][]float64)
+	for _, r := range runs {
+		for unit, v := range r.Metrics {
+			values[unit] = append(values[unit], v)
+		}
+	}
+	out := make(map[string]float64, len(values))
+	for unit, vs := range values {
+		slices.Sort(vs)
+		mid := len(vs) / 2
+		if len(vs)%2 == 1 {
+			out[unit] = vs[mid]
+		} else {
+			out[unit] = (vs[mid-1] + vs[mid]) / 2
+		}
+	}
+	return out
 }
 
 // parseResult reads "BenchmarkX/sub-2   100   123 ns/op   4 B/op ...".

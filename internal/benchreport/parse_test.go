@@ -85,6 +85,33 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestRepeatedRunsGiveTheirMedian checks that a benchmark run several
+// times (go test -count) is one result, in its first place, whose metrics
+// are the medians of its runs.
+func TestRepeatedRunsGiveTheirMedian(t *testing.T) {
+	out := "BenchmarkA-2  10  30 ns/op  0 allocs/op\n" +
+		"BenchmarkB-2  10  5 ns/op\n" +
+		"BenchmarkA-2  10  20 ns/op  0 allocs/op\n" +
+		"BenchmarkA-2  10  90 ns/op  2 allocs/op\n" +
+		"BenchmarkC-2  10  1 ns/op\n" +
+		"BenchmarkC-2  10  4 ns/op\n"
+	run, err := Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Results) != 3 || run.Results[0].Name != "BenchmarkA" || run.Results[1].Name != "BenchmarkB" {
+		t.Fatalf("results %+v", run.Results)
+	}
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+	}{{"BenchmarkA", "ns/op", 30}, {"BenchmarkA", "allocs/op", 0}, {"BenchmarkB", "ns/op", 5}, {"BenchmarkC", "ns/op", 2.5}} {
+		if got, ok := run.Metric(c.name, c.unit); !ok || got != c.want {
+			t.Errorf("%s %s = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
+		}
+	}
+}
+
 func TestFaceRatioAndPerChange(t *testing.T) {
 	run := parseSample(t)
 	mgo, official, ratio, ok := FaceRatio(run, "BenchmarkColdStart/face=%s/keys=%d", 1000)

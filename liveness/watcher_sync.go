@@ -3,7 +3,6 @@ package liveness
 import (
 	"context"
 
-	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -139,17 +138,17 @@ type seqKey struct {
 }
 
 // lookup finds the keys of seqs in their being documents: by id, or, when
-// there are more than one batch's worth (a watcher starting on a large
-// model), by reading all the model's beings, which the _id index serves in
-// a single pass. Beings of sequences the read does not leave in the view,
-// or already known, are passed over; sequences with no sound being are
-// left out of the result.
+// they are many and a good part of the model (a watcher starting, or a
+// whole model restarting), by reading all the model's beings, which the
+// _id index serves in one pass. Beings of sequences the read does not
+// leave in the view, or already known, are passed over; sequences with no
+// sound being are left out of the result.
 func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64) ([]seqKey, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}
 	query := seqs
-	if len(seqs) > layout.Batch {
+	if readWholeModel(len(seqs), w.tracker.SeqCount()) {
 		query = nil // every being of the model
 	}
 	beings := w.store.Names().Beings
@@ -175,6 +174,22 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 	}
 	return found, nil
 }
+
+// readWholeModel tells whether the keys of unknown sequences are better
+// read from all the model's beings than looked up by id, when the watcher
+// already knows the keys of known sequences. A lookup costs the server one
+// index seek per id (FerretDB scans the collection once per lookup
+// command, comparing every being with every id); the range read costs
+// every being of the model, about as many as the sequences known and
+// unknown, in sequential batches. A few ids are always looked up; beyond
+// rangeReadAbove, the range is read when the unknown sequences are at
+// least a third of what it would return.
+func readWholeModel(unknown, known int) bool {
+	return unknown > rangeReadAbove && 2*unknown >= known
+}
+
+// rangeReadAbove is how many unknown sequences are always looked up by id.
+const rangeReadAbove = 100
 
 // logUnresolved says once of each live sequence that it has no being.
 func (w *Watcher) logUnresolved() {

@@ -144,8 +144,8 @@ func coldReps(n int) int {
 
 // BenchmarkColdStart measures a new watcher's first sync, on each face,
 // over n live sequences it has never met: the slot read, then the keys of
-// the sequences, read from the beings collection (by id up to a thousand
-// unknown sequences, else the model's whole range). roundtrips/op counts
+// the sequences, read from the beings collection (by id up to a hundred
+// unknown sequences, else the model's whole range: see readWholeModel). roundtrips/op counts
 // the finds and getMores; heap-MB is the heap the watcher keeps once
 // started (after a forced collection, the watcher still running). Each op
 // is the median of coldReps(n) cold starts.

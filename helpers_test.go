@@ -26,9 +26,6 @@ var start = time.Unix(1700000025, 0)
 // startSlot is the slot the test clock starts in.
 var startSlot = slot.Of(start.Unix(), int64(period/time.Second))
 
-// waitTimeout bounds every wait for another goroutine in these tests.
-const waitTimeout = 10 * time.Second
-
 var (
 	modelA = names.NewModelTag("a7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e01")
 	modelB = names.NewModelTag("b3f2d9e4-1c2a-4b8e-9f6d-2e3a4b5c6d02")

@@ -132,12 +132,8 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 
 // ReadSlots implements liveness.Store.
 func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) ([][]byte, error) {
-	ids := make([]string, len(slots))
-	for i, n := range slots {
-		ids[i] = layout.DocID(modelUUID, n)
-	}
 	var docs [][]byte
-	err := each(ctx, s.pings, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, nil, layout.Batch, func(doc []byte) {
+	err := each(ctx, s.pings, idsIn(modelUUID, slots), nil, layout.Batch, func(doc []byte) {
 		docs = append(docs, append([]byte(nil), doc...))
 	})
 	if err != nil {

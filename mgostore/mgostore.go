@@ -171,11 +171,7 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 
 // ReadSlots implements liveness.Store.
 func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) ([][]byte, error) {
-	ids := make([]string, len(slots))
-	for i, n := range slots {
-		ids[i] = layout.DocID(modelUUID, n)
-	}
-	docs, err := s.readRaw(ctx, s.pings, bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+	docs, err := s.readRaw(ctx, s.pings, idsIn(modelUUID, slots))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read slots %v of model %q from %s: %w", slots, modelUUID, s.pings.FullName, err)
 	}
@@ -213,6 +209,15 @@ func modelIDs(modelUUID string) bson.D {
 	return bson.D{{Name: "_id", Value: bson.D{{Name: "$gte", Value: from}, {Name: "$lt", Value: before}}}}
 }
 
+// idsIn matches the documents of a model named by the numbers ns.
+func idsIn(modelUUID string, ns []int64) bson.D {
+	ids := make([]string, len(ns))
+	for i, n := range ns {
+		ids[i] = layout.DocID(modelUUID, n)
+	}
+	return bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
+}
+
 // beingFields projects a being document onto what readers need.
 var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
 
@@ -224,12 +229,7 @@ func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn f
 		queries = append(queries, modelIDs(modelUUID))
 	}
 	for start := 0; start < len(seqs); start += layout.Batch {
-		batch := seqs[start:min(start+layout.Batch, len(seqs))]
-		ids := make([]string, len(batch))
-		for i, seq := range batch {
-			ids[i] = layout.DocID(modelUUID, seq)
-		}
-		queries = append(queries, bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+		queries = append(queries, idsIn(modelUUID, seqs[start:min(start+layout.Batch, len(seqs))]))
 	}
 	batch := layout.Batch
 	if seqs == nil {
@@ -279,12 +279,8 @@ func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64
 	removed := 0
 	for start := 0; start < len(seqs); start += layout.Batch {
 		batch := seqs[start:min(start+layout.Batch, len(seqs))]
-		ids := make([]string, len(batch))
-		for i, seq := range batch {
-			ids[i] = layout.DocID(modelUUID, seq)
-		}
 		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			info, err := c.RemoveAll(bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}})
+			info, err := c.RemoveAll(idsIn(modelUUID, batch))
 			if info != nil {
 				removed += info.Removed
 			}

@@ -55,17 +55,18 @@ func New(base *mongo.Collection) liveness.Store {
 	}
 	db := base.Database()
 	primary := options.Collection().SetReadPreference(readpref.Primary())
-	s := &Store{db: db}
-	s.seqs = db.Collection(base.Name()+layout.SeqsSuffix, primary)
-	s.beings = db.Collection(base.Name()+layout.BeingsSuffix, primary)
-	s.pings = db.Collection(base.Name()+layout.PingsSuffix, primary)
-	for _, c := range []struct {
-		name *string
-		coll *mongo.Collection
-	}{{&s.names.Seqs, s.seqs}, {&s.names.Beings, s.beings}, {&s.names.Pings, s.pings}} {
-		*c.name = db.Name() + "." + c.coll.Name()
+	fullName := db.Name() + "." + base.Name()
+	return &Store{
+		db:     db,
+		seqs:   db.Collection(base.Name()+layout.SeqsSuffix, primary),
+		beings: db.Collection(base.Name()+layout.BeingsSuffix, primary),
+		pings:  db.Collection(base.Name()+layout.PingsSuffix, primary),
+		names: liveness.Names{
+			Seqs:   fullName + layout.SeqsSuffix,
+			Beings: fullName + layout.BeingsSuffix,
+			Pings:  fullName + layout.PingsSuffix,
+		},
 	}
-	return s
 }
 
 // Names implements liveness.Store.

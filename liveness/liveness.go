@@ -65,6 +65,15 @@ func checkStore(store Store) error {
 	return nil
 }
 
+// checkWorker reports why a worker of modelUUID in store could never run,
+// the model id first.
+func checkWorker(store Store, modelUUID string) error {
+	if err := checkModelUUID(modelUUID); err != nil {
+		return err
+	}
+	return checkStore(store)
+}
+
 // BrokenStore returns a Store that stands for one that could not be made,
 // because err: workers given it report err as a mistake in their
 // arguments, as they do for a bad model UUID or key. It lets a face whose

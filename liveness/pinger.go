@@ -66,11 +66,9 @@ func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingR
 		recorderFunc: recorderFunc,
 		cfg:          newConfig(opts),
 	}
-	switch {
-	case checkModelUUID(modelUUID) != nil:
-		p.badInput = checkModelUUID(modelUUID)
-	case checkStore(store) != nil:
-		p.badInput = checkStore(store)
+	switch err := checkWorker(store, modelUUID); {
+	case err != nil:
+		p.badInput = err
 	case recorderFunc == nil:
 		p.badInput = notValidf("nil ping recorder")
 	default:

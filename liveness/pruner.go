@@ -38,13 +38,14 @@ func NewPruner(store Store, modelUUID string, delta time.Duration, opts ...Optio
 }
 
 func newPruner(store Store, modelUUID string, delta time.Duration, cfg config) *Pruner {
-	p := &Pruner{store: store, modelUUID: modelUUID, delta: delta, cfg: cfg}
-	p.badInput = checkModelUUID(modelUUID)
-	if p.badInput == nil {
-		p.badInput = checkStore(store)
+	return &Pruner{
+		store:     store,
+		modelUUID: modelUUID,
+		delta:     delta,
+		cfg:       cfg,
+		badInput:  checkWorker(store, modelUUID),
+		corrupt:   newCorruptLog(cfg.logger, modelUUID),
 	}
-	p.corrupt = newCorruptLog(cfg.logger, modelUUID)
-	return p
 }
 
 // Prune removes beings that have been superseded by another entry with a

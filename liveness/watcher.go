@@ -126,11 +126,7 @@ type reqReport struct {
 // given an unusable store or model UUID is returned dead, with the reason
 // as its error.
 func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
-	err := checkModelUUID(modelUUID)
-	if err == nil {
-		err = checkStore(store)
-	}
-	if err != nil {
+	if err := checkWorker(store, modelUUID); err != nil {
 		w := NewDeadWatcher(err)
 		w.modelUUID = modelUUID
 		return w

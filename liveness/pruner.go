@@ -64,20 +64,20 @@ func (p *Pruner) Prune(memCache map[int64]string) error {
 
 // PruneContext is Prune with a context for its database operations.
 func (p *Pruner) PruneContext(ctx context.Context, memCache map[int64]string) error {
-	_, err := p.run(ctx, p.delta, memCache, true)
+	_, err := p.run(ctx, memCache, true)
 	return err
 }
 
 // Preview works out what Prune would remove now, by the same rules, and
 // removes nothing.
 func (p *Pruner) Preview(ctx context.Context) (PruneCounts, error) {
-	return p.run(ctx, p.delta, nil, false)
+	return p.run(ctx, nil, false)
 }
 
 // run finds what a prune removes, judging the age of slots with the
-// server clock delta given, and, when remove is set, removes it and trims
-// memCache to the live sequences.
-func (p *Pruner) run(ctx context.Context, delta time.Duration, memCache map[int64]string, remove bool) (PruneCounts, error) {
+// pruner's server clock delta, and, when remove is set, removes it and
+// trims memCache to the live sequences.
+func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool) (PruneCounts, error) {
 	var counts PruneCounts
 	if p.badInput != nil {
 		return counts, p.badInput
@@ -85,7 +85,7 @@ func (p *Pruner) run(ctx context.Context, delta time.Duration, memCache map[int6
 	ctx, cancel := p.cfg.op(ctx)
 	defer cancel()
 	periodSeconds := slot.Seconds(p.cfg.period)
-	current := slot.At(p.cfg.clock.Now(), delta, p.cfg.period)
+	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
 	var err error
 	if counts.Pings, err = p.store.OldSlots(ctx, p.modelUUID, current-3*periodSeconds, remove); err != nil {
 		return counts, annotatef(err, "pruner of model %q", p.modelUUID)

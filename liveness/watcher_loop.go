@@ -318,11 +318,13 @@ func (w *Watcher) maybePrune() {
 	w.pruneSince = 0
 	w.pruning = true
 	if w.pruner == nil {
+		// The delta is measured once, before the first read, so it is
+		// already known and will not change.
 		w.pruner = newPruner(w.store, w.modelUUID, w.delta, w.cfg)
 	}
-	pruner, delta := w.pruner, w.delta
+	pruner := w.pruner
 	w.tomb.Go(func() error {
-		_, err := pruner.run(w.ctx, delta, nil, true)
+		_, err := pruner.run(w.ctx, nil, true)
 		select {
 		case w.pruneDone <- err:
 		case <-w.tomb.Dying():

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/presence-go/presence/internal/bsonraw"
-	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 )
 
@@ -32,11 +31,11 @@ func splitSlotDoc(doc []byte, modelUUID string, previous, current int64) (d live
 		var dst *[]byte
 		switch string(e.Name) {
 		case "_id":
-			s, _ := e.Str()
-			switch s {
-			case layout.DocID(modelUUID, previous):
+			s, _ := e.StrBytes()
+			switch {
+			case isDocID(s, modelUUID, previous):
 				d.Slot = previous
-			case layout.DocID(modelUUID, current):
+			case isDocID(s, modelUUID, current):
 				d.Slot = current
 			default:
 				return d, "", nil

@@ -27,11 +27,9 @@ import (
 type writePlan struct {
 	period time.Duration
 	docs   map[bucketKey]*docWrites
-	// newest is the newest slot pinged in each model, and latest the
-	// newest of all, as the pingers' clocks (which follow the server's)
-	// have named them: the age of the other slots is judged against them,
-	// never against this host's clock.
-	newest map[string]int64
+	// latest is the newest slot pinged in any model, as the pingers'
+	// clocks (which follow the server's) have named it: the age of every
+	// slot document is judged against it, never against this host's clock.
 	latest int64
 }
 
@@ -47,7 +45,7 @@ type docWrites struct {
 }
 
 func newWritePlan(period time.Duration) *writePlan {
-	return &writePlan{period: period, docs: make(map[bucketKey]*docWrites), newest: make(map[string]int64)}
+	return &writePlan{period: period, docs: make(map[bucketKey]*docWrites)}
 }
 
 func (p *writePlan) doc(k bucketKey) *docWrites {
@@ -61,9 +59,6 @@ func (p *writePlan) doc(k bucketKey) *docWrites {
 
 // add sorts the pings of b into news and refreshes.
 func (p *writePlan) add(b *bucket) {
-	if b.slot > p.newest[b.modelUUID] {
-		p.newest[b.modelUUID] = b.slot
-	}
 	p.latest = max(p.latest, b.slot)
 	d := p.doc(b.bucketKey)
 	before := p.docs[bucketKey{b.modelUUID, b.slot - slot.Seconds(p.period)}]
@@ -152,10 +147,10 @@ func (p *writePlan) failed(w plannedWrite) bool {
 // tooOld reports whether no watcher reads slot document k any more: a slot
 // is read for two periods, and one more is allowed for the difference
 // between the clocks of pingers and watchers. Slots of every model follow
-// the one server clock, so the newest slot of any model tells too, which
-// lets the plan forget models that no longer ping.
+// the one server clock, so the newest slot of any model tells, which lets
+// the plan forget models that no longer ping.
 func (p *writePlan) tooOld(k bucketKey) bool {
-	return k.slot+3*slot.Seconds(p.period) <= max(p.newest[k.modelUUID], p.latest)
+	return k.slot+3*slot.Seconds(p.period) <= p.latest
 }
 
 // forget drops what the plan knows of documents too old to matter, and of
@@ -170,11 +165,6 @@ func (p *writePlan) forget() (dropped int) {
 			dropped++
 		}
 		delete(p.docs, k)
-	}
-	for model, newest := range p.newest {
-		if p.tooOld(bucketKey{model, newest}) {
-			delete(p.newest, model)
-		}
 	}
 	return dropped
 }

@@ -131,10 +131,12 @@ func TestWritePlanForgetsModelsThatStopped(t *testing.T) {
 	if _, ok := p.docs[bucketKey{"gone", 60}]; ok {
 		t.Errorf("slot 60 of a model that stopped is still kept with slot 150 pinged")
 	}
-	if _, ok := p.newest["gone"]; ok {
-		t.Errorf("the newest slot of a model that stopped is still kept")
+	for k := range p.docs {
+		if k.modelUUID == "gone" {
+			t.Errorf("slot %d of a model that stopped is still kept", k.slot)
+		}
 	}
-	if len(p.docs) != 1 || len(p.newest) != 1 {
-		t.Errorf("kept %d documents, %d models; want 1 and 1", len(p.docs), len(p.newest))
+	if len(p.docs) != 1 {
+		t.Errorf("kept %d documents; want 1", len(p.docs))
 	}
 }

@@ -188,10 +188,7 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 // words returns the word of field index over the live slots before the
 // read and after it.
 func (r *Read) words(index int64) (before, after Word) {
-	for _, d := range r.view.docs {
-		before.Alive |= d.parts[alivePart].words[index]
-		before.Dead |= d.parts[deadPart].words[index]
-	}
+	before = r.view.word(index)
 	for _, d := range r.live {
 		for p := range d.parts {
 			word := d.parts[p].words[index]

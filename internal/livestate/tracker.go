@@ -457,15 +457,19 @@ func (s *seqTable) remove(seq int64) {
 	s.slots[i] = seqSlot{}
 	s.count--
 	for j := (i + 1) & mask; s.slots[j].ref != 0; j = (j + 1) & mask {
-		home := s.home(s.slots[j].seq())
-		// The entry at j may move to the hole at i unless its home lies
-		// cyclically in (i, j].
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if fillsHole(i, j, s.home(s.slots[j].seq())) {
 			s.slots[i] = s.slots[j]
 			s.slots[j] = seqSlot{}
 			i = j
 		}
 	}
+}
+
+// fillsHole reports whether the entry at slot j of a linear-probing table,
+// whose probe run starts at home, may move back to the hole at slot i that
+// precedes it in its run: it may unless home lies cyclically in (i, j].
+func fillsHole(i, j, home int) bool {
+	return (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)
 }
 
 func (s *seqTable) each(fn func(seq int64, id int32, st State)) {
@@ -538,8 +542,7 @@ func (k *keyIndex) remove(t *Tracker, id int32) {
 	k.slots[i] = 0
 	k.count--
 	for j := (i + 1) & mask; k.slots[j] != 0; j = (j + 1) & mask {
-		home := k.home(t.keyOf(k.slots[j] - 1))
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if fillsHole(i, j, k.home(t.keyOf(k.slots[j]-1))) {
 			k.slots[i] = k.slots[j]
 			k.slots[j] = 0
 			i = j

@@ -27,7 +27,7 @@ type Tracker struct {
 	arena   keyArena          // the keys' bytes
 	// aliveBits has a bit per record id, set when its key is alive: the
 	// state of its newest sequence, kept at hand.
-	aliveBits []uint64
+	aliveBits idBits
 
 	// Between Begin and End, the keys Set touches are noted with their
 	// liveness before the first touch, and a record whose last sequence
@@ -35,8 +35,8 @@ type Tracker struct {
 	// and gains another in the same batch stays one record.
 	batch   bool
 	touched []touchedKey
-	marked  []uint64 // a bit per record id: noted in touched
-	dormant []int32  // records left without a sequence since Begin
+	marked  idBits  // the record ids noted in touched
+	dormant []int32 // records left without a sequence since Begin
 }
 
 // touchedKey is a key Set touched since Begin, and whether it was alive.
@@ -86,21 +86,26 @@ func (t *Tracker) Alive(key string) bool {
 
 // aliveAt reports whether the key of record id is alive, from the bit set
 // kept for it.
-func (t *Tracker) aliveAt(id int32) bool {
+func (t *Tracker) aliveAt(id int32) bool { return t.aliveBits.has(id) }
+
+// idBits is a set of record ids, a bit per id.
+type idBits []uint64
+
+func (b idBits) has(id int32) bool {
 	word := int(id / 64)
-	return word < len(t.aliveBits) && t.aliveBits[word]&(1<<uint(id%64)) != 0
+	return word < len(b) && b[word]&(1<<uint(id%64)) != 0
 }
 
-// setAlive keeps the alive bit of record id.
-func (t *Tracker) setAlive(id int32, alive bool) {
+// set puts id in the set (in) or takes it out, growing the set as needed.
+func (b *idBits) set(id int32, in bool) {
 	word, bit := int(id/64), uint64(1)<<uint(id%64)
-	for word >= len(t.aliveBits) {
-		t.aliveBits = append(t.aliveBits, 0)
+	for word >= len(*b) {
+		*b = append(*b, 0)
 	}
-	if alive {
-		t.aliveBits[word] |= bit
+	if in {
+		(*b)[word] |= bit
 	} else {
-		t.aliveBits[word] &^= bit
+		(*b)[word] &^= bit
 	}
 }
 
@@ -168,7 +173,7 @@ func (t *Tracker) End(fn func(key string, alive bool)) {
 		if alive != tk.was {
 			fn(tk.key, alive)
 		}
-		t.marked[tk.id/64] &^= 1 << uint(tk.id%64)
+		t.marked.set(tk.id, false)
 	}
 	t.touched = reuse(t.touched)
 	t.batch = false
@@ -225,14 +230,10 @@ func (t *Tracker) note(id int32, was bool) {
 	if !t.batch {
 		return
 	}
-	word, bit := int(id/64), uint64(1)<<uint(id%64)
-	for word >= len(t.marked) {
-		t.marked = append(t.marked, 0)
-	}
-	if t.marked[word]&bit != 0 {
+	if t.marked.has(id) {
 		return
 	}
-	t.marked[word] |= bit
+	t.marked.set(id, true)
 	t.touched = append(t.touched, touchedKey{id, was, t.keyOf(id)})
 }
 
@@ -294,7 +295,7 @@ func (t *Tracker) set(id int32, known bool, seq int64, seen bool, oldState State
 		_, newest, _ := t.bySeq.get(r.newest)
 		alive = newest.live()
 	}
-	t.setAlive(id, alive)
+	t.aliveBits.set(id, alive)
 	if alive != was {
 		if alive {
 			t.live++

@@ -109,31 +109,11 @@ func (b *idBits) set(id int32, in bool) {
 	}
 }
 
-// Seq returns the sequence that makes key alive, if it is.
-func (t *Tracker) Seq(key string) (int64, bool) {
-	id, ok := t.byKey.get(t, key)
-	if !ok || !t.aliveAt(id) {
-		return 0, false
-	}
-	return t.records[id].newest, true
-}
-
 // LiveCount returns how many keys are alive.
 func (t *Tracker) LiveCount() int { return t.live }
 
 // SeqCount returns how many sequences the tracker holds.
 func (t *Tracker) SeqCount() int { return t.bySeq.count }
-
-// KeyCount returns how many keys the tracker holds, alive or not.
-func (t *Tracker) KeyCount() int {
-	n := len(t.records) - len(t.free)
-	for _, id := range t.dormant {
-		if t.records[id].newest < 0 {
-			n--
-		}
-	}
-	return n
-}
 
 // EachAlive calls fn for every live key.
 func (t *Tracker) EachAlive(fn func(key string)) {
@@ -151,11 +131,6 @@ func (t *Tracker) EachKey(fn func(key string, alive bool)) {
 			fn(t.keyOf(int32(id)), t.aliveAt(int32(id)))
 		}
 	}
-}
-
-// EachSeq calls fn for every sequence the tracker holds, with its key.
-func (t *Tracker) EachSeq(fn func(seq int64, key string)) {
-	t.bySeq.each(func(seq int64, id int32, _ State) { fn(seq, t.keyOf(id)) })
 }
 
 // Begin starts noting which keys Set touches, so that End can tell which
@@ -471,14 +446,6 @@ func (s *seqTable) remove(seq int64) {
 // precedes it in its run: it may unless home lies cyclically in (i, j].
 func fillsHole(i, j, home int) bool {
 	return (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)
-}
-
-func (s *seqTable) each(fn func(seq int64, id int32, st State)) {
-	for _, e := range s.slots {
-		if e.ref != 0 {
-			fn(e.seq(), int32(e.ref>>2)-1, State(e.ref&3))
-		}
-	}
 }
 
 // keyIndex finds a key's record by open addressing with linear probing

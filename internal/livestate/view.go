@@ -71,23 +71,6 @@ func (v *View) StateOf(seq int64) State {
 	return stateOf(v.word(index), uint64(1)<<uint(seq%bitfield.BitsPerField))
 }
 
-// Len returns the number of sequences with a bit in the view.
-func (v *View) Len() int {
-	seen := make(map[int64]Word)
-	for _, d := range v.docs {
-		for p := range d.parts {
-			for index := range d.parts[p].words {
-				seen[index] = v.word(index)
-			}
-		}
-	}
-	n := 0
-	for _, w := range seen {
-		n += popcount(w.Alive | w.Dead)
-	}
-	return n
-}
-
 // word returns the alive and dead bits of field index over the live slots.
 func (v *View) word(index int64) Word {
 	var w Word

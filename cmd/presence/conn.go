@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -110,7 +111,7 @@ func (c *connFlags) open(ctx context.Context) (*target, error) {
 	for _, name := range names {
 		have[name] = true
 	}
-	for _, suffix := range []string{".beings", ".pings"} {
+	for _, suffix := range []string{layout.BeingsSuffix, layout.PingsSuffix} {
 		if !have[c.base+suffix] {
 			cn.Close()
 			return nil, fmt.Errorf("collection %s.%s%s does not exist on %s (wrong --db or --base?)", c.db, c.base, suffix, cn.addr())

@@ -249,7 +249,8 @@ func startWorkers(ctx context.Context, cfg demoConfig, store liveness.Store, uui
 		ws.pingers[agent] = liveness.NewPinger(store, uuids[m], key, ws.batcher, opts...)
 	}
 	started := time.Now()
-	if err := startAll(ctx, ws.pingers); err != nil {
+	pinger := func(i int) *liveness.Pinger { return ws.pingers[i] }
+	if err := startAll(ctx, len(ws.pingers), pinger, (*liveness.Pinger).Start); err != nil {
 		ws.stop()
 		return nil, err
 	}
@@ -314,25 +315,26 @@ func untilAction(actions []action, next int, start time.Time) time.Duration {
 	return max(0, actions[next].at-time.Since(start))
 }
 
-// startAll starts the pingers a few at a time.
-func startAll(ctx context.Context, pingers []*liveness.Pinger) error {
+// startAll starts n agents a few at a time: agent returns the i-th, in
+// order, and start starts it. It hands out no more agents once ctx ends.
+func startAll[A any](ctx context.Context, n int, agent func(i int) A, start func(A) error) error {
 	const parallel = 8
-	work := make(chan *liveness.Pinger)
-	errs := make(chan error, len(pingers))
+	work := make(chan A)
+	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for i := 0; i < parallel; i++ {
+	for range parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
-				errs <- p.Start()
+			for a := range work {
+				errs <- start(a)
 			}
 		}()
 	}
 feed:
-	for _, p := range pingers {
+	for i := range n {
 		select {
-		case work <- p:
+		case work <- agent(i):
 		case <-ctx.Done():
 			break feed
 		}

@@ -98,30 +98,15 @@ func TestEventRatesSpanTheLastSecond(t *testing.T) {
 // default, official one.
 func TestDemoInterruptedStillSummarises(t *testing.T) {
 	f := newFixture(t)
-	stdout, out := lines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr strings.Builder
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, []string{"demo", "--driver", "mgo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
-			"--agents", "9", "--kills", "1", "--stops", "1", "--period", "1s", "--duration", "1m"}, stdout, &stderr)
-		stdout.Close()
-	}()
-	expectLine(t, out, "started 9 agents")
+	cmd := runInBackground(ctx, []string{"demo", "--driver", "mgo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
+		"--agents", "9", "--kills", "1", "--stops", "1", "--period", "1s", "--duration", "1m"})
+	expectLine(t, cmd.out, "started 9 agents")
 	cancel()
-	expectLine(t, out, "interrupted")
-	expectLine(t, out, "Summary (seed 2)")
-	select {
-	case code := <-exit:
-		if code != exitOK {
-			t.Errorf("exit %d, stderr %q", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("demo did not stop when interrupted")
-	}
-	for range out {
-	}
+	expectLine(t, cmd.out, "interrupted")
+	expectLine(t, cmd.out, "Summary (seed 2)")
+	cmd.expectExit(t, "demo did not stop when interrupted")
 }
 
 // TestDemoWatchersFirstSeeEveryAgentAlive starts the demo's workers with a

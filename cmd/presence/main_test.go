@@ -388,7 +388,7 @@ func testPruneDryRunThenPrune(t *testing.T, driver driverName) {
 }
 
 // lines collects what a command writes, a line at a time.
-func lines(t *testing.T) (io.WriteCloser, <-chan string) {
+func lines() (io.WriteCloser, <-chan string) {
 	pr, pw := io.Pipe()
 	out := make(chan string, 1000)
 	go func() {
@@ -399,6 +399,41 @@ func lines(t *testing.T) (io.WriteCloser, <-chan string) {
 		}
 	}()
 	return pw, out
+}
+
+// background is a command running until its context ends, its output
+// read a line at a time.
+type background struct {
+	out    <-chan string
+	exit   chan int
+	stderr strings.Builder
+}
+
+// runInBackground runs the command args until ctx ends.
+func runInBackground(ctx context.Context, args []string) *background {
+	stdout, out := lines()
+	b := &background{out: out, exit: make(chan int, 1)}
+	go func() {
+		b.exit <- run(ctx, args, stdout, &b.stderr)
+		stdout.Close()
+	}()
+	return b
+}
+
+// expectExit waits for the command to exit with exitOK, failing with
+// notStopped after 20 s, and then reads what is left of its output.
+func (b *background) expectExit(t *testing.T, notStopped string) {
+	t.Helper()
+	select {
+	case code := <-b.exit:
+		if code != exitOK {
+			t.Errorf("exit %d, stderr %q", code, b.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal(notStopped)
+	}
+	for range b.out {
+	}
 }
 
 // expectLine waits for a line containing want.
@@ -432,15 +467,10 @@ func testWatchStreamsChangesUntilCancelled(t *testing.T, driver driverName) {
 	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(100*time.Millisecond))...)
 	first := f.start(t, batcher, "machine-0", opts...)
 
-	stdout, out := lines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr strings.Builder
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, append([]string{"watch", "--period", "1s", "--driver", string(driver)}, f.flags()...), stdout, &stderr)
-		stdout.Close()
-	}()
+	cmd := runInBackground(ctx, append([]string{"watch", "--period", "1s", "--driver", string(driver)}, f.flags()...))
+	out := cmd.out
 
 	expectLine(t, out, "machine-0 alive")
 	if err := first.KillForTesting(); err != nil {
@@ -452,14 +482,5 @@ func testWatchStreamsChangesUntilCancelled(t *testing.T, driver driverName) {
 	expectLine(t, out, "machine-1 alive")
 
 	cancel()
-	select {
-	case code := <-exit:
-		if code != exitOK {
-			t.Errorf("exit %d, stderr %q", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("watch did not stop when cancelled")
-	}
-	for range out {
-	}
+	cmd.expectExit(t, "watch did not stop when cancelled")
 }

@@ -9,31 +9,19 @@ import (
 	"github.com/presence-go/presence/liveness"
 )
 
-// reporter is what workers offer for introspection.
-type reporter interface {
-	Report() map[string]interface{}
-}
-
 // printReports prints the workers' Report figures: the batcher's, the
 // pingers' summed, and each watcher's. Keys are printed sorted and
 // otherwise taken as they come.
 func printReports(out io.Writer, batcher *liveness.PingBatcher, pingers []*liveness.Pinger, watcherReports []map[string]interface{}, perModel int, uuids []string) {
 	fmt.Fprintln(out, "Worker reports:")
-	r, ok := interface{}(batcher).(reporter)
-	if !ok {
-		fmt.Fprintln(out, "  (this build of the library has no Report method)")
-		return
-	}
-	fmt.Fprintf(out, "  batcher: %s\n", formatReport(r.Report()))
+	fmt.Fprintf(out, "  batcher: %s\n", formatReport(batcher.Report()))
 	sums := map[string]interface{}{}
 	for _, p := range pingers {
-		if r, ok := interface{}(p).(reporter); ok {
-			for k, v := range r.Report() {
-				// A sum of sequence numbers would mean nothing.
-				if f, ok := number(v); ok && k != "seq" {
-					prev, _ := sums[k].(float64)
-					sums[k] = prev + f
-				}
+		for k, v := range p.Report() {
+			// A sum of sequence numbers would mean nothing.
+			if f, ok := number(v); ok && k != "seq" {
+				prev, _ := sums[k].(float64)
+				sums[k] = prev + f
 			}
 		}
 	}
@@ -43,13 +31,11 @@ func printReports(out io.Writer, batcher *liveness.PingBatcher, pingers []*liven
 	}
 }
 
-// reportsOf collects the watchers' reports, if they offer them.
+// reportsOf collects the watchers' reports.
 func reportsOf(watchers []*liveness.Watcher) []map[string]interface{} {
 	var reports []map[string]interface{}
 	for _, w := range watchers {
-		if r, ok := interface{}(w).(reporter); ok {
-			reports = append(reports, r.Report())
-		}
+		reports = append(reports, w.Report())
 	}
 	return reports
 }

@@ -245,39 +245,9 @@ func (r *soakRun) call(a *soakAgent, kind callKind) error {
 // startAgents adds and starts the agents of the configuration, a few at a
 // time.
 func (r *soakRun) startAgents(ctx context.Context) error {
-	const parallel = 8
-	work := make(chan *soakAgent)
-	errs := make(chan error, r.cfg.agents)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for a := range work {
-				errs <- r.call(a, callStart)
-			}
-		}()
-	}
-feed:
-	for i := range r.cfg.agents {
-		select {
-		case work <- r.addAgent(i % r.cfg.models):
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted while starting the agents")
-	}
-	for err := range errs {
-		if err != nil {
-			return fmt.Errorf("cannot start an agent: %v", err)
-		}
-	}
-	return nil
+	agent := func(i int) *soakAgent { return r.addAgent(i % r.cfg.models) }
+	start := func(a *soakAgent) error { return r.call(a, callStart) }
+	return startAll(ctx, r.cfg.agents, agent, start)
 }
 
 // startWatchers starts the watchers, each watching every key of its

@@ -48,10 +48,8 @@ func (e Element) Int64() (int64, bool) {
 
 // Str returns the value of a string element, without its terminating NUL.
 func (e Element) Str() (string, bool) {
-	if e.Type != TypeString {
-		return "", false
-	}
-	return string(e.Value[4 : len(e.Value)-1]), true
+	b, ok := e.StrBytes()
+	return string(b), ok
 }
 
 // StrBytes returns the bytes of a string element, without its terminating

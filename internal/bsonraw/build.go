@@ -24,12 +24,17 @@ func (b *Builder) start() {
 	}
 }
 
-// Begin opens an embedded document called name.
-func (b *Builder) Begin(name string) {
+// head writes the type and the name of an element, whose value follows.
+func (b *Builder) head(typ byte, name string) {
 	b.start()
-	b.buf = append(b.buf, TypeDocument)
+	b.buf = append(b.buf, typ)
 	b.buf = append(b.buf, name...)
 	b.buf = append(b.buf, 0)
+}
+
+// Begin opens an embedded document called name.
+func (b *Builder) Begin(name string) {
+	b.head(TypeDocument, name)
 	b.open = append(b.open, len(b.buf))
 	b.buf = append(b.buf, 0, 0, 0, 0)
 }
@@ -44,10 +49,7 @@ func (b *Builder) End() {
 
 // Int64 writes an int64 element.
 func (b *Builder) Int64(name string, v int64) {
-	b.start()
-	b.buf = append(b.buf, TypeInt64)
-	b.buf = append(b.buf, name...)
-	b.buf = append(b.buf, 0)
+	b.head(TypeInt64, name)
 	b.buf = binary.LittleEndian.AppendUint64(b.buf, uint64(v))
 }
 

@@ -11,8 +11,6 @@
 // Nothing here touches a database, a clock or a goroutine.
 package livestate
 
-import "math/bits"
-
 // State is what the live slots say of one sequence.
 type State uint8
 
@@ -42,5 +40,3 @@ func stateOf(w Word, bit uint64) State {
 	}
 	return st
 }
-
-func popcount(x uint64) int { return bits.OnesCount64(x) }

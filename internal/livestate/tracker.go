@@ -27,7 +27,7 @@ type Tracker struct {
 	arena   keyArena          // the keys' bytes
 	// aliveBits has a bit per record id, set when its key is alive: the
 	// state of its newest sequence, kept at hand.
-	aliveBits []uint64
+	aliveBits idBits
 
 	// Between Begin and End, the keys Set touches are noted with their
 	// liveness before the first touch, and a record whose last sequence
@@ -35,8 +35,8 @@ type Tracker struct {
 	// and gains another in the same batch stays one record.
 	batch   bool
 	touched []touchedKey
-	marked  []uint64 // a bit per record id: noted in touched
-	dormant []int32  // records left without a sequence since Begin
+	marked  idBits  // the record ids noted in touched
+	dormant []int32 // records left without a sequence since Begin
 }
 
 // touchedKey is a key Set touched since Begin, and whether it was alive.
@@ -86,31 +86,27 @@ func (t *Tracker) Alive(key string) bool {
 
 // aliveAt reports whether the key of record id is alive, from the bit set
 // kept for it.
-func (t *Tracker) aliveAt(id int32) bool {
+func (t *Tracker) aliveAt(id int32) bool { return t.aliveBits.has(id) }
+
+// idBits is a set of record ids, a bit per id.
+type idBits []uint64
+
+func (b idBits) has(id int32) bool {
 	word := int(id / 64)
-	return word < len(t.aliveBits) && t.aliveBits[word]&(1<<uint(id%64)) != 0
+	return word < len(b) && b[word]&(1<<uint(id%64)) != 0
 }
 
-// setAlive keeps the alive bit of record id.
-func (t *Tracker) setAlive(id int32, alive bool) {
+// set puts id in the set (in) or takes it out, growing the set as needed.
+func (b *idBits) set(id int32, in bool) {
 	word, bit := int(id/64), uint64(1)<<uint(id%64)
-	for word >= len(t.aliveBits) {
-		t.aliveBits = append(t.aliveBits, 0)
+	for word >= len(*b) {
+		*b = append(*b, 0)
 	}
-	if alive {
-		t.aliveBits[word] |= bit
+	if in {
+		(*b)[word] |= bit
 	} else {
-		t.aliveBits[word] &^= bit
+		(*b)[word] &^= bit
 	}
-}
-
-// Seq returns the sequence that makes key alive, if it is.
-func (t *Tracker) Seq(key string) (int64, bool) {
-	id, ok := t.byKey.get(t, key)
-	if !ok || !t.aliveAt(id) {
-		return 0, false
-	}
-	return t.records[id].newest, true
 }
 
 // LiveCount returns how many keys are alive.
@@ -118,17 +114,6 @@ func (t *Tracker) LiveCount() int { return t.live }
 
 // SeqCount returns how many sequences the tracker holds.
 func (t *Tracker) SeqCount() int { return t.bySeq.count }
-
-// KeyCount returns how many keys the tracker holds, alive or not.
-func (t *Tracker) KeyCount() int {
-	n := len(t.records) - len(t.free)
-	for _, id := range t.dormant {
-		if t.records[id].newest < 0 {
-			n--
-		}
-	}
-	return n
-}
 
 // EachAlive calls fn for every live key.
 func (t *Tracker) EachAlive(fn func(key string)) {
@@ -148,11 +133,6 @@ func (t *Tracker) EachKey(fn func(key string, alive bool)) {
 	}
 }
 
-// EachSeq calls fn for every sequence the tracker holds, with its key.
-func (t *Tracker) EachSeq(fn func(seq int64, key string)) {
-	t.bySeq.each(func(seq int64, id int32, _ State) { fn(seq, t.keyOf(id)) })
-}
-
 // Begin starts noting which keys Set touches, so that End can tell which
 // keys' liveness moved over several changes, each key once.
 func (t *Tracker) Begin() {
@@ -168,7 +148,7 @@ func (t *Tracker) End(fn func(key string, alive bool)) {
 		if alive != tk.was {
 			fn(tk.key, alive)
 		}
-		t.marked[tk.id/64] &^= 1 << uint(tk.id%64)
+		t.marked.set(tk.id, false)
 	}
 	t.touched = reuse(t.touched)
 	t.batch = false
@@ -225,14 +205,10 @@ func (t *Tracker) note(id int32, was bool) {
 	if !t.batch {
 		return
 	}
-	word, bit := int(id/64), uint64(1)<<uint(id%64)
-	for word >= len(t.marked) {
-		t.marked = append(t.marked, 0)
-	}
-	if t.marked[word]&bit != 0 {
+	if t.marked.has(id) {
 		return
 	}
-	t.marked[word] |= bit
+	t.marked.set(id, true)
 	t.touched = append(t.touched, touchedKey{id, was, t.keyOf(id)})
 }
 
@@ -294,7 +270,7 @@ func (t *Tracker) set(id int32, known bool, seq int64, seen bool, oldState State
 		_, newest, _ := t.bySeq.get(r.newest)
 		alive = newest.live()
 	}
-	t.setAlive(id, alive)
+	t.aliveBits.set(id, alive)
 	if alive != was {
 		if alive {
 			t.live++
@@ -457,10 +433,7 @@ func (s *seqTable) remove(seq int64) {
 	s.slots[i] = seqSlot{}
 	s.count--
 	for j := (i + 1) & mask; s.slots[j].ref != 0; j = (j + 1) & mask {
-		home := s.home(s.slots[j].seq())
-		// The entry at j may move to the hole at i unless its home lies
-		// cyclically in (i, j].
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if fillsHole(i, j, s.home(s.slots[j].seq())) {
 			s.slots[i] = s.slots[j]
 			s.slots[j] = seqSlot{}
 			i = j
@@ -468,12 +441,11 @@ func (s *seqTable) remove(seq int64) {
 	}
 }
 
-func (s *seqTable) each(fn func(seq int64, id int32, st State)) {
-	for _, e := range s.slots {
-		if e.ref != 0 {
-			fn(e.seq(), int32(e.ref>>2)-1, State(e.ref&3))
-		}
-	}
+// fillsHole reports whether the entry at slot j of a linear-probing table,
+// whose probe run starts at home, may move back to the hole at slot i that
+// precedes it in its run: it may unless home lies cyclically in (i, j].
+func fillsHole(i, j, home int) bool {
+	return (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)
 }
 
 // keyIndex finds a key's record by open addressing with linear probing
@@ -538,8 +510,7 @@ func (k *keyIndex) remove(t *Tracker, id int32) {
 	k.slots[i] = 0
 	k.count--
 	for j := (i + 1) & mask; k.slots[j] != 0; j = (j + 1) & mask {
-		home := k.home(t.keyOf(k.slots[j] - 1))
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if fillsHole(i, j, k.home(t.keyOf(k.slots[j]-1))) {
 			k.slots[i] = k.slots[j]
 			k.slots[j] = 0
 			i = j

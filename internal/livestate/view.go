@@ -53,8 +53,8 @@ type wordChange struct {
 }
 
 // partUpdate is what a read brings to one part: the new bytes and the
-// words that changed, or, when the part had to be decoded afresh, its
-// words whole.
+// words that changed; when the part had to be decoded afresh, its words
+// whole too, for Apply to keep.
 type partUpdate struct {
 	doc     *docView
 	part    int
@@ -69,23 +69,6 @@ type partUpdate struct {
 func (v *View) StateOf(seq int64) State {
 	index := seq / bitfield.BitsPerField
 	return stateOf(v.word(index), uint64(1)<<uint(seq%bitfield.BitsPerField))
-}
-
-// Len returns the number of sequences with a bit in the view.
-func (v *View) Len() int {
-	seen := make(map[int64]Word)
-	for _, d := range v.docs {
-		for p := range d.parts {
-			for index := range d.parts[p].words {
-				seen[index] = v.word(index)
-			}
-		}
-	}
-	n := 0
-	for _, w := range seen {
-		n += popcount(w.Alive | w.Dead)
-	}
-	return n
 }
 
 // word returns the alive and dead bits of field index over the live slots.
@@ -157,15 +140,6 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 	}
 	for i := range r.updates {
 		u := &r.updates[i]
-		if u.whole != nil {
-			for index := range u.whole {
-				r.after[index] = Word{}
-			}
-			for _, c := range u.changes {
-				r.after[c.index] = Word{}
-			}
-			continue
-		}
 		u.overlay = make(map[int64]uint64, len(u.changes))
 		for _, c := range u.changes {
 			u.overlay[c.index] = c.word
@@ -188,18 +162,13 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 // words returns the word of field index over the live slots before the
 // read and after it.
 func (r *Read) words(index int64) (before, after Word) {
-	for _, d := range r.view.docs {
-		before.Alive |= d.parts[alivePart].words[index]
-		before.Dead |= d.parts[deadPart].words[index]
-	}
+	before = r.view.word(index)
 	for _, d := range r.live {
 		for p := range d.parts {
 			word := d.parts[p].words[index]
 			for i := range r.updates {
 				if u := &r.updates[i]; u.doc == d && u.part == p {
-					if u.whole != nil {
-						word = u.whole[index]
-					} else if changed, ok := u.overlay[index]; ok {
+					if changed, ok := u.overlay[index]; ok {
 						word = changed
 					}
 					break
@@ -299,6 +268,11 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	for index, word := range pt.words {
 		if u.whole[index] != word {
 			u.changes = append(u.changes, wordChange{index, u.whole[index]})
+		}
+	}
+	for index, word := range u.whole {
+		if _, had := pt.words[index]; !had {
+			u.changes = append(u.changes, wordChange{index, word})
 		}
 	}
 	return u, true

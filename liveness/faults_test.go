@@ -361,9 +361,7 @@ func TestFailedReadIsRetriedPromptly(t *testing.T) {
 	forEachFaceWithFaults(t, func(t *testing.T, e *env, bridge *wirebridge.Bridge) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 
 		end := outage(bridge)
 		w.Sync()

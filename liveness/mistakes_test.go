@@ -154,9 +154,7 @@ func TestUnwatchNeverWatchedIsNoOp(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 		within(t, "Unwatch of what was never watched", func() {
 			w.Unwatch("other", ch)
 			w.Unwatch("k", make(chan liveness.Change))

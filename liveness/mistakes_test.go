@@ -354,6 +354,13 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 	})
 }
 
+// malformedModels are model ids no worker takes, with what their error
+// says.
+var malformedModels = []struct{ uuid, errIs string }{
+	{"", "empty model UUID"},
+	{modelA + ":", "contains ':'"},
+}
+
 // TestPrunerOfMalformedModel prunes with an empty model id and one with
 // ':': Prune fails and removes nothing.
 func TestPrunerOfMalformedModel(t *testing.T) {
@@ -363,10 +370,7 @@ func TestPrunerOfMalformedModel(t *testing.T) {
 		if err := pb.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []struct{ uuid, errIs string }{
-			{"", "empty model UUID"},
-			{modelA + ":", "contains ':'"},
-		} {
+		for _, c := range malformedModels {
 			p := liveness.NewPruner(e.store, c.uuid, 0, e.opts()...)
 			assertNotValid(t, "Prune of model "+c.uuid, p.Prune(nil), c.errIs)
 		}

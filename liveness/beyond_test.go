@@ -131,9 +131,7 @@ func TestGracefulStop(t *testing.T) {
 		e.startPinger(graceful)
 		quiet := e.pinger(modelA, "quiet", pb)
 		flushAndSync(t, pb, w)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("graceful", ch)
-		assertChange(t, ch, liveness.Change{Key: "graceful", Alive: true})
+		ch := watch(t, w, "graceful", true)
 
 		pingsBefore := e.count("presence.pings")
 		e.stop(graceful)

@@ -133,9 +133,7 @@ func TestWatcherSkipsCorruptDocuments(t *testing.T) {
 			}
 		})
 
-		ch := make(chan liveness.Change, 10)
-		w.Watch("good-1", ch)
-		assertChange(t, ch, liveness.Change{Key: "good-1", Alive: true})
+		watch(t, w, "good-1", true)
 		assertAlive(t, w, "good-2", true)
 		for _, key := range []string{"string-seq", "mismatched-seq", "float-seq", "int-id", "doc-id", "old"} {
 			assertAlive(t, w, key, false)

@@ -21,9 +21,7 @@ func TestKillIsSeenAcrossFaces(t *testing.T) {
 	acrossFaces(t, func(t *testing.T, from, to *env) {
 		pb := from.batcher()
 		w := to.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 
 		p := from.pinger(modelA, "k", pb)
 		flushAndSync(t, pb, w)
@@ -46,11 +44,9 @@ func TestQuietStopExpiresAcrossFaces(t *testing.T) {
 	acrossFaces(t, func(t *testing.T, from, to *env) {
 		pb := from.batcher()
 		w := to.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
 		p := from.pinger(modelA, "k", pb)
 		flushAndSync(t, pb, w)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: true})
+		ch := watch(t, w, "k", true)
 
 		from.stop(p)
 		from.advance(period)

@@ -53,6 +53,20 @@ func outage(bridge *wirebridge.Bridge) (end func()) {
 	return func() { bridge.SetRefusing(false) }
 }
 
+// syncAfterFault flushes pb's pings, trying three times: the first
+// operation after a fault may meet a connection the fault closed, and the
+// retry that follows must succeed.
+func syncAfterFault(t *testing.T, pb *liveness.PingBatcher, what string) {
+	t.Helper()
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = pb.Sync(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
 // aliveBits returns the alive part of the slot document of model's slot,
 // by field.
 func (e *env) aliveBits(model string, slotNum int64) map[string]int64 {
@@ -72,17 +86,15 @@ func TestBatcherKeepsPingsThroughOutage(t *testing.T) {
 		if err := pb.Ping(modelA, startSlot, "0", 1<<9); err != nil {
 			t.Fatal(err)
 		}
-		bridge.SetRefusing(true)
-		bridge.DropConnections()
+		end := outage(bridge)
 		if err := pb.Sync(); err == nil {
-			bridge.SetRefusing(false)
 			t.Fatal("flush succeeded while the database was unreachable")
 		}
 		// A ping arriving during the outage joins the kept ones.
 		if err := pb.Ping(modelA, startSlot, "1", 1); err != nil {
 			t.Fatal(err)
 		}
-		bridge.SetRefusing(false)
+		end()
 		if err := pb.Sync(); err != nil {
 			t.Fatalf("flush after the outage: %v", err)
 		}
@@ -198,21 +210,14 @@ func TestSlowDatabase(t *testing.T) {
 		flushAndSync(t, pb, w)
 
 		bridge.SetLatency(2 * time.Second)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
+		within(t, "100 pings with a slow database", func() {
 			for i := 0; i < 100; i++ {
 				if err := pb.Ping(modelA, startSlot, "2", 1); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-		}()
-		select {
-		case <-done:
-		case <-time.After(waitTimeout):
-			t.Fatal("pings blocked behind a slow database")
-		}
+		})
 		flushAndSync(t, pb, w)
 		assertAlive(t, w, "k", true)
 
@@ -245,17 +250,7 @@ func TestServerRestart(t *testing.T) {
 		if err := pb.Ping(modelA, startSlot, "3", 1); err != nil {
 			t.Fatal(err)
 		}
-		// The first operation may meet a connection the restart closed;
-		// the retry that follows must succeed.
-		var err error
-		for i := 0; i < 3; i++ {
-			if err = pb.Sync(); err == nil {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatalf("flush after the restart: %v", err)
-		}
+		syncAfterFault(t, pb, "flush after the restart")
 		w.Sync()
 		w.Sync()
 		assertAlive(t, w, "k", true)
@@ -361,9 +356,7 @@ func TestFailedReadIsRetriedPromptly(t *testing.T) {
 	forEachFaceWithFaults(t, func(t *testing.T, e *env, bridge *wirebridge.Bridge) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 
 		end := outage(bridge)
 		w.Sync()
@@ -398,15 +391,7 @@ func TestRequeueFollowsTheServerClock(t *testing.T) {
 			t.Fatal("a flush succeeded during the outage")
 		}
 		end()
-		var err error
-		for i := 0; i < 3; i++ {
-			if err = pb.Sync(); err == nil {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatalf("flush after the outage: %v", err)
-		}
+		syncAfterFault(t, pb, "flush after the outage")
 		if n := e.count("presence.pings", bson.E{Key: "_id", Value: docID(modelA, serverSlot)}); n != 1 {
 			t.Fatalf("the ping of slot %d was dropped", serverSlot)
 		}

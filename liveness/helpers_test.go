@@ -390,6 +390,16 @@ func assertChange(t *testing.T, ch <-chan liveness.Change, want liveness.Change)
 	}
 }
 
+// watch has w watch key on a new channel, checks that the first event
+// says whether key is alive, and returns the channel.
+func watch(t *testing.T, w *liveness.Watcher, key string, alive bool) chan liveness.Change {
+	t.Helper()
+	ch := make(chan liveness.Change, 10)
+	w.Watch(key, ch)
+	assertChange(t, ch, liveness.Change{Key: key, Alive: alive})
+	return ch
+}
+
 // assertNoChange checks that nothing is queued for ch. Callers Sync the
 // watcher first: Sync returns only once every event is delivered, so an
 // event that is not in ch by then will not come.

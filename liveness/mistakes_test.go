@@ -25,6 +25,21 @@ func assertNotValid(t *testing.T, what string, err error, problem string) {
 	}
 }
 
+// assertStopsCleanly checks that Stop, then Wait, of a worker that is
+// stopped or never started both return nil.
+func assertStopsCleanly(t *testing.T, what string, w interface {
+	Stop() error
+	Wait() error
+}) {
+	t.Helper()
+	if err := w.Stop(); err != nil {
+		t.Errorf("%s: Stop = %v", what, err)
+	}
+	if err := w.Wait(); err != nil {
+		t.Errorf("%s: Wait = %v", what, err)
+	}
+}
+
 // TestWatcherOfMalformedModelIsDead builds watchers of an empty model id
 // and of one that holds the ':' separator: each is dead with an error that
 // names the problem, and every method returns at once.
@@ -154,9 +169,7 @@ func TestUnwatchNeverWatchedIsNoOp(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 		within(t, "Unwatch of what was never watched", func() {
 			w.Unwatch("other", ch)
 			w.Unwatch("k", make(chan liveness.Change))
@@ -200,12 +213,7 @@ func TestWatcherMethodsAfterStop(t *testing.T) {
 			if _, err := w.Alive("k"); err == nil {
 				t.Errorf("Alive on a stopped watcher gave no error")
 			}
-			if err := w.Stop(); err != nil {
-				t.Errorf("second Stop = %v", err)
-			}
-			if err := w.Wait(); err != nil {
-				t.Errorf("Wait = %v", err)
-			}
+			assertStopsCleanly(t, "a stopped watcher", w)
 			w.Kill()
 			<-w.Dead()
 		})
@@ -222,12 +230,7 @@ func TestPingerStopTwiceAndRestart(t *testing.T) {
 		first := p.Report()["seq"]
 		e.stop(p)
 		within(t, "Stop, Wait and Kill of a stopped pinger", func() {
-			if err := p.Stop(); err != nil {
-				t.Errorf("second Stop = %v", err)
-			}
-			if err := p.Wait(); err != nil {
-				t.Errorf("Wait = %v", err)
-			}
+			assertStopsCleanly(t, "a stopped pinger", p)
 			p.Kill()
 		})
 		e.startPinger(p)
@@ -255,12 +258,7 @@ func TestPingerNeverStartedStopsQuietly(t *testing.T) {
 		pb := e.batcher()
 		p := e.newPinger(modelA, "k", pb)
 		within(t, "Stop of a pinger never started", func() {
-			if err := p.Stop(); err != nil {
-				t.Errorf("Stop = %v", err)
-			}
-			if err := p.Wait(); err != nil {
-				t.Errorf("Wait = %v", err)
-			}
+			assertStopsCleanly(t, "a pinger never started", p)
 		})
 		if n := e.count("presence.pings"); n != 0 {
 			t.Errorf("a pinger never started wrote %d ping documents", n)
@@ -312,12 +310,7 @@ func TestBatcherAfterStop(t *testing.T) {
 			if err := pb.Sync(); err == nil || !strings.Contains(err.Error(), "stopped") {
 				t.Errorf("Sync after Stop = %v", err)
 			}
-			if err := pb.Stop(); err != nil {
-				t.Errorf("second Stop = %v", err)
-			}
-			if err := pb.Wait(); err != nil {
-				t.Errorf("Wait = %v", err)
-			}
+			assertStopsCleanly(t, "a stopped batcher", pb)
 		})
 		if n := e.count("presence.pings"); n != 0 {
 			t.Errorf("a stopped batcher wrote %d documents", n)
@@ -361,6 +354,13 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 	})
 }
 
+// malformedModels are model ids no worker takes, with what their error
+// says.
+var malformedModels = []struct{ uuid, errIs string }{
+	{"", "empty model UUID"},
+	{modelA + ":", "contains ':'"},
+}
+
 // TestPrunerOfMalformedModel prunes with an empty model id and one with
 // ':': Prune fails and removes nothing.
 func TestPrunerOfMalformedModel(t *testing.T) {
@@ -370,10 +370,7 @@ func TestPrunerOfMalformedModel(t *testing.T) {
 		if err := pb.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []struct{ uuid, errIs string }{
-			{"", "empty model UUID"},
-			{modelA + ":", "contains ':'"},
-		} {
+		for _, c := range malformedModels {
 			p := liveness.NewPruner(e.store, c.uuid, 0, e.opts()...)
 			assertNotValid(t, "Prune of model "+c.uuid, p.Prune(nil), c.errIs)
 		}

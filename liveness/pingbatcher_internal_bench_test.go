@@ -62,21 +62,27 @@ func BenchmarkPingSketchParallel(b *testing.B) {
 	}{{"count=atomic", true}, {"count=locked", false}} {
 		b.Run(variant.name, func(b *testing.B) {
 			ps := &pingSketch{countAtomic: variant.countAtomic, pending: make(map[bucketKey]*bucket)}
-			procs := runtime.GOMAXPROCS(0)
-			b.SetParallelism((8 + procs - 1) / procs)
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.RunParallel(func(p *testing.PB) {
-				fieldKey, fieldBit, _ := bitfield.Encode(next.Add(1))
-				for p.Next() {
-					if !ps.ping("model", 1700000010, fieldKey, fieldBit) {
-						b.Error("ping refused")
-						return
-					}
-				}
-			})
+			pingInParallel(b, ps.ping)
 		})
 	}
+}
+
+// pingInParallel runs eight goroutines through ping, each pinging for a
+// sequence of its own.
+func pingInParallel(b *testing.B, ping func(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool) {
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((8 + procs - 1) / procs)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(p *testing.PB) {
+		fieldKey, fieldBit, _ := bitfield.Encode(next.Add(1))
+		for p.Next() {
+			if !ping("model", 1700000010, fieldKey, fieldBit) {
+				b.Error("ping refused")
+				return
+			}
+		}
+	})
 }
 
 // shardedPingSketch is pingSketch split into shards, each with its own
@@ -106,17 +112,5 @@ func BenchmarkPingShardedSketchParallel(b *testing.B) {
 	for i := range ss.shards {
 		ss.shards[i].pending = make(map[bucketKey]*bucket)
 	}
-	procs := runtime.GOMAXPROCS(0)
-	b.SetParallelism((8 + procs - 1) / procs)
-	var next atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(p *testing.PB) {
-		fieldKey, fieldBit, _ := bitfield.Encode(next.Add(1))
-		for p.Next() {
-			if !ss.ping("model", 1700000010, fieldKey, fieldBit) {
-				b.Error("ping refused")
-				return
-			}
-		}
-	})
+	pingInParallel(b, ss.ping)
 }

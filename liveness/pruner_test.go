@@ -315,10 +315,7 @@ func TestRemovePresenceForModelRejectsMalformedModel(t *testing.T) {
 		if err := pb.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []struct{ uuid, errIs string }{
-			{"", "empty model UUID"},
-			{modelA + ":", "contains ':'"},
-		} {
+		for _, c := range malformedModels {
 			err := liveness.RemovePresenceForModel(context.Background(), e.store, c.uuid)
 			assertNotValid(t, "RemovePresenceForModel of "+c.uuid, err, c.errIs)
 		}

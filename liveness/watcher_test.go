@@ -102,10 +102,8 @@ func TestPingerKeepsKeyAliveAcrossSlots(t *testing.T) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
 		e.pinger(modelA, "k", pb)
-		ch := make(chan liveness.Change, 10)
 		flushAndSync(t, pb, w)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: true})
+		ch := watch(t, w, "k", true)
 		for i := 0; i < 6; i++ {
 			e.advance(period)
 			flushAndSync(t, pb, w)
@@ -207,9 +205,7 @@ func TestTwoPingersOnOneKey(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 
 		e.pinger(modelA, "k", pb)
 		flushAndSync(t, pb, w)
@@ -374,9 +370,7 @@ func TestWatcherPollsByItself(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
 		w := e.watcher(modelA)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+		ch := watch(t, w, "k", false)
 		e.pinger(modelA, "k", pb)
 		if err := pb.Sync(); err != nil {
 			t.Fatal(err)
@@ -427,9 +421,7 @@ func TestRestartInOneSyncSendsNothing(t *testing.T) {
 		w := e.watcher(modelA)
 		p := e.pinger(modelA, "k", pb)
 		flushAndSync(t, pb, w)
-		ch := make(chan liveness.Change, 10)
-		w.Watch("k", ch)
-		assertChange(t, ch, liveness.Change{Key: "k", Alive: true})
+		ch := watch(t, w, "k", true)
 
 		// The old sequence pinged only the first slot, which the watcher
 		// still reads one period on.

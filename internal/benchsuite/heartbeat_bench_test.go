@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presence-go/presence/internal/wirebridge"
 	"github.com/presence-go/presence/mongostore"
 )
 
@@ -102,19 +101,11 @@ func BenchmarkHeartbeatSync(b *testing.B) {
 			if len(w.alive) != n {
 				b.Fatalf("%d agents alive, want %d", len(w.alive), n)
 			}
-			ops := b.N * syncReps(n)
-			counted, bytes := s.snapshot(), wc.snapshot()
-			b.ResetTimer()
-			times := make([]time.Duration, 0, ops)
-			for i := 0; i < ops; i++ {
-				began := time.Now()
+			timeSyncs(b, s, wc, b.N*syncReps(n), func() {
 				if err := w.sync(ctx, now, func(string, bool) { b.Fatal("a change in a steady fleet") }); err != nil {
 					b.Fatal(err)
 				}
-				times = append(times, time.Since(began))
-			}
-			b.StopTimer()
-			reportReads(b, s, times, counted, wc.snapshot().since(bytes))
+			})
 		})
 		b.Run(fmt.Sprintf("impl=presence/agents=%d", n), func(b *testing.B) {
 			s := sharedServer(b)
@@ -122,28 +113,27 @@ func BenchmarkHeartbeatSync(b *testing.B) {
 			client, wc := countedClient(b)
 			w := startWatcher(b, mongostore.New(client.Database(f.db.name).Collection("presence")), n)
 			defer stopWorker(b, w)
-			ops := b.N * syncReps(n)
-			counted, bytes := s.snapshot(), wc.snapshot()
-			b.ResetTimer()
-			times := make([]time.Duration, 0, ops)
-			for i := 0; i < ops; i++ {
-				began := time.Now()
-				w.Sync()
-				times = append(times, time.Since(began))
-			}
-			b.StopTimer()
-			reportReads(b, s, times, counted, wc.snapshot().since(bytes))
+			timeSyncs(b, s, wc, b.N*syncReps(n), w.Sync)
 		})
 	}
 }
 
-// reportReads reports the median time of the syncs timed, and their
-// round trips and bytes read on average.
-func reportReads(b *testing.B, s *server, times []time.Duration, before wirebridge.Stats, bytes wireBytes) {
-	ops := len(times)
+// timeSyncs times ops calls of sync, which reads through the client wc
+// counts, and reports their median time, and their round trips and bytes
+// read on average.
+func timeSyncs(b *testing.B, s *server, wc *wireCounter, ops int, sync func()) {
+	counted, bytes := s.snapshot(), wc.snapshot()
+	b.ResetTimer()
+	times := make([]time.Duration, 0, ops)
+	for i := 0; i < ops; i++ {
+		began := time.Now()
+		sync()
+		times = append(times, time.Since(began))
+	}
+	b.StopTimer()
 	b.ReportMetric(float64(median(times).Nanoseconds()), "ns/op")
 	if s.counted() {
-		b.ReportMetric(float64(s.since(before).reads())/float64(ops), "roundtrips/op")
+		b.ReportMetric(float64(s.since(counted).reads())/float64(ops), "roundtrips/op")
 	}
-	b.ReportMetric(float64(bytes.read())/1e3/float64(ops), "read-KB/op")
+	b.ReportMetric(float64(wc.snapshot().since(bytes).read())/1e3/float64(ops), "read-KB/op")
 }

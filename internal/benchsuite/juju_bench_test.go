@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/presence-go/presence/liveness"
 )
@@ -32,33 +31,13 @@ func BenchmarkJujuColdStart(b *testing.B) {
 			s := sharedServer(b)
 			f := sharedFleet(b, n)
 			db := newMgoJujuDB(f.db)
-			ops := b.N * coldReps(n)
-			times := make([]time.Duration, 0, ops)
-			var trips int
-			var heapGrown float64
-			for i := 0; i < ops; i++ {
-				b.StopTimer()
-				before := heapInUse()
-				counted := s.snapshot()
-				b.StartTimer()
-				began := time.Now()
+			coldStarts(b, s, b.N*coldReps(n), func() (after func()) {
 				w := newJujuWatcher(db, fleetModel)
 				if err := w.sync(benchSlot); err != nil {
 					b.Fatal(err)
 				}
-				times = append(times, time.Since(began))
-				b.StopTimer()
-				trips += s.since(counted).reads()
-				heapGrown += float64(heapInUse()) - float64(before)
-				checkJujuFleet(b, w, n)
-				b.StartTimer()
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(median(times).Nanoseconds()), "ns/op")
-			if s.counted() {
-				b.ReportMetric(float64(trips)/float64(ops), "roundtrips/op")
-			}
-			b.ReportMetric(heapGrown/float64(ops)/1e6, "heap-MB")
+				return func() { checkJujuFleet(b, w, n) }
+			})
 		})
 	}
 }

@@ -53,8 +53,8 @@ type wordChange struct {
 }
 
 // partUpdate is what a read brings to one part: the new bytes and the
-// words that changed; when the part had to be decoded afresh, its words
-// whole too, for Apply to keep.
+// words that changed, or, when the part had to be decoded afresh, its
+// words whole.
 type partUpdate struct {
 	doc     *docView
 	part    int
@@ -140,6 +140,15 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 	}
 	for i := range r.updates {
 		u := &r.updates[i]
+		if u.whole != nil {
+			for index := range u.whole {
+				r.after[index] = Word{}
+			}
+			for _, c := range u.changes {
+				r.after[c.index] = Word{}
+			}
+			continue
+		}
 		u.overlay = make(map[int64]uint64, len(u.changes))
 		for _, c := range u.changes {
 			u.overlay[c.index] = c.word
@@ -168,7 +177,9 @@ func (r *Read) words(index int64) (before, after Word) {
 			word := d.parts[p].words[index]
 			for i := range r.updates {
 				if u := &r.updates[i]; u.doc == d && u.part == p {
-					if changed, ok := u.overlay[index]; ok {
+					if u.whole != nil {
+						word = u.whole[index]
+					} else if changed, ok := u.overlay[index]; ok {
 						word = changed
 					}
 					break
@@ -268,11 +279,6 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	for index, word := range pt.words {
 		if u.whole[index] != word {
 			u.changes = append(u.changes, wordChange{index, u.whole[index]})
-		}
-	}
-	for index, word := range u.whole {
-		if _, had := pt.words[index]; !had {
-			u.changes = append(u.changes, wordChange{index, word})
 		}
 	}
 	return u, true

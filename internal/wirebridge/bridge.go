@@ -69,6 +69,7 @@ type Bridge struct {
 	refuseUntil time.Time               // set by Refuse
 	latency     time.Duration           // delay before each reply goes back
 	clockOffset time.Duration           // added to the server's localTime
+	clock       func() time.Time        // the server's clock, when set (SetClock)
 	stats       Stats
 }
 
@@ -199,6 +200,16 @@ func (b *Bridge) SetClockOffset(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.clockOffset = d
+}
+
+// SetClock makes the server's clock now() plus the clock offset, whatever
+// the server says: isMaster and hello answer with it as their localTime.
+// Tests that drive a clock give it, so that the server's time moves with
+// theirs; nil goes back to the server's own clock.
+func (b *Bridge) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clock = now
 }
 
 // SetUpstream makes connections accepted from now on dial addr. Open

@@ -222,8 +222,11 @@ func (b *Bridge) countStatements(n int) {
 // localTime, every other byte unchanged.
 func (b *Bridge) shiftLocalTime(reply []byte) []byte {
 	b.mu.Lock()
-	offset := b.clockOffset
+	offset, clock := b.clockOffset, b.clock
 	b.mu.Unlock()
+	if clock != nil {
+		return setDateTime(reply, "localTime", clock().Add(offset).UnixMilli())
+	}
 	if offset == 0 {
 		return reply
 	}

@@ -276,6 +276,29 @@ func TestClockOffsetShiftsLocalTime(t *testing.T) {
 	}
 }
 
+// TestSetClockGivesTheServersTime checks that a clock given to the bridge
+// is the server's clock, plus the offset, exactly to the millisecond.
+func TestSetClockGivesTheServersTime(t *testing.T) {
+	s, b := sharedBridge(t)
+	session := s.Session(t)
+	at := time.Date(2023, 11, 14, 22, 13, 45, 123e6, time.UTC)
+	b.SetClock(func() time.Time { return at })
+	defer b.SetClock(nil)
+	for _, offset := range []time.Duration{0, -90 * time.Second} {
+		b.SetClockOffset(offset)
+		var reply struct {
+			LocalTime time.Time `bson:"localTime"`
+		}
+		if err := session.Run("isMaster", &reply); err != nil {
+			t.Fatal(err)
+		}
+		if want := at.Add(offset); !reply.LocalTime.Equal(want) {
+			t.Errorf("offset %v: localTime %v, want %v", offset, reply.LocalTime, want)
+		}
+	}
+	b.SetClockOffset(0)
+}
+
 func TestStatsMaxUpdateStatements(t *testing.T) {
 	const n = 40
 	s, b := sharedBridge(t)

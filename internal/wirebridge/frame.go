@@ -619,6 +619,18 @@ func nonceDoc(nonce uint64) []byte {
 // name is moved by ms milliseconds; every other byte is copied unchanged.
 // doc itself is returned when it has no such datetime or cannot be read.
 func addToDateTime(doc []byte, name string, ms int64) []byte {
+	return changeDateTime(doc, name, func(t int64) int64 { return t + ms })
+}
+
+// setDateTime returns doc with the datetime element name set to ms
+// milliseconds since the epoch, or doc itself when it has no such element.
+func setDateTime(doc []byte, name string, ms int64) []byte {
+	return changeDateTime(doc, name, func(int64) int64 { return ms })
+}
+
+// changeDateTime returns doc with the datetime element name changed by
+// change, or doc itself when it has no such element.
+func changeDateTime(doc []byte, name string, change func(ms int64) int64) []byte {
 	elems, err := elements(doc)
 	if err != nil {
 		return doc
@@ -629,7 +641,7 @@ func addToDateTime(doc []byte, name string, ms int64) []byte {
 		}
 		out := bytes.Clone(doc)
 		t := int64(binary.LittleEndian.Uint64(e.value))
-		binary.LittleEndian.PutUint64(out[e.at:], uint64(t+ms))
+		binary.LittleEndian.PutUint64(out[e.at:], uint64(change(t)))
 		return out
 	}
 	return doc

@@ -85,7 +85,11 @@ func (s *Store) Names() liveness.Names {
 
 // with runs fn with c on a copy of its session, unless ctx is done. The
 // copy reads from the primary whatever the session's mode: a read from a
-// lagging secondary would show live agents dead.
+// lagging secondary would show live agents dead. mgo takes no context, so
+// when ctx has a deadline the copy's socket timeout is set to the time
+// left until it: an operation that hangs then fails by the deadline its
+// caller set (a flush's write within the write slack), as on the official
+// driver, rather than at the session's own timeout.
 func with(ctx context.Context, c *mgo.Collection, fn func(c *mgo.Collection) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -94,6 +98,11 @@ func with(ctx context.Context, c *mgo.Collection, fn func(c *mgo.Collection) err
 	defer session.Close()
 	if session.Mode() != mgo.Strong {
 		session.SetMode(mgo.Strong, true)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); left > 0 {
+			session.SetSocketTimeout(left)
+		}
 	}
 	return fn(c.With(session))
 }

@@ -22,7 +22,8 @@ func (w *Watcher) PruneNow() (bool, error) {
 // SetRead records that w read the database at when, with the server's
 // clock measured delta ahead of the local one.
 func (w *Watcher) SetRead(when time.Time, delta time.Duration) {
-	w.lastRead, w.delta, w.skewMeasured = when, delta, true
+	w.lastRead = when
+	w.clock.adopt(sample{offset: delta, at: when})
 }
 
 // NewIdleWatcher returns a watcher of the model whose loop does nothing
@@ -35,6 +36,7 @@ func NewIdleWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 		cfg:       cfg,
 		pruneDone: make(chan error),
 		corrupt:   newCorruptLog(cfg.logger, modelUUID),
+		clock:     &serverClock{store: store, local: cfg.clock, logger: cfg.logger, moved: make(chan struct{})},
 	}
 	w.ctx = w.tomb.Context(context.Background())
 	w.tomb.Go(func() error {

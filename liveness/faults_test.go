@@ -375,14 +375,19 @@ func TestFailedReadIsRetriedPromptly(t *testing.T) {
 	})
 }
 
-// TestRequeueFollowsTheServerClock fails a flush of pings whose slot, on
-// the server's clock, is three periods behind this host's: they are still
-// read by watchers, so the batcher keeps them and writes them once the
-// database is back.
+// TestRequeueFollowsTheServerClock fails a flush of pings of the server's
+// current slot while the server's clock is three periods behind the real
+// time and this host's clock years behind both: judged on either host
+// clock the slot would not be the current one, but the batcher judges it
+// on the server's clock, which it measures, so it keeps the pings and
+// writes them once the database is back.
 func TestRequeueFollowsTheServerClock(t *testing.T) {
 	forEachFaceWithFaults(t, func(t *testing.T, e *env, bridge *wirebridge.Bridge) {
-		pb := e.batcher()
-		serverSlot := startSlot - 3*30
+		bridge.SetClockOffset(-3 * period)
+		defer bridge.SetClockOffset(0)
+		pb := liveness.NewPingBatcher(e.store, liveness.WithClock(e.clock), liveness.WithPeriod(period), liveness.WithFlushInterval(time.Hour))
+		defer pb.Stop()
+		serverSlot := slot.Of(time.Now().Add(-3*period).Unix(), 30)
 		if err := pb.Ping(modelA, serverSlot, "0", 1<<5); err != nil {
 			t.Fatal(err)
 		}
@@ -445,13 +450,16 @@ func TestSlowWritesWithinTheSlackKillNobody(t *testing.T) {
 func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, slotPeriod, flush time.Duration) {
 	model := fmt.Sprintf("slow-%d", slotPeriod/time.Second)
 	opts := e.opts(liveness.WithPeriod(slotPeriod), liveness.WithPruning(false), liveness.WithOutageTolerance(time.Hour))
-	// The batcher is flushed by hand, when its own timer would: a period
-	// of an hour lets its own timer wait beyond the test.
-	pb := liveness.NewPingBatcher(e.store, append(opts, liveness.WithPeriod(time.Hour), liveness.WithFlushInterval(time.Hour))...)
+	// The batcher is flushed by hand, when its own timer would at the
+	// latest, and writes everything it holds each time: its own clock
+	// stands still, so its timer never fires.
+	frozen := newDriven(t).clock
+	frozen.Advance(e.clock.Now().Sub(frozen.Now()))
+	pb := liveness.NewPingBatcher(e.store, append(opts, liveness.WithClock(frozen))...)
 	w := liveness.NewWatcher(e.store, model, opts...)
 	defer pb.Stop()
 	defer w.Stop()
-	timers := 2 // the batcher's and the watcher's
+	timers := 1 // the watcher's
 	advance := func(d time.Duration) {
 		t.Helper()
 		if err := e.clock.WaitAdvance(d, waitTimeout, timers); err != nil {
@@ -520,7 +528,6 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, s
 	if err := hold.WaitHeld(1, waitTimeout); err != nil {
 		t.Fatal(err)
 	}
-	timers-- // the batcher is in its flush, not waiting on the clock
 	stall := slot.WriteSlack(slotPeriod, flush) * 9 / 10
 	for held := time.Duration(0); held < stall; held += slotPeriod / 20 {
 		advance(min(slotPeriod/20, stall-held))
@@ -530,7 +537,6 @@ func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, s
 	if err := <-flushed; err != nil {
 		t.Fatalf("the held flush: %v", err)
 	}
-	timers++
 	for after := time.Duration(0); after < 3*slotPeriod/2; after += slotPeriod / 20 {
 		step(slotPeriod / 20)
 		allAlive(fmt.Sprintf("%v after the stall", after))

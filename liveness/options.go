@@ -3,6 +3,8 @@ package liveness
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/juju/clock"
@@ -37,6 +39,7 @@ type config struct {
 	toleranceSet  bool
 	opTimeout     time.Duration
 	gracefulStop  bool
+	random        *lockedRand // nil: the global source
 	rejected      []string
 }
 
@@ -153,10 +156,11 @@ func WithOutageTolerance(d time.Duration) Option {
 }
 
 // WithOperationTimeout bounds each database operation a worker makes
-// (DefaultOperationTimeout by default). An operation that takes longer
-// fails, and counts as a failure of the database. Over
-// github.com/juju/mgo/v2, which takes no context, the session's socket
-// timeout bounds operations instead.
+// (DefaultOperationTimeout by default); a PingBatcher's writes are bounded
+// by the write slack too, whichever is shorter. An operation that takes
+// longer fails, and counts as a failure of the database. Over
+// github.com/juju/mgo/v2, which takes no context, the bound is set as the
+// socket timeout of the session copy each operation runs on.
 func WithOperationTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -182,4 +186,35 @@ func (c config) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // expires. This goes beyond Juju's API.
 func WithGracefulStop(graceful bool) Option {
 	return func(c *config) { c.gracefulStop = graceful }
+}
+
+// WithRandSource sets where a worker draws its random numbers (the jitter of
+// flushes, the point of each slot at which a pinger pings, when a watcher
+// prunes), so that a test or a simulation can replay a run. By default
+// they come from math/rand/v2's global source. Workers may share a
+// source; it is used under a lock.
+func WithRandSource(src rand.Source) Option {
+	return func(c *config) {
+		if src == nil {
+			c.rejected = append(c.rejected, "nil random source")
+			return
+		}
+		c.random = &lockedRand{r: rand.New(src)}
+	}
+}
+
+// lockedRand is a random source several workers may share.
+type lockedRand struct {
+	mu sync.Mutex // guards r
+	r  *rand.Rand
+}
+
+// rand returns a random number in [0, 1) from the configured source.
+func (c config) rand() float64 {
+	if c.random == nil {
+		return rand.Float64()
+	}
+	c.random.mu.Lock()
+	defer c.random.mu.Unlock()
+	return c.random.r.Float64()
 }

@@ -8,9 +8,13 @@ import (
 // that a short hiccup is retried quietly and only a long one stops the
 // worker. It belongs to the worker's loop goroutine.
 type outage struct {
-	since    time.Time // when the first failure of the run happened; zero when none
-	failures int64     // failures in the current run
-	total    int64     // failures ever
+	// since is when the oldest operation not yet acknowledged began: a
+	// run of failures starts when its first operation did, not when that
+	// operation finally failed, so an operation that hangs counts from
+	// its start. Zero when every operation succeeded.
+	since    time.Time
+	failures int64 // failures in the current run
+	total    int64 // failures ever
 }
 
 // failed records err, a failure of the worker named by who. It returns nil
@@ -30,6 +34,14 @@ func (o *outage) failed(cfg config, who string, err error, ctx ...interface{}) e
 	}
 	return annotatef(err, "%s: database unavailable since %s (%d failures in a row, tolerance %s)",
 		who, o.since.Format(time.RFC3339), o.failures, cfg.tolerance)
+}
+
+// begin records that an operation starts at now, which starts the outage
+// clock unless an earlier operation is still unacknowledged.
+func (o *outage) begin(now time.Time) {
+	if o.since.IsZero() {
+		o.since = now
+	}
 }
 
 // ended records a success.

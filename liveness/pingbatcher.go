@@ -2,17 +2,13 @@ package liveness
 
 import (
 	"context"
-	"math/bits"
-	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"gopkg.in/tomb.v2"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -28,11 +24,14 @@ import (
 // are written by the next flush, and a bit already written is never
 // written again. Because OR is idempotent, a flush that fails keeps its
 // pings and retries them with the next one; only pings of slots that no
-// watcher reads any more are dropped.
+// watcher reads any more, on the server's clock, are dropped.
 type PingBatcher struct {
 	store Store
 	cfg   config
 	tomb  tomb.Tomb
+	// clock is the server's clock, shared with the controller's other
+	// workers; nil for a batcher made dead.
+	clock *serverClock
 
 	// closed is set once the batcher is dying, so that Ping can refuse
 	// without touching the tomb's lock.
@@ -49,49 +48,18 @@ type PingBatcher struct {
 	stats batcherStats
 
 	// The fields below belong to the loop.
-	outage outage     // failed flushes in a row
-	plan   *writePlan // what has been written and what waits
-	// delta is the server's clock minus the local one, measured when
-	// measured is set, at measuredAt, to tell when a slot's refreshes are
-	// due; until then they are written at once.
-	delta      time.Duration
-	measured   bool
-	measuredAt time.Time
-}
-
-// remeasureEvery is how often a batcher measures the server's clock again.
-const remeasureEvery = 10 * time.Minute
-
-// pingShards is how many independently locked parts the pending pings are
-// split into. Eight goroutines pinging in parallel went from 190 ns to 41 ns
-// a ping when split eight ways (see BENCHMARKS.md).
-const pingShards = 8
-
-// pingShard is one part of the pending pings.
-type pingShard struct {
-	// mu guards the fields below, shared by Ping and the flush loop.
-	mu        sync.Mutex
-	pending   map[bucketKey]*bucket
-	last      *bucket  // the bucket of the previous ping: the usual target of the next
-	pingCount int64    // pings taken, for Report; counted under mu, which Ping holds anyway
-	_         [64]byte // keeps neighbouring shards' locks off one cache line
-}
-
-// bucketKey names one slot document.
-type bucketKey struct {
-	modelUUID string
-	slot      int64
-}
-
-// bucket is the pings of one slot document not yet written.
-type bucket struct {
-	bucketKey
-	fields fieldSet // field index → ORed fieldBits
+	outage  outage     // writes not acknowledged, and failed flushes in a row
+	plan    *writePlan // what has been written and what waits
+	farLog  time.Time  // when pings far from now were last logged
+	timeout time.Duration
 }
 
 // batcherStats are counters read by Report; updated atomically.
 type batcherStats struct {
-	flushes, writes, failures, dropped atomic.Int64
+	flushes, writes, failures, dropped, far atomic.Int64
+	// unacked is when (local Unix nanoseconds) the oldest write not yet
+	// acknowledged began; zero when every write is.
+	unacked atomic.Int64
 }
 
 // NewPingBatcher creates a worker that will batch ping requests and write
@@ -106,10 +74,12 @@ func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
 	}
 	cfg := batcherConfig(newConfig(opts))
 	pb := &PingBatcher{
-		store: store,
-		cfg:   cfg,
-		syncs: make(chan chan error),
-		plan:  newWritePlan(cfg.period),
+		store:   store,
+		cfg:     cfg,
+		clock:   acquireServerClock(store, cfg),
+		syncs:   make(chan chan error),
+		plan:    newWritePlan(cfg.period),
+		timeout: flushTimeout(cfg),
 	}
 	for i := range pb.shards {
 		pb.shards[i].pending = make(map[bucketKey]*bucket)
@@ -135,6 +105,13 @@ func batcherConfig(cfg config) config {
 	return cfg
 }
 
+// flushTimeout bounds each write of a flush: the operation timeout, but
+// never more than the write slack, so that a write that hangs is known to
+// have failed while the slack lasts rather than after it.
+func flushTimeout(cfg config) time.Duration {
+	return min(cfg.opTimeout, slot.WriteSlack(cfg.period, cfg.flushInterval))
+}
+
 // NewDeadPingBatcher returns a PingBatcher that is already stopped with an
 // error: Ping, Sync, Wait and Stop return err at once.
 func NewDeadPingBatcher(err error) *PingBatcher {
@@ -146,123 +123,9 @@ func NewDeadPingBatcher(err error) *PingBatcher {
 	return pb
 }
 
-// Ping should be called by a Pinger when it is ready to update its time
-// slot. It records the bit in memory and returns; the next flush writes it.
-// A nil error means the ping will be written by a flush, the final one
-// included: it fails once the batcher is stopping, or when the arguments
-// could not have come from a Pinger.
-func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
-	if !bitfield.ValidFieldBit(fieldBit) {
-		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
-	}
-	field, ok := parseField(fieldKey)
-	if !ok {
-		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
-	}
-	if field > maxField {
-		return notValidf("ping field %q is beyond the last field of a sequence", fieldKey)
-	}
-	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
-	shard.mu.Lock()
-	// Checked under the shard's lock: the final flush marks the batcher
-	// closed before it takes each shard under its lock, so a ping either
-	// lands before the take or sees the mark.
-	if pb.closed.Load() {
-		shard.mu.Unlock()
-		return pb.stoppedErr()
-	}
-	b := shard.last
-	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
-		// A new bucket: check the model id once here rather than on every
-		// ping; an id with ':' would put the document under another
-		// model's prefix.
-		if err := checkModelUUID(modelUUID); err != nil {
-			shard.mu.Unlock()
-			return err
-		}
-		b = shard.bucketLocked(bucketKey{modelUUID, slotNum})
-	}
-	b.fields.or(field, fieldBit)
-	shard.pingCount++
-	shard.mu.Unlock()
-	return nil
-}
-
-// maxField is the largest field index a sequence can have.
-const maxField = bitfield.MaxIndex
-
-// parseField reads a field name a Pinger made: the field's index in
-// lower-case hexadecimal. Pending pings are kept by index, which is cheaper
-// to hash than the name, and written under the index's own name, so a
-// name with leading zeros is written where watchers read it. Nothing but
-// hex digits gets through, which keeps '.', '$' and the like out of update
-// paths.
-func parseField(s string) (index uint64, ok bool) {
-	if s == "" || len(s) > 16 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			index = index<<4 | uint64(c-'0')
-		case 'a' <= c && c <= 'f':
-			index = index<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
-	}
-	return index, true
-}
-
-func (s *pingShard) bucketLocked(k bucketKey) *bucket {
-	b := s.pending[k]
-	if b == nil {
-		b = &bucket{bucketKey: k}
-		s.pending[k] = b
-	}
-	s.last = b
-	return b
-}
-
-// take empties every shard and returns their buckets merged.
-func (pb *PingBatcher) take() map[bucketKey]*bucket {
-	var batch map[bucketKey]*bucket
-	for i := range pb.shards {
-		shard := &pb.shards[i]
-		shard.mu.Lock()
-		taken := shard.pending
-		if len(taken) == 0 {
-			// Nothing to take, and the map stays the shard's: it must
-			// not become the batch that others are merged into.
-			shard.mu.Unlock()
-			continue
-		}
-		shard.pending = make(map[bucketKey]*bucket, len(taken))
-		shard.last = nil
-		shard.mu.Unlock()
-		if batch == nil {
-			batch = taken
-			continue
-		}
-		mergeBuckets(batch, taken)
-	}
-	return batch
-}
-
-// mergeBuckets ORs the buckets of from into into.
-func mergeBuckets(into, from map[bucketKey]*bucket) {
-	for k, b := range from {
-		dst := into[k]
-		if dst == nil {
-			into[k] = b
-			continue
-		}
-		for field, bits := range b.fields.all() {
-			dst.fields.or(field, bits)
-		}
-	}
-}
+// slotPeriod returns the slot period the batcher plans its writes by;
+// a Pinger checks that it pings by the same.
+func (pb *PingBatcher) slotPeriod() time.Duration { return pb.cfg.period }
 
 // stoppedErr is what Ping and Sync return once the batcher is stopping:
 // the error it stopped with, or, after a clean stop, the text Juju's
@@ -304,9 +167,12 @@ func (pb *PingBatcher) SyncContext(ctx context.Context) error {
 
 func (pb *PingBatcher) loop() error {
 	defer pb.closed.Store(true)
+	defer pb.clock.release()
+	moved := pb.clock.movesChan()
 	for {
 		timer := pb.cfg.clock.NewTimer(pb.jittered())
 		var replies []chan error
+		when := dueOnTime
 		select {
 		case <-pb.tomb.Dying():
 			timer.Stop()
@@ -316,14 +182,22 @@ func (pb *PingBatcher) loop() error {
 			timer.Stop()
 			replies = append(replies, reply)
 			replies = pb.moreSyncs(replies)
+			when = dueAll
+		case <-moved:
+			// The frame moved: what is held was held by the old frame's
+			// reckoning; writing it now never eats the slack.
+			timer.Stop()
+			moved = pb.clock.movesChan()
+			when = dueAll
 		}
-		err := pb.flush(len(replies) > 0)
+		err := pb.flush(when)
 		for _, reply := range replies {
 			reply <- err
 		}
 		if err == nil {
-			pb.outage.ended()
-		} else if fatal := pb.outage.failed(pb.cfg, "PingBatcher", err, "collection", pb.store.Names().Pings); fatal != nil {
+			continue
+		}
+		if fatal := pb.outage.failed(pb.cfg, "PingBatcher", err, "collection", pb.store.Names().Pings); fatal != nil {
 			return fatal
 		}
 	}
@@ -335,9 +209,9 @@ func (pb *PingBatcher) loop() error {
 // is what Stop returns.
 func (pb *PingBatcher) finalFlush() error {
 	pb.closed.Store(true)
-	err := pb.flush(true)
+	err := pb.flush(dueAll)
 	if err != nil {
-		err = pb.flush(true)
+		err = pb.flush(dueAll)
 	}
 	if err != nil {
 		return annotatef(err, "final flush of the PingBatcher failed")
@@ -358,32 +232,49 @@ func (pb *PingBatcher) moreSyncs(replies []chan error) []chan error {
 }
 
 func (pb *PingBatcher) jittered() time.Duration {
-	return time.Duration(float64(pb.cfg.flushInterval) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(pb.cfg.flushInterval) * (0.8 + 0.4*pb.cfg.rand()))
 }
 
 // flush takes the pings recorded since the last flush into the plan and
-// writes what is due, or everything when all is set: one upsert per slot
-// document, in bulk requests of at most layout.Batch upserts (MongoDB
-// before 3.6 takes no more in one command, and a smaller command is less
-// likely to time out on a slow server). What fails to be written stays in
-// the plan, to be ORed with newer pings and written by the next flush.
-func (pb *PingBatcher) flush(all bool) error {
-	for _, b := range pb.take() {
-		pb.plan.add(b)
+// writes what is due: one upsert per slot document, in bulk requests of at
+// most layout.Batch upserts (MongoDB before 3.6 takes no more in one
+// command, and a smaller command is less likely to time out on a slow
+// server). What fails to be written stays in the plan, to be ORed with
+// newer pings and written by the next flush. Slots are judged on the
+// server's clock; while it is not known, everything is written at once.
+func (pb *PingBatcher) flush(when dueWhen) error {
+	local := pb.cfg.clock.Now()
+	f := pb.clock.current()
+	if !f.known {
+		when = dueAll
 	}
-	serverNow, known := pb.serverNow(all)
-	writes := pb.plan.due(serverNow, known, all)
+	current := slot.At(local, f.offset, pb.cfg.period)
+	var far []bucketKey
+	for _, b := range pb.take() {
+		if !pb.plan.add(b, current) {
+			far = append(far, b.bucketKey)
+		}
+	}
+	pb.logFar(far, current, local)
+	writes := pb.plan.due(f.server(local), when)
 	var err error
 	if len(writes) > 0 {
 		pb.stats.flushes.Add(1)
+		pb.outage.begin(local)
+		pb.stats.unacked.CompareAndSwap(0, local.UnixNano())
 	}
-	for start := 0; start < len(writes); start += layout.Batch {
-		chunk := writes[start:min(start+layout.Batch, len(writes))]
-		if err = pb.write(chunk); err != nil {
+	chunkSize := layout.Batch
+	oldFrame := f.movedWithin(local, frameGrace(pb.cfg.period))
+	if oldFrame {
+		chunkSize = layout.Batch / 3 // room for the old frame's two slots per document
+	}
+	for start := 0; start < len(writes); start += chunkSize {
+		chunk := writes[start:min(start+chunkSize, len(writes))]
+		if err = pb.write(chunk, f, local, oldFrame); err != nil {
 			pb.stats.failures.Add(1)
 			kept, dropped := 0, 0
 			for _, w := range writes[start:] {
-				if pb.plan.failed(w) {
+				if pb.plan.failed(w, current) {
 					kept++
 				} else {
 					dropped++
@@ -398,42 +289,73 @@ func (pb *PingBatcher) flush(all bool) error {
 		}
 		pb.stats.writes.Add(int64(len(chunk)))
 	}
-	pb.stats.dropped.Add(int64(pb.plan.forget()))
+	if err == nil {
+		pb.outage.ended()
+		pb.stats.unacked.Store(0)
+	}
+	pb.stats.dropped.Add(int64(pb.plan.forget(current)))
 	return err
 }
 
-// serverNow returns the server's clock, as last measured, measuring it
-// when it never was or long ago; known is false when it cannot be, and
-// refreshes are then written at once. A flush that writes everything
-// anyway does not measure.
-func (pb *PingBatcher) serverNow(all bool) (now time.Time, known bool) {
-	local := pb.cfg.clock.Now()
-	if !pb.cfg.measureSkew {
-		return local, true
+// logFar says, at most once a period, that pings named slots far from the
+// server's clock (in slot current): a pinger's clock or a caller is wrong.
+func (pb *PingBatcher) logFar(far []bucketKey, current int64, local time.Time) {
+	if len(far) == 0 {
+		return
 	}
-	if !all && (!pb.measured || local.Sub(pb.measuredAt) > remeasureEvery) {
-		ctx, cancel := pb.cfg.op(context.Background())
-		delta, err := clockDelta(ctx, pb.store, pb.cfg.clock.Now)
-		cancel()
-		if err == nil {
-			pb.delta, pb.measured, pb.measuredAt = delta, true, local
-		} else if !pb.measured {
-			pb.cfg.logger.Warn("presence: cannot read the server's clock; writing refreshes at once", "err", err)
-		}
+	pb.stats.far.Add(int64(len(far)))
+	if !pb.farLog.IsZero() && local.Sub(pb.farLog) < pb.cfg.period {
+		return
 	}
-	return local.Add(pb.delta), pb.measured
+	pb.farLog = local
+	pb.cfg.logger.Warn("presence: pings for slots far from the server's clock; written at once",
+		"documents", len(far), "model", far[0].modelUUID, "slot", far[0].slot, "current-slot", current)
 }
 
 // write sends one bulk request of upserts, with each document's fields in
-// the order of their index.
-func (pb *PingBatcher) write(writes []plannedWrite) error {
-	slotWrites := make([]SlotWrite, len(writes))
-	for i, w := range writes {
-		slotWrites[i] = SlotWrite{ModelUUID: w.key.modelUUID, Slot: w.key.slot, Alive: sortedFields(w.bits)}
+// the order of their index. Within the grace after a move of the frame
+// (oldFrame), each model's bits also go to the slot of the old frame now
+// and the one after it, so that the watchers of controllers that have not
+// measured the move yet still see every live key; see frameGrace.
+func (pb *PingBatcher) write(writes []plannedWrite, f frame, local time.Time, oldFrame bool) error {
+	slotWrites := make([]SlotWrite, 0, len(writes))
+	for _, w := range writes {
+		slotWrites = append(slotWrites, SlotWrite{ModelUUID: w.key.modelUUID, Slot: w.key.slot, Alive: sortedFields(w.bits)})
 	}
-	ctx, cancel := pb.cfg.op(context.Background())
+	if oldFrame {
+		slotWrites = append(slotWrites, oldFrameWrites(writes, slot.At(local, f.previous, pb.cfg.period), slot.Seconds(pb.cfg.period))...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pb.timeout)
 	defer cancel()
 	return pb.store.WriteSlots(ctx, slotWrites)
+}
+
+// oldFrameWrites returns, for each model of writes, its bits ORed together
+// into the old frame's slot oldSlot and the one after it. Writing the next
+// slot too means that writes a period apart leave no slot of the old frame
+// without the bit beside one that has it.
+func oldFrameWrites(writes []plannedWrite, oldSlot, periodSeconds int64) []SlotWrite {
+	byModel := make(map[string]map[uint64]uint64)
+	var models []string
+	for _, w := range writes {
+		bits := byModel[w.key.modelUUID]
+		if bits == nil {
+			bits = make(map[uint64]uint64)
+			byModel[w.key.modelUUID] = bits
+			models = append(models, w.key.modelUUID)
+		}
+		for field, b := range w.bits {
+			bits[field] |= b
+		}
+	}
+	out := make([]SlotWrite, 0, 2*len(models))
+	for _, model := range models {
+		fields := sortedFields(byModel[model])
+		out = append(out,
+			SlotWrite{ModelUUID: model, Slot: oldSlot, Alive: fields},
+			SlotWrite{ModelUUID: model, Slot: oldSlot + periodSeconds, Alive: fields})
+	}
+	return out
 }
 
 // sortedFields returns fields in the order of their index, each named by
@@ -453,27 +375,27 @@ func sortedFields(fields map[uint64]uint64) []FieldBits {
 
 // Report returns figures about the batcher for introspection: pings
 // taken, flushes that wrote, documents written, failed flushes, documents
-// dropped as too old, and documents with pings not yet taken by a flush.
+// dropped as too old, documents pinged for slots far from the server's
+// clock, documents with pings not yet taken by a flush, since when a write
+// has gone unacknowledged (while one has), and the server clock's offset,
+// error and moves.
 func (pb *PingBatcher) Report() map[string]interface{} {
-	var pings int64
-	waiting := make(map[bucketKey]bool)
-	for i := range pb.shards {
-		shard := &pb.shards[i]
-		shard.mu.Lock()
-		pings += shard.pingCount
-		for k := range shard.pending {
-			waiting[k] = true
-		}
-		shard.mu.Unlock()
-	}
+	pings, pending := pb.pendingCounts()
 	r := map[string]interface{}{
 		"pings":             pings,
 		"flushes":           pb.stats.flushes.Load(),
 		"documents-written": pb.stats.writes.Load(),
 		"flush-failures":    pb.stats.failures.Load(),
 		"documents-dropped": pb.stats.dropped.Load(),
-		"documents-pending": len(waiting),
+		"documents-far":     pb.stats.far.Load(),
+		"documents-pending": pending,
 		"state":             "running",
+	}
+	if since := pb.stats.unacked.Load(); since != 0 {
+		r["unacknowledged-since"] = time.Unix(0, since)
+	}
+	if pb.clock != nil {
+		pb.clock.report(r)
 	}
 	if pb.closed.Load() {
 		r["state"] = "stopped"

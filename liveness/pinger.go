@@ -2,7 +2,6 @@ package liveness
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,9 @@ type Pinger struct {
 	seq      int64
 	fieldKey string
 	fieldBit uint64
-	delta    time.Duration
+	// clock is the server's clock, shared with the controller's other
+	// workers, held from Start until the loop ends.
+	clock    *serverClock
 	lastSlot int64 // owned by the loop once it runs
 
 	// pings and starts count for Report; updated atomically.
@@ -94,22 +95,43 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 	if p.started {
 		return notValidf("pinger for %q already started", p.key)
 	}
-	if err := p.prepare(ctx); err != nil {
+	if err := p.checkRecorder(p.recorderFunc()); err != nil {
+		return err
+	}
+	clock := acquireServerClock(p.store, p.cfg)
+	if err := p.prepare(ctx, clock); err != nil {
+		clock.release()
 		return err
 	}
 	if err := p.ping(); err != nil {
+		clock.release()
 		return err
 	}
 	t := new(tomb.Tomb)
 	p.tomb = t
 	p.started = true
 	p.starts.Add(1)
-	t.Go(func() error { return p.loop(t) })
+	t.Go(func() error {
+		defer clock.release()
+		return p.loop(t)
+	})
 	return nil
 }
 
-// prepare takes a sequence, writes its being and measures the clock skew.
-func (p *Pinger) prepare(ctx context.Context) error {
+// checkRecorder refuses a recorder that plans its writes by another slot
+// period than the pinger's: a batcher would then hold refreshes past the
+// time watchers need them.
+func (p *Pinger) checkRecorder(recorder PingRecorder) error {
+	if r, ok := recorder.(interface{ slotPeriod() time.Duration }); ok && r.slotPeriod() != p.cfg.period {
+		return notValidf("pinger for %q has a slot period of %s but its PingBatcher has %s: give both the same WithPeriod",
+			p.key, p.cfg.period, r.slotPeriod())
+	}
+	return nil
+}
+
+// prepare takes a sequence, writes its being and makes sure the server's
+// clock is known.
+func (p *Pinger) prepare(ctx context.Context, clock *serverClock) error {
 	opCtx, cancel := p.cfg.op(ctx)
 	defer cancel()
 	seq, err := p.store.NextSeq(opCtx, p.modelUUID)
@@ -119,12 +141,10 @@ func (p *Pinger) prepare(ctx context.Context) error {
 	if err := p.store.InsertBeing(opCtx, p.modelUUID, seq, p.key); err != nil {
 		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 	}
-	p.delta = 0
-	if p.cfg.measureSkew {
-		if p.delta, err = clockDelta(opCtx, p.store, p.cfg.clock.Now); err != nil {
-			return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
-		}
+	if _, err := clock.get(opCtx); err != nil {
+		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 	}
+	p.clock = clock
 	p.seq = seq
 	// seq is never negative: the counter starts at 1 and only grows.
 	p.fieldKey, p.fieldBit, _ = bitfield.Encode(seq)
@@ -132,56 +152,63 @@ func (p *Pinger) prepare(ctx context.Context) error {
 	return nil
 }
 
-// clockDelta measures how far the database server's clock is ahead of the
-// local one, read by now. The server reports its time to the millisecond;
-// the round trip is split in two, which bounds the error by half of it.
-func clockDelta(ctx context.Context, store Store, now func() time.Time) (time.Duration, error) {
-	before := now()
-	serverTime, err := store.ServerTime(ctx)
-	if err != nil {
-		return 0, err
-	}
-	after := now()
-	local := before.Add(after.Sub(before) / 2)
-	return serverTime.Sub(local), nil
-}
-
 func (p *Pinger) loop(t *tomb.Tomb) error {
+	moved := p.clock.movesChan()
 	timer := p.cfg.clock.NewTimer(p.untilNextPing())
 	defer timer.Stop()
 	for {
 		select {
 		case <-t.Dying():
 			return tomb.ErrDying
+		case <-moved:
+			// The frame moved: the slot to ping may have changed, and a
+			// watcher of the new frame needs the ping now.
+			moved = p.clock.movesChan()
+			timer.Stop()
 		case <-timer.Chan():
-			if err := p.ping(); err != nil {
-				return err
-			}
-			timer.Reset(p.untilNextPing())
 		}
+		if err := p.ping(); err != nil {
+			return err
+		}
+		timer.Reset(p.untilNextPing())
 	}
 }
 
 // untilNextPing returns how long to wait for the next ping: early in the
 // slot after the one last pinged, at a point of the ping window drawn
-// afresh each time. Pinging early in every slot leaves most of the slot
-// for the write to land: a database that is merely slow does not make the
-// agent look dead.
+// afresh each time, or at once when the current slot, on the server's
+// clock as now known, has not been pinged and its point is past. Pinging
+// early in every slot leaves most of the slot for the write to land: a
+// database that is merely slow does not make the agent look dead.
 func (p *Pinger) untilNextPing() time.Duration {
-	offset := slot.PingOffset(p.cfg.period, rand.Float64())
-	due := slot.NextPing(p.lastSlot, slot.Seconds(p.cfg.period), offset).Add(-p.delta)
-	return max(due.Sub(p.cfg.clock.Now()), 0)
+	f := p.clock.current()
+	now := p.cfg.clock.Now()
+	next := slot.At(now, f.offset, p.cfg.period)
+	if next == p.lastSlot {
+		next += slot.Seconds(p.cfg.period)
+	}
+	offset := slot.PingOffset(p.cfg.period, p.cfg.rand())
+	due := time.Unix(next, 0).Add(offset).Add(-f.offset)
+	return max(due.Sub(now), 0)
+}
+
+// currentSlot returns the slot of now on the server's clock.
+func (p *Pinger) currentSlot() int64 {
+	return slot.At(p.cfg.clock.Now(), p.clock.current().offset, p.cfg.period)
 }
 
 // ping records the current slot, once per slot.
 func (p *Pinger) ping() error {
-	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
+	current := p.currentSlot()
 	if current == p.lastSlot {
 		return nil
 	}
 	recorder := p.recorderFunc()
 	if recorder == nil {
 		return errorf("no ping recorder for key %q", p.key)
+	}
+	if err := p.checkRecorder(recorder); err != nil {
+		return err
 	}
 	if err := recorder.Ping(p.modelUUID, current, p.fieldKey, p.fieldBit); err != nil {
 		return annotatef(err, "cannot ping for key %q", p.key)
@@ -276,10 +303,12 @@ func (p *Pinger) KillForTesting() error {
 		}
 		return loopErr
 	}
-	if err := p.prepare(ctx); err != nil {
+	clock := acquireServerClock(p.store, p.cfg)
+	defer clock.release()
+	if err := p.prepare(ctx, clock); err != nil {
 		return err
 	}
-	return p.writeDead(ctx, slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period), true)
+	return p.writeDead(ctx, p.currentSlot(), true)
 }
 
 // writeDead ORs the dead bit of p's sequence, and its alive bit too when

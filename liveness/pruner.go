@@ -15,9 +15,14 @@ import (
 type Pruner struct {
 	store     Store
 	modelUUID string
-	delta     time.Duration
-	cfg       config
-	badInput  error
+	// delta is the caller's measure of the server's clock, used only when
+	// the pruner does not measure it (WithClockSkew(false)).
+	delta    time.Duration
+	cfg      config
+	badInput error
+	// clock is the server's clock of the watcher that owns the pruner;
+	// nil for a pruner of its own, which shares its store's for each run.
+	clock *serverClock
 
 	// corrupt logs each corrupt document once per pruner, however often
 	// Prune runs. One run at a time uses it.
@@ -32,7 +37,11 @@ type PruneCounts struct {
 
 // NewPruner returns an object that is ready to prune the model's old
 // sequences from the beings collection and old slots from the pings
-// collection. delta is the database server's clock minus the local clock.
+// collection. delta is the database server's clock minus the local clock,
+// as Juju's callers measured it; the pruner judges slots by the server
+// clock it shares with the controller's other workers of the same store,
+// measured, and uses delta only when told not to measure
+// (WithClockSkew(false)).
 func NewPruner(store Store, modelUUID string, delta time.Duration, opts ...Option) *Pruner {
 	return newPruner(store, modelUUID, delta, newConfig(opts))
 }
@@ -85,8 +94,11 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 	ctx, cancel := p.cfg.op(ctx)
 	defer cancel()
 	periodSeconds := slot.Seconds(p.cfg.period)
-	current := slot.At(p.cfg.clock.Now(), p.delta, p.cfg.period)
-	var err error
+	offset, wait, err := p.offset(ctx)
+	if err != nil || wait {
+		return counts, err
+	}
+	current := slot.At(p.cfg.clock.Now(), offset, p.cfg.period)
 	if counts.Pings, err = p.store.OldSlots(ctx, p.modelUUID, current-3*periodSeconds, remove); err != nil {
 		return counts, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
@@ -112,6 +124,30 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 		}
 	}
 	return counts, nil
+}
+
+// offset returns the server clock's offset to judge slots by. wait is set
+// within the grace after a move of the frame, when other controllers may
+// still ping the slots of the old frame: nothing is pruned then.
+func (p *Pruner) offset(ctx context.Context) (offset time.Duration, wait bool, err error) {
+	if !p.cfg.measureSkew {
+		return p.delta, false, nil
+	}
+	clock := p.clock
+	if clock == nil {
+		clock = acquireServerClock(p.store, p.cfg)
+		defer clock.release()
+	}
+	f, err := clock.get(ctx)
+	if err != nil {
+		return 0, false, annotatef(err, "pruner of model %q", p.modelUUID)
+	}
+	if f.movedWithin(p.cfg.clock.Now(), frameGrace(p.cfg.period)) {
+		p.cfg.logger.Warn("presence: not pruning: the database server's clock moved lately, and other controllers may still use the old frame",
+			"model", p.modelUUID, "moved", f.movedAt)
+		return 0, true, nil
+	}
+	return f.offset, false, nil
 }
 
 // liveSeqs returns every sequence with a bit in a slot from oldest on.

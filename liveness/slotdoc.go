@@ -3,6 +3,7 @@ package liveness
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/presence-go/presence/internal/bsonraw"
@@ -19,12 +20,12 @@ type slotDoc struct {
 	alive, dead map[int64]uint64 // field index → bits
 }
 
-// splitSlotDoc finds, in a slot document of modelUUID read for slot
-// previous or current, its alive and dead parts, for the watcher's view to
-// decode. id describes its _id for messages, and is empty when the
-// document is neither of the two asked for; parts that are not documents
-// are described in problems and left out.
-func splitSlotDoc(doc []byte, modelUUID string, previous, current int64) (d livestate.Doc, id string, problems []string) {
+// splitSlotDoc finds, in a slot document of modelUUID read for one of
+// slots, its alive and dead parts, for the watcher's view to decode. id
+// describes its _id for messages, and is empty when the document is none
+// of those asked for; parts that are not documents are described in
+// problems and left out.
+func splitSlotDoc(doc []byte, modelUUID string, slots []int64) (d livestate.Doc, id string, problems []string) {
 	it := bsonraw.NewIter(doc)
 	for it.Next() {
 		e := it.Element()
@@ -32,14 +33,11 @@ func splitSlotDoc(doc []byte, modelUUID string, previous, current int64) (d live
 		switch string(e.Name) {
 		case "_id":
 			s, _ := e.StrBytes()
-			switch {
-			case isDocID(s, modelUUID, previous):
-				d.Slot = previous
-			case isDocID(s, modelUUID, current):
-				d.Slot = current
-			default:
+			i := slices.IndexFunc(slots, func(n int64) bool { return isDocID(s, modelUUID, n) })
+			if i < 0 {
 				return d, "", nil
 			}
+			d.Slot = slots[i]
 			id = describeID(e)
 			continue
 		case "alive":

@@ -39,9 +39,11 @@ type Watcher struct {
 	// syncNow carries StartSync's nudges; one pending nudge is enough.
 	syncNow chan struct{}
 
+	// clock is the server's clock, shared with the controller's other
+	// workers; nil for a watcher made dead.
+	clock *serverClock
+
 	// The fields below belong to the loop goroutine.
-	delta        time.Duration
-	skewMeasured bool
 	lastRead     time.Time          // when the view was last read (clock time); zero before the first read
 	lastErr      error              // why the last read failed, while reads fail
 	outage       outage             // failed reads in a row
@@ -143,9 +145,13 @@ func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 		pruneDone:  make(chan error),
 		watches:    make(map[string][]chan<- Change),
 		corrupt:    newCorruptLog(cfg.logger, modelUUID),
+		clock:      acquireServerClock(store, cfg),
 	}
 	w.ctx = w.tomb.Context(context.Background())
-	w.tomb.Go(w.loop)
+	w.tomb.Go(func() error {
+		defer w.clock.release()
+		return w.loop()
+	})
 	return w
 }
 

@@ -71,7 +71,7 @@ func BenchmarkWatcherDecodeDiff(b *testing.B) {
 					store:      BrokenStore(nil),
 				}
 				decodeDiff := func(killed int) int {
-					read := w.readDocs([][]byte{previous, current[killed]}, 30, 60)
+					read := w.readDocs([][]byte{previous, current[killed]}, []int64{30, 60})
 					unknown := w.unknownSeqs(read)
 					found := make([]seqKey, 0, len(unknown)) // what lookup reads
 					for _, seq := range unknown {

@@ -91,10 +91,8 @@ func (w *Watcher) readAsked(timer clock.Timer) error {
 // fresh view are served.
 func (w *Watcher) read() error {
 	began := time.Now()
-	err := w.measureSkewOnce()
-	if err == nil {
-		err = w.sync()
-	}
+	w.outage.begin(w.cfg.clock.Now())
+	err := w.sync()
 	if err != nil && w.ctx.Err() != nil {
 		return nil // the watcher is stopping: its read was cut short, not failed
 	}
@@ -133,21 +131,6 @@ func (w *Watcher) fresh() bool {
 		return false
 	}
 	return w.outage.since.IsZero() || w.cfg.clock.Now().Sub(w.lastRead) <= w.cfg.period
-}
-
-func (w *Watcher) measureSkewOnce() error {
-	if !w.cfg.measureSkew || w.skewMeasured {
-		return nil
-	}
-	ctx, cancel := w.cfg.op(w.ctx)
-	defer cancel()
-	delta, err := clockDelta(ctx, w.store, w.cfg.clock.Now)
-	if err != nil {
-		return err
-	}
-	w.delta = delta
-	w.skewMeasured = true
-	return nil
 }
 
 // handle serves one request. Requests that need a fresh view wait in
@@ -303,8 +286,9 @@ func (w *Watcher) report() map[string]interface{} {
 }
 
 // maybePrune starts a prune of the model now and then, in a goroutine of
-// the watcher's. It prunes only from a fresh view, so that the slots it
-// judges old are judged on the server's clock as last measured. Its outcome
+// the watcher's. It prunes only from a fresh view, with the watcher's
+// server clock, so that the slots it judges old are judged in the frame
+// the watcher reads by. Its outcome
 // arrives on pruneDone; an error is only logged, since a prune that failed
 // changes nothing a later one cannot do.
 func (w *Watcher) maybePrune() {
@@ -318,9 +302,8 @@ func (w *Watcher) maybePrune() {
 	w.pruneSince = 0
 	w.pruning = true
 	if w.pruner == nil {
-		// The delta is measured once, before the first read, so it is
-		// already known and will not change.
-		w.pruner = newPruner(w.store, w.modelUUID, w.delta, w.cfg)
+		w.pruner = newPruner(w.store, w.modelUUID, 0, w.cfg)
+		w.pruner.clock = w.clock
 	}
 	pruner := w.pruner
 	w.tomb.Go(func() error {

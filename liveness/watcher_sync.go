@@ -2,6 +2,8 @@ package liveness
 
 import (
 	"context"
+	"slices"
+	"time"
 
 	"github.com/presence-go/presence/internal/livestate"
 	"github.com/presence-go/presence/internal/slot"
@@ -34,26 +36,49 @@ func (w *Watcher) sync() error {
 	return nil
 }
 
-// readSlots reads the model's two live slot documents and works out what
+// readSlots reads the model's live slot documents and works out what
 // they change in the view.
 func (w *Watcher) readSlots(ctx context.Context) (*livestate.Read, error) {
-	periodSeconds := slot.Seconds(w.cfg.period)
-	previous, current := slot.Live(slot.At(w.cfg.clock.Now(), w.delta, w.cfg.period), periodSeconds)
-	raw, err := w.store.ReadSlots(ctx, w.modelUUID, []int64{previous, current})
+	f, err := w.clock.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return w.readDocs(raw, previous, current), nil
+	slots := liveSlots(f, w.cfg.clock.Now(), w.cfg.period)
+	raw, err := w.store.ReadSlots(ctx, w.modelUUID, slots)
+	if err != nil {
+		return nil, err
+	}
+	return w.readDocs(raw, slots), nil
 }
 
-// readDocs works out what raw, the slot documents read for slots previous
-// and current, change in the view, reporting the corrupt ones.
-func (w *Watcher) readDocs(raw [][]byte, previous, current int64) *livestate.Read {
+// liveSlots returns the slots a watcher reads at local time now in frame
+// f: the current and the previous slot on the server's clock, and, within
+// the grace after a move of the frame, those of the old frame too, which
+// the pingers of controllers that have not seen the move yet still ping.
+// A key alive in either frame reads alive.
+func liveSlots(f frame, now time.Time, period time.Duration) []int64 {
+	periodSeconds := slot.Seconds(period)
+	previous, current := slot.Live(slot.At(now, f.offset, period), periodSeconds)
+	slots := []int64{previous, current}
+	if f.movedWithin(now, frameGrace(period)) {
+		oldPrevious, oldCurrent := slot.Live(slot.At(now, f.previous, period), periodSeconds)
+		for _, s := range []int64{oldPrevious, oldCurrent} {
+			if !slices.Contains(slots, s) {
+				slots = append(slots, s)
+			}
+		}
+	}
+	return slots
+}
+
+// readDocs works out what raw, the slot documents read for slots, change
+// in the view, reporting the corrupt ones.
+func (w *Watcher) readDocs(raw [][]byte, slots []int64) *livestate.Read {
 	docs := make([]livestate.Doc, 0, len(raw))
 	problems := make(map[int64][]string)
 	ids := make(map[int64]string, len(raw))
 	for _, doc := range raw {
-		d, id, docProblems := splitSlotDoc(doc, w.modelUUID, previous, current)
+		d, id, docProblems := splitSlotDoc(doc, w.modelUUID, slots)
 		if id == "" {
 			continue // not one of the documents asked for
 		}

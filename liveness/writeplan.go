@@ -16,21 +16,36 @@ import (
 // the previous slot. So a ping of a sequence whose bit is already written
 // in the previous slot is a refresh: it only has to land before the
 // current slot ends. Refreshes are held and written together once the
-// slot's ping window (its first quarter, in which pingers ping) is over,
-// which is as early as they can all be in: a write late by the write slack
-// still lands in time, as for any other ping. A ping of a sequence not
+// slot's ping window (its first quarter, in which pingers ping) is over;
+// a ping from the end of the window would only be written then anyway, so
+// holding takes nothing from the write slack. A ping of a sequence not
 // written in the previous slot is news (a pinger that just started, or one
-// whose last write failed) and goes out with the next flush. A bit already
-// written into a slot document is never written again.
+// whose last write failed) and goes out with the next flush, as does a
+// refresh that comes after the window. A bit already written into a slot
+// document is never written again.
+//
+// # The promise
+//
+// Every bit a flush takes into the plan for slot s at server time t is
+// handed to a write by the first flush at or after handOverBy(s, t), and
+// again by every flush after a write of it failed, until a write of it
+// succeeds or no watcher reads slot s any more (isRead). So a ping handed
+// to the batcher by a pinger in the ping window is written by the window's
+// end plus the longest flush wait: its write may take the rest of the
+// slot, the write slack, before a watcher misses it. A ping for a slot far
+// from now (a caller's or a clock's mistake) is written at once and judged
+// by the server's clock, never by the slots other pings named. The plan's
+// tests check this over random schedules of pings, flushes, failed writes
+// and clock steps (writeplan_invariant_test.go).
+//
+// The age of a slot document is always judged on the server's clock (the
+// batcher's frame, shared with its pingers and watchers), never on the
+// slots pinged.
 //
 // It belongs to the batcher's loop.
 type writePlan struct {
 	period time.Duration
 	docs   map[bucketKey]*docWrites
-	// latest is the newest slot pinged in any model, as the pingers'
-	// clocks (which follow the server's) have named it: the age of every
-	// slot document is judged against it, never against this host's clock.
-	latest int64
 }
 
 // docWrites is what the plan knows of one slot document: bits written,
@@ -39,13 +54,36 @@ type writePlan struct {
 // index to its bits.
 type docWrites struct {
 	written, urgent, held map[uint64]uint64
-	// refreshed is set once the refreshes held at the end of the ping
-	// window were written: later ones wait for half the slot.
-	refreshed bool
 }
 
 func newWritePlan(period time.Duration) *writePlan {
 	return &writePlan{period: period, docs: make(map[bucketKey]*docWrites)}
+}
+
+// handOverBy returns the server time by which the plan hands a bit of slot
+// slotNum, taken into the plan at server time taken, to a write: the end
+// of the slot's ping window, or at once for a bit taken after it.
+func handOverBy(slotNum int64, taken time.Time, period time.Duration) time.Time {
+	windowEnd := time.Unix(slotNum, 0).Add(slot.PingWindow(period))
+	if taken.After(windowEnd) {
+		return taken
+	}
+	return windowEnd
+}
+
+// isRead reports whether a watcher may still read slot slotNum when the
+// server's clock is in slot current: a slot is read for two periods, and
+// one more is allowed for watchers whose frame differs from the
+// batcher's.
+func isRead(slotNum, current, periodSeconds int64) bool {
+	return slotNum+3*periodSeconds > current
+}
+
+// nearNow reports whether slotNum is one a pinger in the batcher's frame
+// may name when the server's clock is in slot current: the current slot
+// or either neighbour.
+func nearNow(slotNum, current, periodSeconds int64) bool {
+	return current-periodSeconds <= slotNum && slotNum <= current+periodSeconds
 }
 
 func (p *writePlan) doc(k bucketKey) *docWrites {
@@ -57,11 +95,18 @@ func (p *writePlan) doc(k bucketKey) *docWrites {
 	return d
 }
 
-// add sorts the pings of b into news and refreshes.
-func (p *writePlan) add(b *bucket) {
-	p.latest = max(p.latest, b.slot)
+// add sorts the pings of b into news and refreshes, the server's clock
+// being in slot current. It reports false when b's slot is far from
+// current: its pings are then all news, written at once, so that a mistake
+// costs a write and never delays a ping.
+func (p *writePlan) add(b *bucket, current int64) (near bool) {
+	periodSeconds := slot.Seconds(p.period)
+	near = nearNow(b.slot, current, periodSeconds)
 	d := p.doc(b.bucketKey)
-	before := p.docs[bucketKey{b.modelUUID, b.slot - slot.Seconds(p.period)}]
+	var before *docWrites
+	if near {
+		before = p.docs[bucketKey{b.modelUUID, b.slot - periodSeconds}]
+	}
 	for field, bits := range b.fields.all() {
 		fresh := bits &^ d.written[field]
 		if fresh == 0 {
@@ -69,7 +114,9 @@ func (p *writePlan) add(b *bucket) {
 		}
 		var refresh uint64
 		if before != nil {
-			refresh = fresh & before.written[field]
+			// Bits already to go at the next flush (a write to try again)
+			// are not held as well.
+			refresh = fresh & before.written[field] &^ d.urgent[field]
 		}
 		if news := fresh &^ refresh; news != 0 {
 			d.urgent[field] |= news
@@ -78,6 +125,7 @@ func (p *writePlan) add(b *bucket) {
 			d.held[field] |= refresh
 		}
 	}
+	return near
 }
 
 // plannedWrite is one slot document's bits taken for a write.
@@ -86,19 +134,26 @@ type plannedWrite struct {
 	bits map[uint64]uint64
 }
 
-// due takes the bits to write now: every document's urgent bits, and its
-// held refreshes once the server's clock (serverNow, when known) is past
-// the end of the slot's ping window, or past half the slot for those that
-// came after the first refresh write; all takes everything.
-func (p *writePlan) due(serverNow time.Time, known, all bool) []plannedWrite {
+// dueWhen says which of the bits a flush takes.
+type dueWhen int
+
+const (
+	// dueOnTime takes the news, and the refreshes whose hand-over time has
+	// come on the server's clock.
+	dueOnTime dueWhen = iota
+	// dueAll takes everything: a Sync, the final flush, a flush after the
+	// frame moved, or one whose frame is not known.
+	dueAll
+)
+
+// due takes the bits to write at server time now: every document's urgent
+// bits, and its held refreshes once now is past the end of the slot's ping
+// window (or every held bit, with dueAll).
+func (p *writePlan) due(now time.Time, when dueWhen) []plannedWrite {
 	var out []plannedWrite
 	for k, d := range p.docs {
 		bits := d.urgent
-		wait := slot.PingWindow(p.period)
-		if d.refreshed {
-			wait = p.period / 2
-		}
-		takeHeld := len(d.held) > 0 && (all || !known || !serverNow.Before(time.Unix(k.slot, 0).Add(wait)))
+		takeHeld := len(d.held) > 0 && (when == dueAll || !now.Before(handOverBy(k.slot, time.Time{}, p.period)))
 		if len(bits) == 0 && !takeHeld {
 			continue
 		}
@@ -107,7 +162,6 @@ func (p *writePlan) due(serverNow time.Time, known, all bool) []plannedWrite {
 				bits[field] |= b
 			}
 			d.held = map[uint64]uint64{}
-			d.refreshed = true
 		}
 		d.urgent = map[uint64]uint64{}
 		out = append(out, plannedWrite{k, bits})
@@ -122,19 +176,24 @@ func (p *writePlan) due(serverNow time.Time, known, all bool) []plannedWrite {
 	return out
 }
 
-// done records that w was written.
+// done records that w was written: its bits are no longer held either.
 func (p *writePlan) done(w plannedWrite) {
 	d := p.doc(w.key)
 	for field, bits := range w.bits {
 		d.written[field] |= bits
+		if held := d.held[field] &^ bits; held != 0 {
+			d.held[field] = held
+		} else {
+			delete(d.held, field)
+		}
 	}
 }
 
 // failed puts back w, whose write failed, to be tried again at the next
-// flush, unless no watcher can read its slot any more. It reports whether
-// it kept it.
-func (p *writePlan) failed(w plannedWrite) bool {
-	if p.tooOld(w.key) {
+// flush, unless no watcher reads its slot any more, the server's clock
+// being in slot current. It reports whether it kept it.
+func (p *writePlan) failed(w plannedWrite, current int64) bool {
+	if !isRead(w.key.slot, current, slot.Seconds(p.period)) {
 		return false
 	}
 	d := p.doc(w.key)
@@ -144,25 +203,24 @@ func (p *writePlan) failed(w plannedWrite) bool {
 	return true
 }
 
-// tooOld reports whether no watcher reads slot document k any more: a slot
-// is read for two periods, and one more is allowed for the difference
-// between the clocks of pingers and watchers. Slots of every model follow
-// the one server clock, so the newest slot of any model tells, which lets
-// the plan forget models that no longer ping.
-func (p *writePlan) tooOld(k bucketKey) bool {
-	return k.slot+3*slot.Seconds(p.period) <= p.latest
-}
-
-// forget drops what the plan knows of documents too old to matter, and of
-// models that no longer ping, and reports how many documents it dropped
-// with bits still to write.
-func (p *writePlan) forget() (dropped int) {
+// forget drops what the plan knows of documents no watcher reads any more,
+// the server's clock being in slot current, and reports how many it
+// dropped with bits still to write; it is how the plan forgets models that
+// no longer ping. Documents far ahead of now (left by a mistaken ping, or
+// by a clock that moved back) are forgotten once they hold nothing to
+// write.
+func (p *writePlan) forget(current int64) (dropped int) {
+	periodSeconds := slot.Seconds(p.period)
 	for k, d := range p.docs {
-		if !p.tooOld(k) {
+		pending := len(d.urgent) > 0 || len(d.held) > 0
+		switch {
+		case !isRead(k.slot, current, periodSeconds):
+			if pending {
+				dropped++
+			}
+		case k.slot > current+periodSeconds && !pending:
+		default:
 			continue
-		}
-		if len(d.urgent) > 0 || len(d.held) > 0 {
-			dropped++
 		}
 		delete(p.docs, k)
 	}

@@ -1,0 +1,396 @@
+package liveness
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/juju/clock"
+)
+
+// serverClock is the database server's clock as the workers of one
+// controller see it: the offset of the server's clock from the local one,
+// when it was measured, with what error, and when to measure it again.
+//
+// Every worker that uses the same connection to the server and the same
+// local clock shares one serverClock (see acquireServerClock), so the
+// pingers, batcher, watchers and pruners of a controller compute slots in
+// one frame. While any of them runs, a goroutine of the clock measures the
+// offset again every remeasureEvery, in the shape of the official driver's
+// round-trip monitor. A measure that moves the frame by more than
+// moveThreshold (plus the error of both measures) is a move: it is logged
+// and counted, and the workers are told through moved, so that the batcher
+// writes everything it holds at once, pingers ping the new frame's slot,
+// watchers hold deaths back for a while, and pruners wait.
+type serverClock struct {
+	store  Store
+	local  clock.Clock
+	logger *slog.Logger
+	// measure is false when the frame is the local clock itself
+	// (WithClockSkew(false)): nothing is measured and nothing moves.
+	measure bool
+	// key is the clock's entry in the registry; nil for a clock of its own.
+	key *clockKey
+
+	// measuring serialises measures, so that callers that find the frame
+	// unknown at once wait for one measure instead of each making one.
+	measuring sync.Mutex
+
+	// mu guards the fields below.
+	mu         sync.Mutex
+	offset     time.Duration // server clock minus local clock
+	errBound   time.Duration // half the round trip of the measure, plus the server's millisecond
+	known      bool          // offset was measured (always true without measure)
+	measuredAt time.Time     // local time of the last measure
+	previous   time.Duration // offset before the last move
+	movedAt    time.Time     // local time of the last move; zero if none
+	moves      int64         // moves ever
+	failures   int64         // measures that failed
+	moved      chan struct{} // closed at the next move, then replaced
+	users      int           // workers holding the clock (registry clocks)
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when the measuring goroutine ends
+}
+
+// remeasureEvery is how often a clock in use measures the server's clock
+// again. A step of the server's clock (an NTP step on its host, a failover
+// to a member whose clock differs) reaches every controller within it.
+// A measure costs a few round trips per controller.
+const remeasureEvery = 30 * time.Second
+
+// moveThreshold is how far, beyond the error of the two measures, a new
+// measure must be from the frame to count as a move rather than drift.
+const moveThreshold = 250 * time.Millisecond
+
+// measureSamples is how many round trips a measure makes; it keeps the
+// one with the shortest round trip, whose error is smallest.
+const measureSamples = 3
+
+// retryMeasure is how long a clock waits after a failed measure before
+// trying again, at first; each failure doubles it, up to remeasureEvery.
+const retryMeasure = time.Second
+
+// frameGrace returns how long after a move of its own frame a controller
+// keeps every guarantee by other means (deaths held back, writes made in
+// the old frame too, no pruning): long enough for every other controller
+// to have measured the server's clock again (remeasureEvery) and for their
+// pingers' next pings to be written (a period).
+func frameGrace(period time.Duration) time.Duration {
+	return remeasureEvery + period
+}
+
+// frame is the server's clock as known at one instant.
+type frame struct {
+	offset time.Duration // server minus local
+	known  bool          // the offset was measured
+	// previous is the offset before the last move, and movedAt when that
+	// move happened (local time; zero if none).
+	previous time.Duration
+	movedAt  time.Time
+}
+
+// server returns the server's time at local time now.
+func (f frame) server(now time.Time) time.Time { return now.Add(f.offset) }
+
+// movedWithin reports whether the frame moved in the d before now.
+func (f frame) movedWithin(now time.Time, d time.Duration) bool {
+	return !f.movedAt.IsZero() && now.Sub(f.movedAt) < d
+}
+
+// clockKey names a shared clock: the connection to the server, and the
+// local clock the workers go by.
+type clockKey struct {
+	connection any
+	local      clock.Clock
+}
+
+// SharedConnection is implemented by stores that can tell which connection
+// to the database server they use. Workers whose stores return equal
+// Connection values, and that go by the same local clock, share one
+// measure of the server's clock. A store that does not implement it is
+// its own connection: workers given the same Store value share.
+type SharedConnection interface {
+	Connection() any
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[clockKey]*serverClock{}
+)
+
+// acquireServerClock returns the server clock of store for a worker
+// configured by cfg, shared with every other worker of the same
+// connection and local clock, and starts measuring it if it is the first
+// user. Each acquire must be matched by one release.
+func acquireServerClock(store Store, cfg config) *serverClock {
+	if !cfg.measureSkew {
+		return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, known: true, moved: make(chan struct{})}
+	}
+	conn := connectionOf(store)
+	if conn == nil || !reflect.TypeOf(cfg.clock).Comparable() {
+		c := newServerClock(store, cfg)
+		c.users = 1
+		c.start()
+		return c
+	}
+	key := clockKey{conn, cfg.clock}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	c := registry[key]
+	if c == nil {
+		c = newServerClock(store, cfg)
+		c.key = &key
+		registry[key] = c
+	}
+	c.mu.Lock()
+	c.users++
+	first := c.users == 1
+	c.mu.Unlock()
+	if first {
+		c.start()
+	}
+	return c
+}
+
+// connectionOf returns what identifies store's connection, or nil when it
+// cannot be compared.
+func connectionOf(store Store) any {
+	var conn any = store
+	if s, ok := store.(SharedConnection); ok {
+		conn = s.Connection()
+	}
+	if conn == nil || !reflect.TypeOf(conn).Comparable() {
+		return nil
+	}
+	return conn
+}
+
+func newServerClock(store Store, cfg config) *serverClock {
+	return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, measure: true, moved: make(chan struct{})}
+}
+
+// release gives back what acquireServerClock gave. The last user stops
+// the measuring goroutine, and waits for it.
+func (c *serverClock) release() {
+	if !c.measure {
+		return
+	}
+	if c.key != nil {
+		registryMu.Lock()
+	}
+	c.mu.Lock()
+	c.users--
+	last := c.users == 0
+	cancel, done := c.cancel, c.done
+	if last {
+		c.cancel, c.done = nil, nil
+	}
+	c.mu.Unlock()
+	if c.key != nil {
+		if last {
+			delete(registry, *c.key)
+		}
+		registryMu.Unlock()
+	}
+	if last {
+		// Outside the registry's lock: a driver that takes no context
+		// may finish its round trip first.
+		cancel()
+		<-done
+	}
+}
+
+// start starts the measuring goroutine.
+func (c *serverClock) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.cancel, c.done = cancel, done
+	c.mu.Unlock()
+	go func() {
+		defer close(done)
+		c.run(ctx)
+	}()
+}
+
+// run measures the clock at once, unless a worker just did, then every
+// remeasureEvery, and sooner after a failure, until ctx ends.
+func (c *serverClock) run(ctx context.Context) {
+	wait := time.Duration(0)
+	for {
+		if wait > 0 {
+			timer := c.local.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.Chan():
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if fresh := c.sinceMeasured(); fresh < remeasureEvery && wait == 0 {
+			wait = remeasureEvery - fresh
+			continue
+		}
+		opCtx, cancel := context.WithTimeout(ctx, remeasureEvery)
+		err := c.measureNow(opCtx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			wait = remeasureEvery
+		case wait == 0 || wait >= remeasureEvery:
+			wait = retryMeasure
+		default:
+			wait = min(2*wait, remeasureEvery)
+		}
+	}
+}
+
+// sinceMeasured returns how long ago the clock was last measured, or
+// remeasureEvery when it never was.
+func (c *serverClock) sinceMeasured() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known {
+		return remeasureEvery
+	}
+	return c.local.Now().Sub(c.measuredAt)
+}
+
+// current returns the frame as last measured, without waiting.
+func (c *serverClock) current() frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frameLocked()
+}
+
+func (c *serverClock) frameLocked() frame {
+	return frame{offset: c.offset, known: c.known, previous: c.previous, movedAt: c.movedAt}
+}
+
+// get returns the frame, measuring it first if it never was.
+func (c *serverClock) get(ctx context.Context) (frame, error) {
+	if f := c.current(); f.known {
+		return f, nil
+	}
+	c.measuring.Lock()
+	defer c.measuring.Unlock()
+	if f := c.current(); f.known {
+		return f, nil
+	}
+	if err := c.measureLocked(ctx); err != nil {
+		return frame{}, err
+	}
+	return c.current(), nil
+}
+
+// moves returns a channel closed at the next move of the frame.
+func (c *serverClock) movesChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moved
+}
+
+// measureNow measures the clock and adopts the result.
+func (c *serverClock) measureNow(ctx context.Context) error {
+	c.measuring.Lock()
+	defer c.measuring.Unlock()
+	return c.measureLocked(ctx)
+}
+
+// measureLocked measures the clock, with measuring held, and adopts the
+// result.
+func (c *serverClock) measureLocked(ctx context.Context) error {
+	var best sample
+	taken := 0
+	var err error
+	for taken < measureSamples {
+		s, sampleErr := sampleClock(ctx, c.store, c.local.Now)
+		if sampleErr != nil {
+			err = sampleErr
+			break
+		}
+		if taken == 0 || s.errBound < best.errBound {
+			best = s
+		}
+		taken++
+	}
+	if taken == 0 {
+		c.mu.Lock()
+		c.failures++
+		c.mu.Unlock()
+		return annotatef(err, "cannot read the database server's clock")
+	}
+	c.adopt(best)
+	return nil
+}
+
+// adopt makes s the frame, as a move when it is far from the last one.
+func (c *serverClock) adopt(s sample) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if isMove(c.known, c.offset, c.errBound, s) {
+		c.previous, c.movedAt = c.offset, s.at
+		c.moves++
+		close(c.moved)
+		c.moved = make(chan struct{})
+		c.logger.Warn("presence: the database server's clock moved; writing what is held at once, holding deaths back",
+			"by", s.offset-c.offset, "offset", s.offset, "error", s.errBound, "grace-from", s.at)
+	}
+	c.offset, c.errBound, c.known, c.measuredAt = s.offset, s.errBound, true, s.at
+}
+
+// isMove reports whether a measure s, taken when the frame was offset
+// (known, within errBound), moves the frame rather than refines it.
+func isMove(known bool, offset, errBound time.Duration, s sample) bool {
+	if !known {
+		return false
+	}
+	by := s.offset - offset
+	if by < 0 {
+		by = -by
+	}
+	return by > moveThreshold+errBound+s.errBound
+}
+
+// report adds the clock's figures to a worker's report.
+func (c *serverClock) report(r map[string]interface{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r["clock-offset"] = c.offset
+	r["clock-error"] = c.errBound
+	r["clock-moves"] = c.moves
+	r["clock-measure-failures"] = c.failures
+	if !c.measuredAt.IsZero() {
+		r["clock-measured"] = c.measuredAt
+	}
+}
+
+// sample is one measure of the server's clock.
+type sample struct {
+	offset   time.Duration // server minus local
+	errBound time.Duration // how far offset may be off
+	at       time.Time     // local time of the measure
+}
+
+// sampleClock measures how far the database server's clock is ahead of
+// the local one, read by now. The server's time is taken to be that of the
+// middle of the round trip, which is off by at most half of it, plus the
+// millisecond the server rounds its time to.
+func sampleClock(ctx context.Context, store Store, now func() time.Time) (sample, error) {
+	before := now()
+	serverTime, err := store.ServerTime(ctx)
+	if err != nil {
+		return sample{}, err
+	}
+	after := now()
+	half := after.Sub(before) / 2
+	middle := before.Add(half)
+	return sample{offset: serverTime.Sub(middle), errBound: half + time.Millisecond, at: after}, nil
+}

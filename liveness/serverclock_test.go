@@ -1,0 +1,211 @@
+package liveness
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/juju/clock/testclock"
+)
+
+// clockStore is a Store whose only working operation is ServerTime: the
+// local test clock plus an offset the test sets, each answer counted.
+type clockStore struct {
+	Store // nil: any other operation panics, and none is called
+	local *testclock.Clock
+
+	mu     sync.Mutex
+	offset time.Duration
+	fail   error
+	calls  int
+}
+
+func (s *clockStore) ServerTime(context.Context) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.fail != nil {
+		return time.Time{}, s.fail
+	}
+	return s.local.Now().Add(s.offset), nil
+}
+
+func (s *clockStore) set(offset time.Duration, fail error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset, s.fail = offset, fail
+}
+
+func (s *clockStore) callCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+func clockTestConfig(local *testclock.Clock) config {
+	return newConfig([]Option{WithClock(local)})
+}
+
+// advanceMeasurer moves local on by d, firing the measuring goroutine's
+// timer, and waits until the goroutine waits on its next timer: by then
+// the measure d brought on is adopted.
+func advanceMeasurer(t *testing.T, local *testclock.Clock, d time.Duration) {
+	t.Helper()
+	if err := local.WaitAdvance(d, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.WaitAdvance(0, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServerClockIsSharedByStoreAndClock(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local, offset: 42 * time.Second}
+	cfg := clockTestConfig(local)
+	a := acquireServerClock(store, cfg)
+	b := acquireServerClock(store, cfg)
+	if a != b {
+		t.Fatalf("two workers of one store and clock got two server clocks")
+	}
+	other := acquireServerClock(&clockStore{local: local}, cfg)
+	if other == a {
+		t.Fatalf("workers of two stores share a server clock")
+	}
+	f, err := a.get(context.Background())
+	if err != nil || f.offset != 42*time.Second {
+		t.Fatalf("get = %+v, %v; want an offset of 42s", f, err)
+	}
+	if _, err := b.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.callCount(); n != measureSamples {
+		t.Errorf("the server's clock was read %d times; want one measure of %d samples for both workers", n, measureSamples)
+	}
+	other.release()
+	a.release()
+	b.release()
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if len(registry) != 0 {
+		t.Errorf("the registry keeps %d clocks once every worker released them", len(registry))
+	}
+}
+
+func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := acquireServerClock(store, clockTestConfig(local))
+	defer c.release()
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	moved := c.movesChan()
+	// A change within the threshold is drift: adopted, not a move.
+	store.set(100*time.Millisecond, nil)
+	advanceMeasurer(t, local, remeasureEvery)
+	if f := c.current(); f.offset != 100*time.Millisecond {
+		t.Fatalf("offset %v after a drift of 100ms", f.offset)
+	}
+	select {
+	case <-moved:
+		t.Fatalf("a change of 100ms counted as a move")
+	default:
+	}
+	// A step of a minute is a move.
+	store.set(-time.Minute, nil)
+	advanceMeasurer(t, local, remeasureEvery)
+	select {
+	case <-moved:
+	default:
+		t.Fatalf("a step of a minute was not signalled as a move")
+	}
+	f := c.current()
+	if f.offset != -time.Minute || f.previous != 100*time.Millisecond || !f.movedAt.Equal(local.Now()) {
+		t.Errorf("after the move, frame %+v; want offset -1m, previous 100ms, moved now", f)
+	}
+	if !f.movedWithin(local.Now().Add(frameGrace(DefaultPeriod)-time.Second), frameGrace(DefaultPeriod)) {
+		t.Errorf("the move is not within its grace just before the grace ends")
+	}
+	if f.movedWithin(local.Now().Add(frameGrace(DefaultPeriod)), frameGrace(DefaultPeriod)) {
+		t.Errorf("the move is still within its grace once the grace is over")
+	}
+	r := map[string]interface{}{}
+	c.report(r)
+	if r["clock-moves"] != int64(1) || r["clock-offset"] != -time.Minute {
+		t.Errorf("report %v; want one move and an offset of -1m", r)
+	}
+}
+
+func TestServerClockRetriesAFailedMeasureSoon(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local, fail: errors.New("no server")}
+	c := acquireServerClock(store, clockTestConfig(local))
+	defer c.release()
+	if _, err := c.get(context.Background()); err == nil {
+		t.Fatalf("get succeeded with no server")
+	}
+	// The goroutine's own first measure fails too; it waits to retry.
+	if err := local.WaitAdvance(0, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	store.set(time.Hour, nil)
+	// It retries after retryMeasure, not remeasureEvery.
+	advanceMeasurer(t, local, retryMeasure)
+	if f := c.current(); !f.known || f.offset != time.Hour {
+		t.Errorf("frame %+v; want an offset of 1h, measured", f)
+	}
+	r := map[string]interface{}{}
+	c.report(r)
+	if r["clock-measure-failures"].(int64) < 1 {
+		t.Errorf("report %v counts no failed measure", r)
+	}
+}
+
+func TestIsMove(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		known    bool
+		offset   time.Duration
+		errBound time.Duration
+		s        sample
+		move     bool
+	}{
+		{"first measure", false, 0, 0, sample{offset: time.Hour}, false},
+		{"drift", true, 0, time.Millisecond, sample{offset: 200 * time.Millisecond, errBound: time.Millisecond}, false},
+		{"step", true, 0, time.Millisecond, sample{offset: 300 * time.Millisecond, errBound: time.Millisecond}, true},
+		{"step back", true, 0, time.Millisecond, sample{offset: -time.Minute, errBound: time.Millisecond}, true},
+		{"within the errors", true, 0, 200 * time.Millisecond, sample{offset: 600 * time.Millisecond, errBound: 200 * time.Millisecond}, false},
+	} {
+		if got := isMove(c.known, c.offset, c.errBound, c.s); got != c.move {
+			t.Errorf("%s: isMove = %v, want %v", c.name, got, c.move)
+		}
+	}
+}
+
+func TestSampleClockBoundsItsError(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local, offset: 10 * time.Second}
+	calls := 0
+	now := func() time.Time {
+		calls++
+		if calls == 2 {
+			local.Advance(2 * time.Second) // a round trip of 2 s
+		}
+		return local.Now()
+	}
+	// ServerTime answers at the first reading of now; the round trip ends
+	// two seconds later.
+	s, err := sampleClock(context.Background(), store, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.errBound != time.Second+time.Millisecond {
+		t.Errorf("error bound %v; want half the round trip and a millisecond", s.errBound)
+	}
+	if d := s.offset - 10*time.Second; d < -s.errBound || d > s.errBound {
+		t.Errorf("offset %v is further than its error bound %v from the truth, 10s", s.offset, s.errBound)
+	}
+}

@@ -23,7 +23,7 @@ func (w *Watcher) PruneNow() (bool, error) {
 // clock measured delta ahead of the local one.
 func (w *Watcher) SetRead(when time.Time, delta time.Duration) {
 	w.lastRead = when
-	w.clock.adopt(sample{offset: delta, at: when})
+	w.clock.adopt(sample{now: reading{server: when.Add(delta), local: when}, at: when})
 }
 
 // NewIdleWatcher returns a watcher of the model whose loop does nothing

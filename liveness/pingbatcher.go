@@ -248,7 +248,7 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 	if !f.known {
 		when = dueAll
 	}
-	current := slot.At(local, f.offset, pb.cfg.period)
+	current := f.slot(local, pb.cfg.period)
 	var far []bucketKey
 	for _, b := range pb.take() {
 		if !pb.plan.add(b, current) {
@@ -323,7 +323,7 @@ func (pb *PingBatcher) write(writes []plannedWrite, f frame, local time.Time, ol
 		slotWrites = append(slotWrites, SlotWrite{ModelUUID: w.key.modelUUID, Slot: w.key.slot, Alive: sortedFields(w.bits)})
 	}
 	if oldFrame {
-		slotWrites = append(slotWrites, oldFrameWrites(writes, slot.At(local, f.previous, pb.cfg.period), slot.Seconds(pb.cfg.period))...)
+		slotWrites = append(slotWrites, oldFrameWrites(writes, f.oldSlot(local, pb.cfg.period), slot.Seconds(pb.cfg.period))...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pb.timeout)
 	defer cancel()

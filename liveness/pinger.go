@@ -183,18 +183,18 @@ func (p *Pinger) loop(t *tomb.Tomb) error {
 func (p *Pinger) untilNextPing() time.Duration {
 	f := p.clock.current()
 	now := p.cfg.clock.Now()
-	next := slot.At(now, f.offset, p.cfg.period)
+	next := f.slot(now, p.cfg.period)
 	if next == p.lastSlot {
 		next += slot.Seconds(p.cfg.period)
 	}
 	offset := slot.PingOffset(p.cfg.period, p.cfg.rand())
-	due := time.Unix(next, 0).Add(offset).Add(-f.offset)
+	due := f.local(time.Unix(next, 0).Add(offset))
 	return max(due.Sub(now), 0)
 }
 
 // currentSlot returns the slot of now on the server's clock.
 func (p *Pinger) currentSlot() int64 {
-	return slot.At(p.cfg.clock.Now(), p.clock.current().offset, p.cfg.period)
+	return p.clock.current().slot(p.cfg.clock.Now(), p.cfg.period)
 }
 
 // ping records the current slot, once per slot.

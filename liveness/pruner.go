@@ -94,11 +94,11 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 	ctx, cancel := p.cfg.op(ctx)
 	defer cancel()
 	periodSeconds := slot.Seconds(p.cfg.period)
-	offset, wait, err := p.offset(ctx)
+	serverNow, wait, err := p.serverNow(ctx)
 	if err != nil || wait {
 		return counts, err
 	}
-	current := slot.At(p.cfg.clock.Now(), offset, p.cfg.period)
+	current := slot.Of(serverNow.Unix(), periodSeconds)
 	if counts.Pings, err = p.store.OldSlots(ctx, p.modelUUID, current-3*periodSeconds, remove); err != nil {
 		return counts, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
@@ -126,12 +126,13 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 	return counts, nil
 }
 
-// offset returns the server clock's offset to judge slots by. wait is set
+// serverNow returns the server's time to judge slots by. wait is set
 // within the grace after a move of the frame, when other controllers may
 // still ping the slots of the old frame: nothing is pruned then.
-func (p *Pruner) offset(ctx context.Context) (offset time.Duration, wait bool, err error) {
+func (p *Pruner) serverNow(ctx context.Context) (now time.Time, wait bool, err error) {
+	local := p.cfg.clock.Now()
 	if !p.cfg.measureSkew {
-		return p.delta, false, nil
+		return local.Add(p.delta), false, nil
 	}
 	clock := p.clock
 	if clock == nil {
@@ -140,14 +141,14 @@ func (p *Pruner) offset(ctx context.Context) (offset time.Duration, wait bool, e
 	}
 	f, err := clock.get(ctx)
 	if err != nil {
-		return 0, false, annotatef(err, "pruner of model %q", p.modelUUID)
+		return time.Time{}, false, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
-	if f.movedWithin(p.cfg.clock.Now(), frameGrace(p.cfg.period)) {
+	if f.movedWithin(local, frameGrace(p.cfg.period)) {
 		p.cfg.logger.Warn("presence: not pruning: the database server's clock moved lately, and other controllers may still use the old frame",
 			"model", p.modelUUID, "moved", f.movedAt)
-		return 0, true, nil
+		return time.Time{}, true, nil
 	}
-	return f.offset, false, nil
+	return f.server(local), false, nil
 }
 
 // liveSeqs returns every sequence with a bit in a slot from oldest on.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/juju/clock"
+
+	"github.com/presence-go/presence/internal/slot"
 )
 
 // serverClock is the database server's clock as the workers of one
@@ -40,11 +42,11 @@ type serverClock struct {
 
 	// mu guards the fields below.
 	mu         sync.Mutex
-	offset     time.Duration // server clock minus local clock
+	now        reading       // the last measure: the server's clock, and the local one then
 	errBound   time.Duration // half the round trip of the measure, plus the server's millisecond
-	known      bool          // offset was measured (always true without measure)
+	known      bool          // the clock was measured (always true without measure)
 	measuredAt time.Time     // local time of the last measure
-	previous   time.Duration // offset before the last move
+	previous   reading       // the measure before the last move
 	movedAt    time.Time     // local time of the last move; zero if none
 	moves      int64         // moves ever
 	failures   int64         // measures that failed
@@ -81,18 +83,62 @@ func frameGrace(period time.Duration) time.Duration {
 	return remeasureEvery + period
 }
 
+// reading pairs a reading of the server's clock with the local clock's at
+// the same instant. The local reading keeps the monotonic reading that
+// the local clock gives (the wall clock does), so that the server's time
+// worked out from it is not moved by a step of the local wall clock.
+type reading struct {
+	server, local time.Time
+}
+
+// at returns the server's time at local time now, by this reading; with no
+// reading, the local clock is the server's.
+func (r reading) at(now time.Time) time.Time {
+	if r.local.IsZero() {
+		return now
+	}
+	return r.server.Add(now.Sub(r.local))
+}
+
+// offset returns how far the server's clock was ahead of the local one.
+func (r reading) offset() time.Duration {
+	if r.local.IsZero() {
+		return 0
+	}
+	return r.server.Sub(r.local)
+}
+
 // frame is the server's clock as known at one instant.
 type frame struct {
-	offset time.Duration // server minus local
-	known  bool          // the offset was measured
-	// previous is the offset before the last move, and movedAt when that
+	now   reading
+	known bool // the clock was measured
+	// previous is the reading before the last move, and movedAt when that
 	// move happened (local time; zero if none).
-	previous time.Duration
+	previous reading
 	movedAt  time.Time
 }
 
 // server returns the server's time at local time now.
-func (f frame) server(now time.Time) time.Time { return now.Add(f.offset) }
+func (f frame) server(now time.Time) time.Time { return f.now.at(now) }
+
+// slot returns the slot of local time now on the server's clock.
+func (f frame) slot(now time.Time, period time.Duration) int64 {
+	return slot.Of(f.server(now).Unix(), slot.Seconds(period))
+}
+
+// oldSlot returns the slot of local time now on the server's clock as
+// known before the last move.
+func (f frame) oldSlot(now time.Time, period time.Duration) int64 {
+	return slot.Of(f.previous.at(now).Unix(), slot.Seconds(period))
+}
+
+// local returns the local time at which the server's clock reads server.
+func (f frame) local(server time.Time) time.Time {
+	if f.now.local.IsZero() {
+		return server
+	}
+	return f.now.local.Add(server.Sub(f.now.server))
+}
 
 // movedWithin reports whether the frame moved in the d before now.
 func (f frame) movedWithin(now time.Time, d time.Duration) bool {
@@ -271,7 +317,7 @@ func (c *serverClock) current() frame {
 }
 
 func (c *serverClock) frameLocked() frame {
-	return frame{offset: c.offset, known: c.known, previous: c.previous, movedAt: c.movedAt}
+	return frame{now: c.now, known: c.known, previous: c.previous, movedAt: c.movedAt}
 }
 
 // get returns the frame, measuring it first if it never was.
@@ -335,35 +381,35 @@ func (c *serverClock) measureLocked(ctx context.Context) error {
 func (c *serverClock) adopt(s sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if isMove(c.known, c.offset, c.errBound, s) {
-		c.previous, c.movedAt = c.offset, s.at
+	if by := s.now.server.Sub(c.now.at(s.now.local)); isMove(c.known, c.errBound, by, s.errBound) {
+		c.previous, c.movedAt = c.now, s.at
 		c.moves++
 		close(c.moved)
 		c.moved = make(chan struct{})
-		c.logger.Warn("presence: the database server's clock moved; writing what is held at once, holding deaths back",
-			"by", s.offset-c.offset, "offset", s.offset, "error", s.errBound, "grace-from", s.at)
+		c.logger.Warn("presence: the database server's clock moved; writing what is held at once, and reading both frames for a while",
+			"by", by, "offset", s.now.offset(), "error", s.errBound, "grace-from", s.at)
 	}
-	c.offset, c.errBound, c.known, c.measuredAt = s.offset, s.errBound, true, s.at
+	c.now, c.errBound, c.known, c.measuredAt = s.now, s.errBound, true, s.at
 }
 
-// isMove reports whether a measure s, taken when the frame was offset
-// (known, within errBound), moves the frame rather than refines it.
-func isMove(known bool, offset, errBound time.Duration, s sample) bool {
+// isMove reports whether a measure that finds the server's clock by away
+// from where the frame (known, within errBound) puts it, itself within
+// sampleErr, moves the frame rather than refines it.
+func isMove(known bool, errBound, by, sampleErr time.Duration) bool {
 	if !known {
 		return false
 	}
-	by := s.offset - offset
 	if by < 0 {
 		by = -by
 	}
-	return by > moveThreshold+errBound+s.errBound
+	return by > moveThreshold+errBound+sampleErr
 }
 
 // report adds the clock's figures to a worker's report.
 func (c *serverClock) report(r map[string]interface{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r["clock-offset"] = c.offset
+	r["clock-offset"] = c.now.offset()
 	r["clock-error"] = c.errBound
 	r["clock-moves"] = c.moves
 	r["clock-measure-failures"] = c.failures
@@ -374,15 +420,15 @@ func (c *serverClock) report(r map[string]interface{}) {
 
 // sample is one measure of the server's clock.
 type sample struct {
-	offset   time.Duration // server minus local
-	errBound time.Duration // how far offset may be off
-	at       time.Time     // local time of the measure
+	now      reading       // the server's time, and the local time then
+	errBound time.Duration // how far now.server may be off
+	at       time.Time     // local time at the end of the measure
 }
 
-// sampleClock measures how far the database server's clock is ahead of
-// the local one, read by now. The server's time is taken to be that of the
-// middle of the round trip, which is off by at most half of it, plus the
-// millisecond the server rounds its time to.
+// sampleClock measures the database server's clock against the local one,
+// read by now. The server's time is taken to be that of the middle of the
+// round trip, which is off by at most half of it, plus the millisecond the
+// server rounds its time to.
 func sampleClock(ctx context.Context, store Store, now func() time.Time) (sample, error) {
 	before := now()
 	serverTime, err := store.ServerTime(ctx)
@@ -391,6 +437,5 @@ func sampleClock(ctx context.Context, store Store, now func() time.Time) (sample
 	}
 	after := now()
 	half := after.Sub(before) / 2
-	middle := before.Add(half)
-	return sample{offset: serverTime.Sub(middle), errBound: half + time.Millisecond, at: after}, nil
+	return sample{now: reading{server: serverTime, local: before.Add(half)}, errBound: half + time.Millisecond, at: after}, nil
 }

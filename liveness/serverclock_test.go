@@ -75,7 +75,7 @@ func TestServerClockIsSharedByStoreAndClock(t *testing.T) {
 		t.Fatalf("workers of two stores share a server clock")
 	}
 	f, err := a.get(context.Background())
-	if err != nil || f.offset != 42*time.Second {
+	if err != nil || f.now.offset() != 42*time.Second {
 		t.Fatalf("get = %+v, %v; want an offset of 42s", f, err)
 	}
 	if _, err := b.get(context.Background()); err != nil {
@@ -106,8 +106,8 @@ func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
 	// A change within the threshold is drift: adopted, not a move.
 	store.set(100*time.Millisecond, nil)
 	advanceMeasurer(t, local, remeasureEvery)
-	if f := c.current(); f.offset != 100*time.Millisecond {
-		t.Fatalf("offset %v after a drift of 100ms", f.offset)
+	if f := c.current(); f.now.offset() != 100*time.Millisecond {
+		t.Fatalf("offset %v after a drift of 100ms", f.now.offset())
 	}
 	select {
 	case <-moved:
@@ -123,7 +123,7 @@ func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
 		t.Fatalf("a step of a minute was not signalled as a move")
 	}
 	f := c.current()
-	if f.offset != -time.Minute || f.previous != 100*time.Millisecond || !f.movedAt.Equal(local.Now()) {
+	if f.now.offset() != -time.Minute || f.previous.offset() != 100*time.Millisecond || !f.movedAt.Equal(local.Now()) {
 		t.Errorf("after the move, frame %+v; want offset -1m, previous 100ms, moved now", f)
 	}
 	if !f.movedWithin(local.Now().Add(frameGrace(DefaultPeriod)-time.Second), frameGrace(DefaultPeriod)) {
@@ -154,7 +154,7 @@ func TestServerClockRetriesAFailedMeasureSoon(t *testing.T) {
 	store.set(time.Hour, nil)
 	// It retries after retryMeasure, not remeasureEvery.
 	advanceMeasurer(t, local, retryMeasure)
-	if f := c.current(); !f.known || f.offset != time.Hour {
+	if f := c.current(); !f.known || f.now.offset() != time.Hour {
 		t.Errorf("frame %+v; want an offset of 1h, measured", f)
 	}
 	r := map[string]interface{}{}
@@ -166,20 +166,18 @@ func TestServerClockRetriesAFailedMeasureSoon(t *testing.T) {
 
 func TestIsMove(t *testing.T) {
 	for _, c := range []struct {
-		name     string
-		known    bool
-		offset   time.Duration
-		errBound time.Duration
-		s        sample
-		move     bool
+		name                   string
+		known                  bool
+		errBound, by, sampleEr time.Duration
+		move                   bool
 	}{
-		{"first measure", false, 0, 0, sample{offset: time.Hour}, false},
-		{"drift", true, 0, time.Millisecond, sample{offset: 200 * time.Millisecond, errBound: time.Millisecond}, false},
-		{"step", true, 0, time.Millisecond, sample{offset: 300 * time.Millisecond, errBound: time.Millisecond}, true},
-		{"step back", true, 0, time.Millisecond, sample{offset: -time.Minute, errBound: time.Millisecond}, true},
-		{"within the errors", true, 0, 200 * time.Millisecond, sample{offset: 600 * time.Millisecond, errBound: 200 * time.Millisecond}, false},
+		{"first measure", false, 0, time.Hour, 0, false},
+		{"drift", true, time.Millisecond, 200 * time.Millisecond, time.Millisecond, false},
+		{"step", true, time.Millisecond, 300 * time.Millisecond, time.Millisecond, true},
+		{"step back", true, time.Millisecond, -time.Minute, time.Millisecond, true},
+		{"within the errors", true, 200 * time.Millisecond, 600 * time.Millisecond, 200 * time.Millisecond, false},
 	} {
-		if got := isMove(c.known, c.offset, c.errBound, c.s); got != c.move {
+		if got := isMove(c.known, c.errBound, c.by, c.sampleEr); got != c.move {
 			t.Errorf("%s: isMove = %v, want %v", c.name, got, c.move)
 		}
 	}
@@ -205,7 +203,7 @@ func TestSampleClockBoundsItsError(t *testing.T) {
 	if s.errBound != time.Second+time.Millisecond {
 		t.Errorf("error bound %v; want half the round trip and a millisecond", s.errBound)
 	}
-	if d := s.offset - 10*time.Second; d < -s.errBound || d > s.errBound {
-		t.Errorf("offset %v is further than its error bound %v from the truth, 10s", s.offset, s.errBound)
+	if d := s.now.offset() - 10*time.Second; d < -s.errBound || d > s.errBound {
+		t.Errorf("offset %v is further than its error bound %v from the truth, 10s", s.now.offset(), s.errBound)
 	}
 }

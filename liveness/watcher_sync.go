@@ -58,10 +58,10 @@ func (w *Watcher) readSlots(ctx context.Context) (*livestate.Read, error) {
 // A key alive in either frame reads alive.
 func liveSlots(f frame, now time.Time, period time.Duration) []int64 {
 	periodSeconds := slot.Seconds(period)
-	previous, current := slot.Live(slot.At(now, f.offset, period), periodSeconds)
+	previous, current := slot.Live(f.slot(now, period), periodSeconds)
 	slots := []int64{previous, current}
 	if f.movedWithin(now, frameGrace(period)) {
-		oldPrevious, oldCurrent := slot.Live(slot.At(now, f.previous, period), periodSeconds)
+		oldPrevious, oldCurrent := slot.Live(f.oldSlot(now, period), periodSeconds)
 		for _, s := range []int64{oldPrevious, oldCurrent} {
 			if !slices.Contains(slots, s) {
 				slots = append(slots, s)

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/layout"
+	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
 
@@ -109,6 +111,9 @@ func batcherConfig(cfg config) config {
 // never more than the write slack, so that a write that hangs is known to
 // have failed while the slack lasts rather than after it.
 func flushTimeout(cfg config) time.Duration {
+	if mutate.Enabled && mutate.Active(mutate.HangIsNoOutage) {
+		return cfg.opTimeout
+	}
 	return min(cfg.opTimeout, slot.WriteSlack(cfg.period, cfg.flushInterval))
 }
 
@@ -208,6 +213,12 @@ func (pb *PingBatcher) loop() error {
 // so a failed final flush is tried once more; if that fails too, its error
 // is what Stop returns.
 func (pb *PingBatcher) finalFlush() error {
+	if mutate.Enabled && mutate.Active(mutate.StopRacesPing) {
+		for _, b := range pb.take() {
+			pb.plan.add(b, pb.clock.current().slot(pb.cfg.clock.Now(), pb.cfg.period))
+		}
+		runtime.Gosched()
+	}
 	pb.closed.Store(true)
 	err := pb.flush(dueAll)
 	if err != nil {
@@ -273,8 +284,12 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 		if err = pb.write(chunk, f, local, oldFrame); err != nil {
 			pb.stats.failures.Add(1)
 			kept, dropped := 0, 0
+			judgeBy := current
+			if mutate.Enabled && mutate.Active(mutate.RequeueByLocalClock) {
+				judgeBy = slot.Of(local.Unix(), slot.Seconds(pb.cfg.period))
+			}
 			for _, w := range writes[start:] {
-				if pb.plan.failed(w, current) {
+				if pb.plan.failed(w, judgeBy) {
 					kept++
 				} else {
 					dropped++

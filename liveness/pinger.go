@@ -9,6 +9,7 @@ import (
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
 
@@ -99,6 +100,10 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 		return err
 	}
 	clock := acquireServerClock(p.store, p.cfg)
+	if mutate.Enabled && mutate.Active(mutate.LonelyBatcherClock) {
+		clock.release()
+		clock = privateServerClock(p.store, p.cfg)
+	}
 	if err := p.prepare(ctx, clock); err != nil {
 		clock.release()
 		return err
@@ -122,6 +127,9 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 // period than the pinger's: a batcher would then hold refreshes past the
 // time watchers need them.
 func (p *Pinger) checkRecorder(recorder PingRecorder) error {
+	if mutate.Enabled && mutate.Active(mutate.PeriodMismatch) {
+		return nil
+	}
 	if r, ok := recorder.(interface{ slotPeriod() time.Duration }); ok && r.slotPeriod() != p.cfg.period {
 		return notValidf("pinger for %q has a slot period of %s but its PingBatcher has %s: give both the same WithPeriod",
 			p.key, p.cfg.period, r.slotPeriod())

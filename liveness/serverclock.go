@@ -213,6 +213,15 @@ func connectionOf(store Store) any {
 	return conn
 }
 
+// privateServerClock returns a clock of one worker's own that measures once,
+// when first asked, and never again: the mutation test's
+// LonelyBatcherClock gives one to pingers and watchers.
+func privateServerClock(store Store, cfg config) *serverClock {
+	c := newServerClock(store, cfg)
+	c.users = 1
+	return c
+}
+
 func newServerClock(store Store, cfg config) *serverClock {
 	return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, measure: true, moved: make(chan struct{})}
 }
@@ -240,7 +249,7 @@ func (c *serverClock) release() {
 		}
 		registryMu.Unlock()
 	}
-	if last {
+	if last && cancel != nil {
 		// Outside the registry's lock: a driver that takes no context
 		// may finish its round trip first.
 		cancel()

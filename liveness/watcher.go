@@ -8,6 +8,7 @@ import (
 	"gopkg.in/tomb.v2"
 
 	"github.com/presence-go/presence/internal/livestate"
+	"github.com/presence-go/presence/internal/mutate"
 )
 
 // A Watcher can watch any number of pinger keys for liveness changes.
@@ -146,6 +147,10 @@ func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 		watches:    make(map[string][]chan<- Change),
 		corrupt:    newCorruptLog(cfg.logger, modelUUID),
 		clock:      acquireServerClock(store, cfg),
+	}
+	if mutate.Enabled && mutate.Active(mutate.LonelyBatcherClock) {
+		w.clock.release()
+		w.clock = privateServerClock(store, cfg)
 	}
 	w.ctx = w.tomb.Context(context.Background())
 	w.tomb.Go(func() error {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/juju/clock"
+
+	"github.com/presence-go/presence/internal/mutate"
 	"gopkg.in/tomb.v2"
 )
 
@@ -129,6 +131,9 @@ func backoff(previous, period time.Duration) time.Duration {
 func (w *Watcher) fresh() bool {
 	if w.lastRead.IsZero() {
 		return false
+	}
+	if mutate.Enabled && mutate.Active(mutate.StaleAnswers) {
+		return true
 	}
 	return w.outage.since.IsZero() || w.cfg.clock.Now().Sub(w.lastRead) <= w.cfg.period
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/presence-go/presence/internal/livestate"
+	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
 
@@ -123,6 +124,11 @@ func (w *Watcher) commit(read *livestate.Read, unknown []int64, found []seqKey) 
 	read.Apply()
 	w.tracker.Begin()
 	for _, c := range read.Changes() {
+		if mutate.Enabled && mutate.Active(mutate.RestartFlap) && c.State == livestate.Unseen {
+			if key, ok := w.tracker.KeyOf(c.Seq); ok && w.tracker.Alive(key) {
+				w.queue(key, false)
+			}
+		}
 		w.tracker.Update(c.Seq, c.State)
 	}
 	for _, f := range found {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
 
@@ -46,6 +47,9 @@ import (
 type writePlan struct {
 	period time.Duration
 	docs   map[bucketKey]*docWrites
+	// latest is the newest slot pinged, kept only for the mutation test's
+	// FarPingPoisons.
+	latest int64
 }
 
 // docWrites is what the plan knows of one slot document: bits written,
@@ -54,6 +58,9 @@ type writePlan struct {
 // index to its bits.
 type docWrites struct {
 	written, urgent, held map[uint64]uint64
+	// refreshed is set once held refreshes were written, for the
+	// mutation test's LateRefreshWaits.
+	refreshed bool
 }
 
 func newWritePlan(period time.Duration) *writePlan {
@@ -102,6 +109,9 @@ func (p *writePlan) doc(k bucketKey) *docWrites {
 func (p *writePlan) add(b *bucket, current int64) (near bool) {
 	periodSeconds := slot.Seconds(p.period)
 	near = nearNow(b.slot, current, periodSeconds)
+	if mutate.Enabled && mutate.Active(mutate.FarPingPoisons) {
+		p.latest, near = max(p.latest, b.slot), true
+	}
 	d := p.doc(b.bucketKey)
 	var before *docWrites
 	if near {
@@ -153,7 +163,11 @@ func (p *writePlan) due(now time.Time, when dueWhen) []plannedWrite {
 	var out []plannedWrite
 	for k, d := range p.docs {
 		bits := d.urgent
-		takeHeld := len(d.held) > 0 && (when == dueAll || !now.Before(handOverBy(k.slot, time.Time{}, p.period)))
+		heldUntil := handOverBy(k.slot, time.Time{}, p.period)
+		if mutate.Enabled && mutate.Active(mutate.LateRefreshWaits) && d.refreshed {
+			heldUntil = time.Unix(k.slot, 0).Add(p.period / 2)
+		}
+		takeHeld := len(d.held) > 0 && (when == dueAll || !now.Before(heldUntil))
 		if len(bits) == 0 && !takeHeld {
 			continue
 		}
@@ -162,6 +176,7 @@ func (p *writePlan) due(now time.Time, when dueWhen) []plannedWrite {
 				bits[field] |= b
 			}
 			d.held = map[uint64]uint64{}
+			d.refreshed = true
 		}
 		d.urgent = map[uint64]uint64{}
 		out = append(out, plannedWrite{k, bits})
@@ -193,7 +208,7 @@ func (p *writePlan) done(w plannedWrite) {
 // flush, unless no watcher reads its slot any more, the server's clock
 // being in slot current. It reports whether it kept it.
 func (p *writePlan) failed(w plannedWrite, current int64) bool {
-	if !isRead(w.key.slot, current, slot.Seconds(p.period)) {
+	if !isRead(w.key.slot, p.judgeBy(current), slot.Seconds(p.period)) {
 		return false
 	}
 	d := p.doc(w.key)
@@ -201,6 +216,15 @@ func (p *writePlan) failed(w plannedWrite, current int64) bool {
 		d.urgent[field] |= bits
 	}
 	return true
+}
+
+// judgeBy returns the slot by which the plan judges documents' age: the
+// server's current one.
+func (p *writePlan) judgeBy(current int64) int64 {
+	if mutate.Enabled && mutate.Active(mutate.FarPingPoisons) {
+		return p.latest
+	}
+	return current
 }
 
 // forget drops what the plan knows of documents no watcher reads any more,
@@ -211,6 +235,7 @@ func (p *writePlan) failed(w plannedWrite, current int64) bool {
 // write.
 func (p *writePlan) forget(current int64) (dropped int) {
 	periodSeconds := slot.Seconds(p.period)
+	current = p.judgeBy(current)
 	for k, d := range p.docs {
 		pending := len(d.urgent) > 0 || len(d.held) > 0
 		switch {

@@ -221,76 +221,86 @@ func idsIn(modelUUID string, ns []int64) bson.D {
 // beingFields projects a being document onto what readers need.
 var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
 
-// Beings implements liveness.Store: by _id, a batch at a time, or the whole
-// model in one range of ids.
-func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
-	var queries []bson.D
-	if seqs == nil {
-		queries = append(queries, modelIDs(modelUUID))
-	}
-	for start := 0; start < len(seqs); start += layout.Batch {
-		queries = append(queries, idsIn(modelUUID, seqs[start:min(start+layout.Batch, len(seqs))]))
-	}
-	batch := layout.Batch
-	if seqs == nil {
-		batch = layout.RangeBatch
-	}
-	for _, query := range queries {
-		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			iter := c.Find(query).Select(beingFields).Batch(batch).Iter()
-			var raw bson.Raw
-			for iter.Next(&raw) {
-				fn(raw.Data)
-				raw = bson.Raw{}
-			}
-			return iter.Close()
-		})
-		if err != nil {
-			return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.beings.FullName, err)
-		}
+// BeingsOf implements liveness.Store with one lookup by _id.
+func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
+	if err := s.eachBeing(ctx, idsIn(modelUUID, seqs), layout.Batch, fn); err != nil {
+		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.beings.FullName, err)
 	}
 	return nil
 }
 
-// OldSlots implements liveness.Store.
-func (s *Store) OldSlots(ctx context.Context, modelUUID string, before int64, remove bool) (int, error) {
-	query := append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$lt", Value: before}}})
+// AllBeings implements liveness.Store with one range of ids, read
+// layout.RangeBatch documents a round trip.
+func (s *Store) AllBeings(ctx context.Context, modelUUID string, fn func(doc []byte)) error {
+	if err := s.eachBeing(ctx, modelIDs(modelUUID), layout.RangeBatch, fn); err != nil {
+		return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.beings.FullName, err)
+	}
+	return nil
+}
+
+// eachBeing calls fn with every being document query matches, projected
+// onto beingFields, batch documents a round trip.
+func (s *Store) eachBeing(ctx context.Context, query bson.D, batch int, fn func(doc []byte)) error {
+	return with(ctx, s.beings, func(c *mgo.Collection) error {
+		iter := c.Find(query).Select(beingFields).Batch(batch).Iter()
+		var raw bson.Raw
+		for iter.Next(&raw) {
+			fn(raw.Data)
+			raw = bson.Raw{}
+		}
+		return iter.Close()
+	})
+}
+
+// oldSlots matches the model's slot documents whose slot is below before.
+func oldSlots(modelUUID string, before int64) bson.D {
+	return append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$lt", Value: before}}})
+}
+
+// CountOldSlots implements liveness.Store.
+func (s *Store) CountOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
 	var n int
 	err := with(ctx, s.pings, func(c *mgo.Collection) error {
-		if !remove {
-			var err error
-			n, err = c.Find(query).Count()
-			return err
-		}
-		info, err := c.RemoveAll(query)
-		if info != nil {
-			n = info.Removed
-		}
+		var err error
+		n, err = c.Find(oldSlots(modelUUID, before)).Count()
 		return err
 	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot count pings of model %q older than slot %d in %s: %w", modelUUID, before, s.pings.FullName, err)
+	}
+	return n, nil
+}
+
+// RemoveOldSlots implements liveness.Store.
+func (s *Store) RemoveOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
+	n, err := s.removeAll(ctx, s.pings, oldSlots(modelUUID, before))
 	if err != nil {
 		return n, fmt.Errorf("cannot prune pings of model %q older than slot %d from %s: %w", modelUUID, before, s.pings.FullName, err)
 	}
 	return n, nil
 }
 
-// RemoveBeings implements liveness.Store, a batch at a time.
+// RemoveBeings implements liveness.Store.
 func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error) {
-	removed := 0
-	for start := 0; start < len(seqs); start += layout.Batch {
-		batch := seqs[start:min(start+layout.Batch, len(seqs))]
-		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			info, err := c.RemoveAll(idsIn(modelUUID, batch))
-			if info != nil {
-				removed += info.Removed
-			}
-			return err
-		})
-		if err != nil {
-			return removed, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(batch), modelUUID, s.beings.FullName, err)
-		}
+	n, err := s.removeAll(ctx, s.beings, idsIn(modelUUID, seqs))
+	if err != nil {
+		return n, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(seqs), modelUUID, s.beings.FullName, err)
 	}
-	return removed, nil
+	return n, nil
+}
+
+// removeAll removes the documents query matches in c, and returns how
+// many it removed.
+func (s *Store) removeAll(ctx context.Context, c *mgo.Collection, query bson.D) (int, error) {
+	var n int
+	err := with(ctx, c, func(c *mgo.Collection) error {
+		info, err := c.RemoveAll(query)
+		if info != nil {
+			n = info.Removed
+		}
+		return err
+	})
+	return n, err
 }
 
 // RemoveModel implements liveness.Store. Every collection is tried; the
@@ -301,11 +311,7 @@ func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
 		if c == nil {
 			continue
 		}
-		err := with(ctx, c, func(c *mgo.Collection) error {
-			_, err := c.RemoveAll(modelIDs(modelUUID))
-			return err
-		})
-		if err != nil {
+		if _, err := s.removeAll(ctx, c, modelIDs(modelUUID)); err != nil {
 			failures = append(failures, c.FullName+": "+err.Error())
 		}
 	}

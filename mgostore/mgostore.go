@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	jujuerrors "github.com/juju/errors"
 	"github.com/juju/mgo/v2"
 	"github.com/juju/mgo/v2/bson"
 
@@ -38,7 +39,9 @@ type Store struct {
 var _ liveness.Store = (*Store)(nil)
 
 // New returns the store of the collections that hang off base: base.seqs,
-// base.beings and base.pings.
+// base.beings and base.pings. A base the driver cannot use (nil, of no
+// database, or nameless) is a mistake in the arguments:
+// errors.Is(err, errors.NotValid) holds (github.com/juju/errors).
 func New(base *mgo.Collection) (*Store, error) {
 	if err := check(base, "base"); err != nil {
 		return nil, err
@@ -53,6 +56,7 @@ func New(base *mgo.Collection) (*Store, error) {
 
 // NewPruning returns a store of the beings and pings collections alone, as
 // Juju's pruner is given them. Operations on the sequence counters fail.
+// Its errors are New's.
 func NewPruning(beings, pings *mgo.Collection) (*Store, error) {
 	if err := check(beings, "beings"); err != nil {
 		return nil, err
@@ -63,13 +67,14 @@ func NewPruning(beings, pings *mgo.Collection) (*Store, error) {
 	return &Store{beings: beings, pings: pings}, nil
 }
 
-// check reports a collection the driver would panic on; what names it.
+// check reports a collection the driver would panic on, as a caller's
+// mistake; what names it.
 func check(c *mgo.Collection, what string) error {
 	switch {
 	case c == nil || c.Database == nil || c.Database.Session == nil:
-		return fmt.Errorf("nil %s collection", what)
+		return jujuerrors.NotValidf("nil %s collection", what)
 	case c.Name == "":
-		return fmt.Errorf("%s collection has no name", what)
+		return jujuerrors.NotValidf("%s collection has no name", what)
 	}
 	return nil
 }

@@ -12,7 +12,8 @@
 //
 //	client, err := mongo.Connect(options.Client().ApplyURI(url))
 //	...
-//	store := mongostore.New(client.Database("juju").Collection("presence"))
+//	store, err := mongostore.New(client.Database("juju").Collection("presence"))
+//	...
 //	batcher := liveness.NewPingBatcher(store)
 //	pinger := liveness.NewPinger(store, modelUUID, "machine-0", batcher)
 //	watcher := liveness.NewWatcher(store, modelUUID)
@@ -46,12 +47,12 @@ type Store struct {
 
 var _ liveness.Store = (*Store)(nil)
 
-// New returns the store of the collections that hang off base. A nil base
-// gives a store that every worker reports as a mistake in its arguments
-// (errors.Is(err, errors.NotValid) holds, github.com/juju/errors).
-func New(base *mongo.Collection) liveness.Store {
+// New returns the store of the collections that hang off base: base.seqs,
+// base.beings and base.pings. A nil base is a mistake in the arguments:
+// errors.Is(err, errors.NotValid) holds (github.com/juju/errors).
+func New(base *mongo.Collection) (*Store, error) {
 	if base == nil {
-		return liveness.BrokenStore(jujuerrors.WithType(errors.New("presence: nil base collection"), jujuerrors.NotValid))
+		return nil, jujuerrors.NotValidf("nil base collection")
 	}
 	db := base.Database()
 	primary := options.Collection().SetReadPreference(readpref.Primary())
@@ -66,7 +67,7 @@ func New(base *mongo.Collection) liveness.Store {
 			Beings: fullName + layout.BeingsSuffix,
 			Pings:  fullName + layout.PingsSuffix,
 		},
-	}
+	}, nil
 }
 
 // Names implements liveness.Store.

@@ -309,19 +309,20 @@ func (s *Store) removeAll(ctx context.Context, c *mgo.Collection, query bson.D) 
 }
 
 // RemoveModel implements liveness.Store. Every collection is tried; the
-// failures are reported together, each with its collection.
+// failures are reported together, each with its collection, and each
+// remains its cause (errors.Is finds a context's error).
 func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
-	var failures []string
+	var failures []any
 	for _, c := range []*mgo.Collection{s.seqs, s.beings, s.pings} {
 		if c == nil {
 			continue
 		}
 		if _, err := s.removeAll(ctx, c, modelIDs(modelUUID)); err != nil {
-			failures = append(failures, c.FullName+": "+err.Error())
+			failures = append(failures, fmt.Errorf("%s: %w", c.FullName, err))
 		}
 	}
 	if len(failures) > 0 {
-		return errors.New(strings.Join(failures, "; "))
+		return fmt.Errorf(strings.Repeat("; %w", len(failures))[2:], failures...)
 	}
 	return nil
 }

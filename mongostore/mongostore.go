@@ -220,19 +220,20 @@ func deleteMany(ctx context.Context, c *mongo.Collection, query bson.D) (int, er
 }
 
 // RemoveModel implements liveness.Store. Every collection is tried; the
-// failures are reported together, each with its collection.
+// failures are reported together, each with its collection, and each
+// remains its cause (errors.Is finds a context's error).
 func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
-	var failures []string
+	var failures []any
 	for _, c := range []struct {
 		coll *mongo.Collection
 		name string
 	}{{s.seqs, s.names.Seqs}, {s.beings, s.names.Beings}, {s.pings, s.names.Pings}} {
 		if _, err := deleteMany(ctx, c.coll, modelIDs(modelUUID)); err != nil {
-			failures = append(failures, c.name+": "+err.Error())
+			failures = append(failures, fmt.Errorf("%s: %w", c.name, err))
 		}
 	}
 	if len(failures) > 0 {
-		return errors.New(strings.Join(failures, "; "))
+		return fmt.Errorf(strings.Repeat("; %w", len(failures))[2:], failures...)
 	}
 	return nil
 }

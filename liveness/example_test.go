@@ -25,7 +25,11 @@ func exampleStore() (liveness.Store, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return mongostore.New(client.Database("example").Collection("presence")), func() {
+	store, err := mongostore.New(client.Database("example").Collection("presence"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return store, func() {
 		client.Disconnect(context.Background())
 		server.Close()
 	}

@@ -148,7 +148,7 @@ func newEnv(t *testing.T, face string, faults bool) *env {
 		}
 		return &env{
 			t:     t,
-			store: mongostore.New(db.Collection(baseName)),
+			store: officialStore(t, db.Collection(baseName)),
 			db:    server.Client(t).Database(db.Name()),
 			warm: func() error {
 				return db.Client().Ping(context.Background(), nil)
@@ -203,7 +203,7 @@ func bothFacesOn(t *testing.T, mgoBase, officialBase string) (onMgo, onOfficial 
 		warm: mdb.Session.Ping, driven: d,
 	}
 	onOfficial = &env{
-		t: t, store: mongostore.New(client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
+		t: t, store: officialStore(t, client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
 		warm: func() error { return client.Ping(context.Background(), nil) }, driven: d,
 	}
 	return onMgo, onOfficial
@@ -232,6 +232,16 @@ func acrossFaces(t *testing.T, fn func(t *testing.T, from, to *env)) {
 func mgoStore(t *testing.T, db *mgo.Database, base string) liveness.Store {
 	t.Helper()
 	store, err := mgostore.New(db.C(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// officialStore is the official face's store of the base collection c.
+func officialStore(t *testing.T, c *mongo.Collection) liveness.Store {
+	t.Helper()
+	store, err := mongostore.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

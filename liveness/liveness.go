@@ -94,8 +94,10 @@ func (b brokenStore) WriteSlots(context.Context, []SlotWrite) error            {
 func (b brokenStore) ReadSlots(context.Context, string, []int64) ([][]byte, error) {
 	return nil, b.err
 }
-func (b brokenStore) SlotsFrom(context.Context, string, int64) ([][]byte, error)  { return nil, b.err }
-func (b brokenStore) Beings(context.Context, string, []int64, func([]byte)) error { return b.err }
-func (b brokenStore) OldSlots(context.Context, string, int64, bool) (int, error)  { return 0, b.err }
-func (b brokenStore) RemoveBeings(context.Context, string, []int64) (int, error)  { return 0, b.err }
-func (b brokenStore) RemoveModel(context.Context, string) error                   { return b.err }
+func (b brokenStore) SlotsFrom(context.Context, string, int64) ([][]byte, error)    { return nil, b.err }
+func (b brokenStore) BeingsOf(context.Context, string, []int64, func([]byte)) error { return b.err }
+func (b brokenStore) AllBeings(context.Context, string, func([]byte)) error         { return b.err }
+func (b brokenStore) CountOldSlots(context.Context, string, int64) (int, error)     { return 0, b.err }
+func (b brokenStore) RemoveOldSlots(context.Context, string, int64) (int, error)    { return 0, b.err }
+func (b brokenStore) RemoveBeings(context.Context, string, []int64) (int, error)    { return 0, b.err }
+func (b brokenStore) RemoveModel(context.Context, string) error                     { return b.err }

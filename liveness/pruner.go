@@ -100,7 +100,11 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 		return counts, err
 	}
 	current := slot.Of(serverNow.Unix(), periodSeconds)
-	if counts.Pings, err = p.store.OldSlots(ctx, p.modelUUID, current-3*periodSeconds, remove); err != nil {
+	oldSlots := p.store.CountOldSlots
+	if remove {
+		oldSlots = p.store.RemoveOldSlots
+	}
+	if counts.Pings, err = oldSlots(ctx, p.modelUUID, current-3*periodSeconds); err != nil {
 		return counts, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
 	// A margin of one more period covers watchers whose clocks differ.
@@ -116,7 +120,12 @@ func (p *Pruner) run(ctx context.Context, memCache map[int64]string, remove bool
 		counts.Beings = len(superseded)
 		return counts, nil
 	}
-	if counts.Beings, err = p.store.RemoveBeings(ctx, p.modelUUID, superseded); err != nil {
+	err = inBatches(superseded, func(batch []int64) error {
+		removed, err := p.store.RemoveBeings(ctx, p.modelUUID, batch)
+		counts.Beings += removed
+		return err
+	})
+	if err != nil {
 		return counts, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
 	for seq := range memCache {
@@ -176,7 +185,7 @@ func (p *Pruner) liveSeqs(ctx context.Context, oldest int64) (map[int64]bool, er
 	return live, nil
 }
 
-// superseded reads the model's beings, a batch at a time, and returns the
+// superseded reads all the model's beings and returns the
 // sequences a newer sequence of the same key replaces, but for the live
 // ones. The grouping is done here rather than in the database because the
 // test server's $group has no $push.
@@ -187,7 +196,7 @@ func (p *Pruner) superseded(ctx context.Context, live map[int64]bool) ([]int64, 
 	}
 	byKey := make(map[string]*seen)
 	beings := p.store.Names().Beings
-	err := p.store.Beings(ctx, p.modelUUID, nil, func(doc []byte) {
+	err := p.store.AllBeings(ctx, p.modelUUID, func(doc []byte) {
 		id, seq, key, err := decodeBeing(doc, p.modelUUID, nil)
 		if err != nil {
 			p.corrupt.report(beings, id, []string{err.Error()})

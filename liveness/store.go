@@ -5,23 +5,27 @@ import (
 	"time"
 
 	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/internal/layout"
 )
 
-// Store is what the workers need from a database: about ten operations on
+// Store is what the workers need from a database: a dozen operations on
 // the three collections of one base (see the package doc for their
 // documents). Package mongostore implements it over the official MongoDB
-// driver; the root package presence over github.com/juju/mgo/v2. Both
-// write the same documents, so workers on either see workers on the
-// other.
+// driver, and package mgostore over github.com/juju/mgo/v2, which the
+// Juju-compatible root package presence is built on. Both write the same
+// documents, so workers on either see workers on the other.
 //
 // Documents are handed over as their raw BSON bytes, which both drivers
 // provide, and decoded here, once, by code that knows no driver. Every
+// method is one request to the database (a cursor's further batches
+// aside): how many ids go into one request is the engine's business, so
+// an implementation makes the call it is asked for and no more. Every
 // method is safe for concurrent use, and bounded by its context where the
 // driver takes one. Errors say what failed and in which collection; they
 // carry no "presence:" prefix, which the workers add.
 //
 // The interface may gain methods as the engine needs them: implement it
-// only next to this module, as its two adapters do.
+// only next to this module, as its adapters do.
 type Store interface {
 	// Names returns the full names of the collections, for messages.
 	Names() Names
@@ -34,12 +38,14 @@ type Store interface {
 	// and returns its new value (findAndModify, $inc, upsert, new).
 	NextSeq(ctx context.Context, modelUUID string) (int64, error)
 
-	// InsertBeing records which key a sequence pings for.
+	// InsertBeing records which key a sequence pings for. It fails, and
+	// changes nothing, when the being exists (a duplicate _id).
 	InsertBeing(ctx context.Context, modelUUID string, seq int64, key string) error
 
 	// WriteSlots ORs bits into slot documents, creating those missing, in
 	// one unordered bulk request of one upsert per SlotWrite ($set slot,
-	// $bit or). The engine sends at most 1,000 at a time.
+	// $bit or): every write that can land does, and the error reports
+	// those that could not. The engine sends at most 1,000 at a time.
 	WriteSlots(ctx context.Context, writes []SlotWrite) error
 
 	// ReadSlots returns the model's slot documents of the given slots that
@@ -50,22 +56,45 @@ type Store interface {
 	// least from.
 	SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error)
 
-	// Beings calls fn with each being document of the model whose sequence
-	// is in seqs, or with every being document of the model when seqs is
-	// nil, reading them a batch at a time. fn must not keep doc.
-	Beings(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error
+	// BeingsOf calls fn with the being document, projected onto _id, seq
+	// and key, of each of the model's sequences seqs that has one, in any
+	// order (_id $in). The engine asks for at most 1,000 at a time. fn
+	// must neither keep nor modify doc.
+	BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error
 
-	// OldSlots counts, or when remove is set removes, the model's slot
-	// documents whose slot field is below before.
-	OldSlots(ctx context.Context, modelUUID string, before int64, remove bool) (int, error)
+	// AllBeings calls fn with every being document of the model,
+	// projected onto _id, seq and key, reading the model's range of ids on
+	// one cursor. fn must neither keep nor modify doc.
+	AllBeings(ctx context.Context, modelUUID string, fn func(doc []byte)) error
+
+	// CountOldSlots returns how many of the model's slot documents have a
+	// slot field below before.
+	CountOldSlots(ctx context.Context, modelUUID string, before int64) (int, error)
+
+	// RemoveOldSlots removes the model's slot documents whose slot field
+	// is below before, and returns how many it removed.
+	RemoveOldSlots(ctx context.Context, modelUUID string, before int64) (int, error)
 
 	// RemoveBeings removes the model's being documents of seqs, and
-	// returns how many it removed.
+	// returns how many it removed. The engine names at most 1,000 at a
+	// time.
 	RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error)
 
 	// RemoveModel removes every document of the model from the three
 	// collections, and no other model's.
 	RemoveModel(ctx context.Context, modelUUID string) error
+}
+
+// inBatches calls fn with seqs cut into consecutive pieces of at most
+// layout.Batch sequences, the most one request names, and stops at the
+// first error. It does not call fn when seqs is empty.
+func inBatches(seqs []int64, fn func(batch []int64) error) error {
+	for start := 0; start < len(seqs); start += layout.Batch {
+		if err := fn(seqs[start:min(start+layout.Batch, len(seqs))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Names are the full names ("db.collection") of a store's collections.

@@ -168,19 +168,15 @@ type seqKey struct {
 	key string
 }
 
-// lookup finds the keys of seqs in their being documents: by id, or, when
-// they are many and a good part of the model (a watcher starting, or a
-// whole model restarting), by reading all the model's beings, which the
-// _id index serves in one pass. Beings of sequences the read does not
-// leave in the view, or already known, are passed over; sequences with no
-// sound being are left out of the result.
+// lookup finds the keys of seqs in their being documents: by id, a batch
+// at a time, or, when they are many and a good part of the model (a
+// watcher starting, or a whole model restarting), by reading all the
+// model's beings, which the _id index serves in one pass. Beings of
+// sequences the read does not leave in the view, or already known, are
+// passed over; sequences with no sound being are left out of the result.
 func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64) ([]seqKey, error) {
 	if len(seqs) == 0 {
 		return nil, nil
-	}
-	query := seqs
-	if readWholeModel(len(seqs), w.tracker.SeqCount()) {
-		query = nil // every being of the model
 	}
 	beings := w.store.Names().Beings
 	var found []seqKey
@@ -189,7 +185,7 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 		_, known := w.tracker.KeyOf(seq)
 		return !known && read.StateOf(seq) != livestate.Unseen
 	}
-	err := w.store.Beings(ctx, w.modelUUID, query, func(doc []byte) {
+	take := func(doc []byte) {
 		id, seq, key, err := decodeBeing(doc, w.modelUUID, unresolved)
 		if err != nil {
 			w.corrupt.report(beings, id, []string{err.Error()})
@@ -199,7 +195,15 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 			return
 		}
 		found = append(found, seqKey{seq, key})
-	})
+	}
+	var err error
+	if readWholeModel(len(seqs), w.tracker.SeqCount()) {
+		err = w.store.AllBeings(ctx, w.modelUUID, take)
+	} else {
+		err = inBatches(seqs, func(batch []int64) error {
+			return w.store.BeingsOf(ctx, w.modelUUID, batch, take)
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

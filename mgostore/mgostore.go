@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	jujuerrors "github.com/juju/errors"
 	"github.com/juju/mgo/v2"
 	"github.com/juju/mgo/v2/bson"
 
@@ -38,7 +39,9 @@ type Store struct {
 var _ liveness.Store = (*Store)(nil)
 
 // New returns the store of the collections that hang off base: base.seqs,
-// base.beings and base.pings.
+// base.beings and base.pings. A base the driver cannot use (nil, of no
+// database, or nameless) is a mistake in the arguments:
+// errors.Is(err, errors.NotValid) holds (github.com/juju/errors).
 func New(base *mgo.Collection) (*Store, error) {
 	if err := check(base, "base"); err != nil {
 		return nil, err
@@ -53,6 +56,7 @@ func New(base *mgo.Collection) (*Store, error) {
 
 // NewPruning returns a store of the beings and pings collections alone, as
 // Juju's pruner is given them. Operations on the sequence counters fail.
+// Its errors are New's.
 func NewPruning(beings, pings *mgo.Collection) (*Store, error) {
 	if err := check(beings, "beings"); err != nil {
 		return nil, err
@@ -63,13 +67,14 @@ func NewPruning(beings, pings *mgo.Collection) (*Store, error) {
 	return &Store{beings: beings, pings: pings}, nil
 }
 
-// check reports a collection the driver would panic on; what names it.
+// check reports a collection the driver would panic on, as a caller's
+// mistake; what names it.
 func check(c *mgo.Collection, what string) error {
 	switch {
 	case c == nil || c.Database == nil || c.Database.Session == nil:
-		return fmt.Errorf("nil %s collection", what)
+		return jujuerrors.NotValidf("nil %s collection", what)
 	case c.Name == "":
-		return fmt.Errorf("%s collection has no name", what)
+		return jujuerrors.NotValidf("%s collection has no name", what)
 	}
 	return nil
 }
@@ -230,96 +235,103 @@ func idsIn(modelUUID string, ns []int64) bson.D {
 // beingFields projects a being document onto what readers need.
 var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
 
-// Beings implements liveness.Store: by _id, a batch at a time, or the whole
-// model in one range of ids.
-func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
-	var queries []bson.D
-	if seqs == nil {
-		queries = append(queries, modelIDs(modelUUID))
-	}
-	for start := 0; start < len(seqs); start += layout.Batch {
-		queries = append(queries, idsIn(modelUUID, seqs[start:min(start+layout.Batch, len(seqs))]))
-	}
-	batch := layout.Batch
-	if seqs == nil {
-		batch = layout.RangeBatch
-	}
-	for _, query := range queries {
-		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			iter := c.Find(query).Select(beingFields).Batch(batch).Iter()
-			var raw bson.Raw
-			for iter.Next(&raw) {
-				fn(raw.Data)
-				raw = bson.Raw{}
-			}
-			return iter.Close()
-		})
-		if err != nil {
-			return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.beings.FullName, err)
-		}
+// BeingsOf implements liveness.Store with one lookup by _id.
+func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
+	if err := s.eachBeing(ctx, idsIn(modelUUID, seqs), layout.Batch, fn); err != nil {
+		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.beings.FullName, err)
 	}
 	return nil
 }
 
-// OldSlots implements liveness.Store.
-func (s *Store) OldSlots(ctx context.Context, modelUUID string, before int64, remove bool) (int, error) {
-	query := append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$lt", Value: before}}})
+// AllBeings implements liveness.Store with one range of ids, read
+// layout.RangeBatch documents a round trip.
+func (s *Store) AllBeings(ctx context.Context, modelUUID string, fn func(doc []byte)) error {
+	if err := s.eachBeing(ctx, modelIDs(modelUUID), layout.RangeBatch, fn); err != nil {
+		return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.beings.FullName, err)
+	}
+	return nil
+}
+
+// eachBeing calls fn with every being document query matches, projected
+// onto beingFields, batch documents a round trip.
+func (s *Store) eachBeing(ctx context.Context, query bson.D, batch int, fn func(doc []byte)) error {
+	return with(ctx, s.beings, func(c *mgo.Collection) error {
+		iter := c.Find(query).Select(beingFields).Batch(batch).Iter()
+		var raw bson.Raw
+		for iter.Next(&raw) {
+			fn(raw.Data)
+			raw = bson.Raw{}
+		}
+		return iter.Close()
+	})
+}
+
+// oldSlots matches the model's slot documents whose slot is below before.
+func oldSlots(modelUUID string, before int64) bson.D {
+	return append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$lt", Value: before}}})
+}
+
+// CountOldSlots implements liveness.Store.
+func (s *Store) CountOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
 	var n int
 	err := with(ctx, s.pings, func(c *mgo.Collection) error {
-		if !remove {
-			var err error
-			n, err = c.Find(query).Count()
-			return err
-		}
-		info, err := c.RemoveAll(query)
-		if info != nil {
-			n = info.Removed
-		}
+		var err error
+		n, err = c.Find(oldSlots(modelUUID, before)).Count()
 		return err
 	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot count pings of model %q older than slot %d in %s: %w", modelUUID, before, s.pings.FullName, err)
+	}
+	return n, nil
+}
+
+// RemoveOldSlots implements liveness.Store.
+func (s *Store) RemoveOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
+	n, err := s.removeAll(ctx, s.pings, oldSlots(modelUUID, before))
 	if err != nil {
 		return n, fmt.Errorf("cannot prune pings of model %q older than slot %d from %s: %w", modelUUID, before, s.pings.FullName, err)
 	}
 	return n, nil
 }
 
-// RemoveBeings implements liveness.Store, a batch at a time.
+// RemoveBeings implements liveness.Store.
 func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error) {
-	removed := 0
-	for start := 0; start < len(seqs); start += layout.Batch {
-		batch := seqs[start:min(start+layout.Batch, len(seqs))]
-		err := with(ctx, s.beings, func(c *mgo.Collection) error {
-			info, err := c.RemoveAll(idsIn(modelUUID, batch))
-			if info != nil {
-				removed += info.Removed
-			}
-			return err
-		})
-		if err != nil {
-			return removed, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(batch), modelUUID, s.beings.FullName, err)
-		}
+	n, err := s.removeAll(ctx, s.beings, idsIn(modelUUID, seqs))
+	if err != nil {
+		return n, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(seqs), modelUUID, s.beings.FullName, err)
 	}
-	return removed, nil
+	return n, nil
+}
+
+// removeAll removes the documents query matches in c, and returns how
+// many it removed.
+func (s *Store) removeAll(ctx context.Context, c *mgo.Collection, query bson.D) (int, error) {
+	var n int
+	err := with(ctx, c, func(c *mgo.Collection) error {
+		info, err := c.RemoveAll(query)
+		if info != nil {
+			n = info.Removed
+		}
+		return err
+	})
+	return n, err
 }
 
 // RemoveModel implements liveness.Store. Every collection is tried; the
-// failures are reported together, each with its collection.
+// failures are reported together, each with its collection, and each
+// remains its cause (errors.Is finds a context's error).
 func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
-	var failures []string
+	var failures []any
 	for _, c := range []*mgo.Collection{s.seqs, s.beings, s.pings} {
 		if c == nil {
 			continue
 		}
-		err := with(ctx, c, func(c *mgo.Collection) error {
-			_, err := c.RemoveAll(modelIDs(modelUUID))
-			return err
-		})
-		if err != nil {
-			failures = append(failures, c.FullName+": "+err.Error())
+		if _, err := s.removeAll(ctx, c, modelIDs(modelUUID)); err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", c.FullName, err))
 		}
 	}
 	if len(failures) > 0 {
-		return errors.New(strings.Join(failures, "; "))
+		return fmt.Errorf(strings.Repeat("; %w", len(failures))[2:], failures...)
 	}
 	return nil
 }

@@ -30,7 +30,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer client.Disconnect(context.Background())
-	store := mongostore.New(client.Database("juju").Collection("presence"))
+	store, err := mongostore.New(client.Database("juju").Collection("presence"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	const model = "c2a1a4b3-0f7e-4a9e-8d1c-5b6a7c8d9e0f"
 
 	batcher := liveness.NewPingBatcher(store)

@@ -12,7 +12,8 @@
 //
 //	client, err := mongo.Connect(options.Client().ApplyURI(url))
 //	...
-//	store := mongostore.New(client.Database("juju").Collection("presence"))
+//	store, err := mongostore.New(client.Database("juju").Collection("presence"))
+//	...
 //	batcher := liveness.NewPingBatcher(store)
 //	pinger := liveness.NewPinger(store, modelUUID, "machine-0", batcher)
 //	watcher := liveness.NewWatcher(store, modelUUID)
@@ -46,12 +47,12 @@ type Store struct {
 
 var _ liveness.Store = (*Store)(nil)
 
-// New returns the store of the collections that hang off base. A nil base
-// gives a store that every worker reports as a mistake in its arguments
-// (errors.Is(err, errors.NotValid) holds, github.com/juju/errors).
-func New(base *mongo.Collection) liveness.Store {
+// New returns the store of the collections that hang off base: base.seqs,
+// base.beings and base.pings. A nil base is a mistake in the arguments:
+// errors.Is(err, errors.NotValid) holds (github.com/juju/errors).
+func New(base *mongo.Collection) (*Store, error) {
 	if base == nil {
-		return liveness.BrokenStore(jujuerrors.WithType(errors.New("presence: nil base collection"), jujuerrors.NotValid))
+		return nil, jujuerrors.NotValidf("nil base collection")
 	}
 	db := base.Database()
 	primary := options.Collection().SetReadPreference(readpref.Primary())
@@ -66,7 +67,7 @@ func New(base *mongo.Collection) liveness.Store {
 			Beings: fullName + layout.BeingsSuffix,
 			Pings:  fullName + layout.PingsSuffix,
 		},
-	}
+	}, nil
 }
 
 // Names implements liveness.Store.
@@ -159,77 +160,80 @@ func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([]
 // beingFields projects a being document onto what readers need.
 var beingFields = bson.D{{Key: "seq", Value: 1}, {Key: "key", Value: 1}}
 
-// Beings implements liveness.Store: by _id, a batch at a time, or the whole
-// model in one range of ids.
-func (s *Store) Beings(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
-	var queries []bson.D
-	if seqs == nil {
-		queries = append(queries, modelIDs(modelUUID))
-	}
-	for start := 0; start < len(seqs); start += layout.Batch {
-		queries = append(queries, idsIn(modelUUID, seqs[start:min(start+layout.Batch, len(seqs))]))
-	}
-	batch := layout.Batch
-	if seqs == nil {
-		batch = layout.RangeBatch
-	}
-	for _, query := range queries {
-		if err := each(ctx, s.beings, query, beingFields, batch, fn); err != nil {
-			return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.names.Beings, err)
-		}
+// BeingsOf implements liveness.Store with one lookup by _id.
+func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
+	if err := each(ctx, s.beings, idsIn(modelUUID, seqs), beingFields, layout.Batch, fn); err != nil {
+		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.names.Beings, err)
 	}
 	return nil
 }
 
-// OldSlots implements liveness.Store.
-func (s *Store) OldSlots(ctx context.Context, modelUUID string, before int64, remove bool) (int, error) {
-	query := append(modelIDs(modelUUID), bson.E{Key: "slot", Value: bson.D{{Key: "$lt", Value: before}}})
-	var n int64
-	var err error
-	if remove {
-		var result *mongo.DeleteResult
-		if result, err = s.pings.DeleteMany(ctx, query); result != nil {
-			n = result.DeletedCount
-		}
-	} else {
-		n, err = s.pings.CountDocuments(ctx, query)
+// AllBeings implements liveness.Store with one range of ids, read
+// layout.RangeBatch documents a round trip.
+func (s *Store) AllBeings(ctx context.Context, modelUUID string, fn func(doc []byte)) error {
+	if err := each(ctx, s.beings, modelIDs(modelUUID), beingFields, layout.RangeBatch, fn); err != nil {
+		return fmt.Errorf("cannot read the beings of model %q from %s: %w", modelUUID, s.names.Beings, err)
 	}
+	return nil
+}
+
+// oldSlots matches the model's slot documents whose slot is below before.
+func oldSlots(modelUUID string, before int64) bson.D {
+	return append(modelIDs(modelUUID), bson.E{Key: "slot", Value: bson.D{{Key: "$lt", Value: before}}})
+}
+
+// CountOldSlots implements liveness.Store.
+func (s *Store) CountOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
+	n, err := s.pings.CountDocuments(ctx, oldSlots(modelUUID, before))
 	if err != nil {
-		return int(n), fmt.Errorf("cannot prune pings of model %q older than slot %d from %s: %w", modelUUID, before, s.names.Pings, err)
+		return 0, fmt.Errorf("cannot count pings of model %q older than slot %d in %s: %w", modelUUID, before, s.names.Pings, err)
 	}
 	return int(n), nil
 }
 
-// RemoveBeings implements liveness.Store, a batch at a time.
-func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error) {
-	removed := 0
-	for start := 0; start < len(seqs); start += layout.Batch {
-		batch := seqs[start:min(start+layout.Batch, len(seqs))]
-		result, err := s.beings.DeleteMany(ctx, idsIn(modelUUID, batch))
-		if result != nil {
-			removed += int(result.DeletedCount)
-		}
-		if err != nil {
-			return removed, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(batch), modelUUID, s.names.Beings, err)
-		}
+// RemoveOldSlots implements liveness.Store.
+func (s *Store) RemoveOldSlots(ctx context.Context, modelUUID string, before int64) (int, error) {
+	n, err := deleteMany(ctx, s.pings, oldSlots(modelUUID, before))
+	if err != nil {
+		return n, fmt.Errorf("cannot prune pings of model %q older than slot %d from %s: %w", modelUUID, before, s.names.Pings, err)
 	}
-	return removed, nil
+	return n, nil
+}
+
+// RemoveBeings implements liveness.Store.
+func (s *Store) RemoveBeings(ctx context.Context, modelUUID string, seqs []int64) (int, error) {
+	n, err := deleteMany(ctx, s.beings, idsIn(modelUUID, seqs))
+	if err != nil {
+		return n, fmt.Errorf("cannot remove %d superseded beings of model %q from %s: %w", len(seqs), modelUUID, s.names.Beings, err)
+	}
+	return n, nil
+}
+
+// deleteMany removes the documents query matches in c, and returns how
+// many it removed.
+func deleteMany(ctx context.Context, c *mongo.Collection, query bson.D) (int, error) {
+	result, err := c.DeleteMany(ctx, query)
+	if result == nil {
+		return 0, err
+	}
+	return int(result.DeletedCount), err
 }
 
 // RemoveModel implements liveness.Store. Every collection is tried; the
-// failures are reported together, each with its collection.
+// failures are reported together, each with its collection, and each
+// remains its cause (errors.Is finds a context's error).
 func (s *Store) RemoveModel(ctx context.Context, modelUUID string) error {
-	var failures []string
+	var failures []any
 	for _, c := range []struct {
 		coll *mongo.Collection
 		name string
 	}{{s.seqs, s.names.Seqs}, {s.beings, s.names.Beings}, {s.pings, s.names.Pings}} {
-		if _, err := c.coll.DeleteMany(ctx, modelIDs(modelUUID)); err != nil {
-			failures = append(failures, c.name+": "+err.Error())
+		if _, err := deleteMany(ctx, c.coll, modelIDs(modelUUID)); err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", c.name, err))
 		}
 	}
 	if len(failures) > 0 {
-		return errors.New(strings.Join(failures, "; "))
+		return fmt.Errorf(strings.Repeat("; %w", len(failures))[2:], failures...)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package mongostore_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -16,7 +15,10 @@ func TestMain(m *testing.M) { testserver.Main(m) }
 
 func TestSmoke(t *testing.T) {
 	db := testserver.Shared(t).MongoDatabase(t)
-	store := mongostore.New(db.Collection("presence"))
+	store, err := mongostore.New(db.Collection("presence"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pb := liveness.NewPingBatcher(store)
 	defer pb.Stop()
 	w := liveness.NewWatcher(store, "model")
@@ -41,26 +43,18 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestNilBaseIsAMistake builds every worker on the store of a nil base
-// collection: each reports, at once, a mistake of the caller's that names
-// the problem, as the workers of the Juju-compatible face do for a nil
-// *mgo.Collection: errors.Is(err, errors.NotValid) holds.
+// TestNilBaseIsAMistake asks for the store of a nil base collection: New
+// reports a mistake of the caller's that names the problem, as the mgo
+// face does: errors.Is(err, errors.NotValid) holds.
 func TestNilBaseIsAMistake(t *testing.T) {
-	store := mongostore.New(nil)
-	dead := liveness.NewDeadPingBatcher(errors.New("unused"))
-	for what, err := range map[string]error{
-		"watcher":                liveness.NewWatcher(store, "model").Wait(),
-		"pinger's Start":         liveness.NewPinger(store, "model", "k", dead).Start(),
-		"batcher":                liveness.NewPingBatcher(store).Wait(),
-		"Prune":                  liveness.NewPruner(store, "model", 0).Prune(nil),
-		"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), store, "model"),
-	} {
-		if err == nil || !strings.Contains(err.Error(), "nil base collection") {
-			t.Errorf("%s = %v, want an error about the nil base collection", what, err)
-			continue
-		}
-		if !errors.Is(err, errors.NotValid) {
-			t.Errorf("%s = %v, not a NotValid error", what, err)
-		}
+	store, err := mongostore.New(nil)
+	if store != nil {
+		t.Errorf("New(nil) returned a store: %v", store)
+	}
+	if err == nil || !strings.Contains(err.Error(), "nil base collection") {
+		t.Fatalf("New(nil) = %v, want an error about the nil base collection", err)
+	}
+	if !errors.Is(err, errors.NotValid) {
+		t.Errorf("New(nil) = %v, not a NotValid error", err)
 	}
 }

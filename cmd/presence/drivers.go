@@ -147,7 +147,11 @@ func selectionFailure(err error) string {
 func (c *officialConn) addr() string { return c.hosts }
 
 func (c *officialConn) store(base string) liveness.Store {
-	return mongostore.New(c.db.Collection(base))
+	s, err := mongostore.New(c.db.Collection(base))
+	if err != nil {
+		return liveness.BrokenStore(err)
+	}
+	return s
 }
 
 func (c *officialConn) collections(ctx context.Context) ([]string, error) {

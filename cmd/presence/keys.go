@@ -17,7 +17,7 @@ import (
 // out, as a watcher leaves them out.
 func modelKeys(ctx context.Context, store liveness.Store, model string) (map[string]int64, error) {
 	keys := make(map[string]int64)
-	err := store.Beings(ctx, model, nil, func(doc []byte) {
+	err := store.AllBeings(ctx, model, func(doc []byte) {
 		seq, key, ok := readBeing(doc)
 		if !ok {
 			return

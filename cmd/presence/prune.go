@@ -64,10 +64,10 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func (t *target) counts(ctx context.Context) (beings, pings int, err error) {
 	ctx, cancel := t.opContext(ctx)
 	defer cancel()
-	if err := t.store.Beings(ctx, t.model, nil, func([]byte) { beings++ }); err != nil {
+	if err := t.store.AllBeings(ctx, t.model, func([]byte) { beings++ }); err != nil {
 		return 0, 0, err
 	}
-	if pings, err = t.store.OldSlots(ctx, t.model, math.MaxInt64, false); err != nil {
+	if pings, err = t.store.CountOldSlots(ctx, t.model, math.MaxInt64); err != nil {
 		return 0, 0, err
 	}
 	return beings, pings, nil

@@ -3,6 +3,8 @@ package benchsuite
 import (
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/presence-go/presence/liveness"
 	"github.com/presence-go/presence/mgostore"
 	"github.com/presence-go/presence/mongostore"
@@ -26,6 +28,16 @@ var faces = []face{
 		return s
 	}},
 	{"official", func(tb testing.TB, d *database) liveness.Store {
-		return mongostore.New(d.mongo.Collection("presence"))
+		return officialStore(tb, d.mongo.Collection("presence"))
 	}},
+}
+
+// officialStore is the official driver's store of the base collection c.
+func officialStore(tb testing.TB, c *mongo.Collection) liveness.Store {
+	tb.Helper()
+	s, err := mongostore.New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
-	"github.com/presence-go/presence/mongostore"
 )
 
 // A fleet run plays minutes of a controller's life on a driven clock:
@@ -230,7 +229,7 @@ func runFleet(b *testing.B, plan runPlan) runResult {
 		if m%perDatabase == 0 {
 			d := s.newDatabase(b, fmt.Sprintf("run%d_%d_%d", plan.agents, plan.models, len(dbs)))
 			dbs = append(dbs, d)
-			routed.stores = append(routed.stores, mongostore.New(client.Database(d.name).Collection("presence")))
+			routed.stores = append(routed.stores, officialStore(b, client.Database(d.name).Collection("presence")))
 		}
 		routed.group[models[m]] = len(dbs) - 1
 	}

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/presence-go/presence/mongostore"
 )
 
 // heartbeatRunAgents is the fleet of BenchmarkHeartbeatRun: the heartbeat
@@ -111,7 +109,7 @@ func BenchmarkHeartbeatSync(b *testing.B) {
 			s := sharedServer(b)
 			f := sharedFleet(b, n)
 			client, wc := countedClient(b)
-			w := startWatcher(b, mongostore.New(client.Database(f.db.name).Collection("presence")), n)
+			w := startWatcher(b, officialStore(b, client.Database(f.db.name).Collection("presence")), n)
 			defer stopWorker(b, w)
 			timeSyncs(b, s, wc, b.N*syncReps(n), w.Sync)
 		})

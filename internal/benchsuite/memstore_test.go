@@ -59,16 +59,17 @@ func (m *memStore) ReadSlots(_ context.Context, model string, slots []int64) ([]
 	return docs, nil
 }
 
-func (m *memStore) Beings(_ context.Context, model string, seqs []int64, fn func([]byte)) error {
-	if seqs == nil {
-		from, _ := layout.ModelRange(model)
-		for _, id := range m.order {
-			if strings.HasPrefix(id, from) {
-				fn(m.beings[id])
-			}
+func (m *memStore) AllBeings(_ context.Context, model string, fn func([]byte)) error {
+	from, _ := layout.ModelRange(model)
+	for _, id := range m.order {
+		if strings.HasPrefix(id, from) {
+			fn(m.beings[id])
 		}
-		return nil
 	}
+	return nil
+}
+
+func (m *memStore) BeingsOf(_ context.Context, model string, seqs []int64, fn func([]byte)) error {
 	for _, seq := range seqs {
 		if doc, ok := m.beings[layout.DocID(model, seq)]; ok {
 			fn(doc)
@@ -104,7 +105,10 @@ func (m *memStore) WriteSlots(context.Context, []liveness.SlotWrite) error   { r
 func (m *memStore) SlotsFrom(context.Context, string, int64) ([][]byte, error) {
 	return nil, errReadOnly
 }
-func (m *memStore) OldSlots(context.Context, string, int64, bool) (int, error) {
+func (m *memStore) CountOldSlots(context.Context, string, int64) (int, error) {
+	return 0, errReadOnly
+}
+func (m *memStore) RemoveOldSlots(context.Context, string, int64) (int, error) {
 	return 0, errReadOnly
 }
 func (m *memStore) RemoveBeings(context.Context, string, []int64) (int, error) {

@@ -62,12 +62,20 @@ func (r *routedStore) SlotsFrom(ctx context.Context, model string, from int64) (
 	return r.of(model).SlotsFrom(ctx, model, from)
 }
 
-func (r *routedStore) Beings(ctx context.Context, model string, seqs []int64, fn func([]byte)) error {
-	return r.of(model).Beings(ctx, model, seqs, fn)
+func (r *routedStore) BeingsOf(ctx context.Context, model string, seqs []int64, fn func([]byte)) error {
+	return r.of(model).BeingsOf(ctx, model, seqs, fn)
 }
 
-func (r *routedStore) OldSlots(ctx context.Context, model string, before int64, remove bool) (int, error) {
-	return r.of(model).OldSlots(ctx, model, before, remove)
+func (r *routedStore) AllBeings(ctx context.Context, model string, fn func([]byte)) error {
+	return r.of(model).AllBeings(ctx, model, fn)
+}
+
+func (r *routedStore) CountOldSlots(ctx context.Context, model string, before int64) (int, error) {
+	return r.of(model).CountOldSlots(ctx, model, before)
+}
+
+func (r *routedStore) RemoveOldSlots(ctx context.Context, model string, before int64) (int, error) {
+	return r.of(model).RemoveOldSlots(ctx, model, before)
 }
 
 func (r *routedStore) RemoveBeings(ctx context.Context, model string, seqs []int64) (int, error) {

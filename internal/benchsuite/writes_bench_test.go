@@ -13,7 +13,6 @@ import (
 
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
-	"github.com/presence-go/presence/mongostore"
 )
 
 // steadyFleets are the fleets of BenchmarkSteadyWrites: agents spread
@@ -87,7 +86,7 @@ func runSteadyWrites(b *testing.B, agents, models int) {
 	client, wc := countedClient(b)
 	name := fmt.Sprintf("steady%d_%d", agents, models)
 	d := s.newDatabase(b, name)
-	log := &writeLog{Store: mongostore.New(client.Database(d.name).Collection("presence")), writes: map[docKey]int{}}
+	log := &writeLog{Store: officialStore(b, client.Database(d.name).Collection("presence")), writes: map[docKey]int{}}
 
 	start := time.Unix(slot.At(benchStart, 0, benchPeriod), 0)
 	clock := newDrivenClock(start)

@@ -196,3 +196,36 @@ func TestBuilderWritesWhatAnEncoderWrites(t *testing.T) {
 		t.Errorf("an empty document is %x", got)
 	}
 }
+
+// TestBuilderCopiesElements builds a document of strings and of elements
+// copied from another document, and compares its bytes with a real
+// encoder's.
+func TestBuilderCopiesElements(t *testing.T) {
+	from := marshal(t, bson.D{
+		{Name: "n", Value: int32(7)},
+		{Name: "sub", Value: bson.D{{Name: "x", Value: 1.5}, {Name: "list", Value: []string{"a"}}}},
+	})
+	var b Builder
+	b.String("_id", "m:30")
+	b.String("empty", "")
+	it := NewIter(from)
+	for it.Next() {
+		b.Element(it.Element())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.Begin("d")
+	b.String("k", "é")
+	got := b.Bytes()
+	want := marshal(t, bson.D{
+		{Name: "_id", Value: "m:30"},
+		{Name: "empty", Value: ""},
+		{Name: "n", Value: int32(7)},
+		{Name: "sub", Value: bson.D{{Name: "x", Value: 1.5}, {Name: "list", Value: []string{"a"}}}},
+		{Name: "d", Value: bson.D{{Name: "k", Value: "é"}}},
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatalf("built %x\nwant  %x", got, want)
+	}
+}

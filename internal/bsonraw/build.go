@@ -64,3 +64,22 @@ func (b *Builder) Bytes() []byte {
 	b.open = nil
 	return b.buf
 }
+
+// String writes a string element.
+func (b *Builder) String(name, v string) {
+	b.head(TypeString, name)
+	b.buf = binary.LittleEndian.AppendUint32(b.buf, uint32(len(v)+1))
+	b.buf = append(b.buf, v...)
+	b.buf = append(b.buf, 0)
+}
+
+// Element writes e as it is, under its own name: an element copied from
+// another document. e's value must be well framed, as an Iter hands it
+// over.
+func (b *Builder) Element(e Element) {
+	b.start()
+	b.buf = append(b.buf, e.Type)
+	b.buf = append(b.buf, e.Name...)
+	b.buf = append(b.buf, 0)
+	b.buf = append(b.buf, e.Value...)
+}

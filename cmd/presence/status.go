@@ -81,7 +81,7 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 	periodSeconds := slot.Seconds(t.period)
 	previous, current := slot.Live(slot.Of(now.Unix(), periodSeconds), periodSeconds)
 
-	alive, err := t.aliveKeys()
+	alive, err := t.aliveKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -127,16 +127,17 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 }
 
 // aliveKeys returns the keys a watcher of the model finds alive, sorted.
-// The watcher reads the live slots once, on the server's clock; if it
-// cannot read within --timeout it stops, and its error is returned.
-func (t *target) aliveKeys() ([]string, error) {
-	opts := append(t.options(), liveness.WithPruning(false), liveness.WithOutageTolerance(t.timeout))
-	w := liveness.NewWatcher(t.store, t.model, opts...)
+// The watcher reads the live slots once, on the server's clock; if it has
+// not answered within --timeout, the error says so. A watcher that stopped
+// by itself (a store that could not be made) returns its own error.
+func (t *target) aliveKeys(ctx context.Context) ([]string, error) {
+	w := liveness.NewWatcher(t.store, t.model, append(t.options(), liveness.WithPruning(false))...)
 	defer w.Stop()
-	alive, err := w.AliveKeys()
+	ctx, cancel := t.opContext(ctx)
+	defer cancel()
+	alive, err := w.AliveKeysContext(ctx)
 	if err != nil {
-		w.Kill()
-		if werr := w.Wait(); werr != nil {
+		if werr := w.Stop(); werr != nil {
 			return nil, werr
 		}
 		return nil, err

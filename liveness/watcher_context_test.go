@@ -30,6 +30,10 @@ func contextCalls(w *liveness.Watcher) []contextCall {
 			_, err := w.AliveKeysContext(ctx)
 			return err
 		}},
+		{"KeyStatesContext", func(ctx context.Context) error {
+			_, err := w.KeyStatesContext(ctx)
+			return err
+		}},
 		{"SyncContext", func(ctx context.Context) error {
 			return w.SyncContext(ctx)
 		}},
@@ -98,6 +102,9 @@ func TestWatcherCallsEndWithTheirContext(t *testing.T) {
 		}
 		if keys, err := w.AliveKeysContext(context.Background()); err != nil || len(keys) != 1 || keys[0] != "k" {
 			t.Errorf("AliveKeysContext after the outage = %v, %v; want [k]", keys, err)
+		}
+		if states, err := w.KeyStatesContext(context.Background()); err != nil || len(states) != 1 || states[0].Key != "k" || !states[0].Alive {
+			t.Errorf("KeyStatesContext after the outage = %+v, %v; want k alive", states, err)
 		}
 		if err := w.SyncContext(context.Background()); err != nil {
 			t.Errorf("SyncContext after the outage = %v", err)

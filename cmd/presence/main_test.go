@@ -188,6 +188,42 @@ func TestStatusShowsTheSlotEachKeyLastPinged(t *testing.T) {
 	}
 }
 
+// TestStatusShowsTheSequenceThatKeepsAKeyAlive restarts a pinger whose
+// new sequence's first ping is not written yet (the batcher flushes every
+// ten minutes, and is not asked to): its old sequence still keeps the key
+// alive, and status shows that one, with the slot it pinged, rather than
+// the newest being's sequence, which has pinged nowhere.
+func TestStatusShowsTheSequenceThatKeepsAKeyAlive(t *testing.T) {
+	f := newFixture(t)
+	const period = time.Hour
+	before := time.Now()
+	opts := []presence.Option{presence.WithPeriod(period)}
+	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(10*time.Minute))...)
+	p := f.start(t, batcher, "machine-0", opts...)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := runArgs(t, append([]string{"status", "--json", "--period", "1h"}, f.flags()...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if slot.At(before, 0, period) != slot.At(time.Now(), 0, period) {
+		t.Skip("the test crossed the start of an hour")
+	}
+	var got statusResult
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--json output %q: %v", r.stdout, err)
+	}
+	want := aliveKey{Key: "machine-0", Seq: 1, LastSlot: got.Slot}
+	if len(got.Alive) != 1 || got.Alive[0] != want {
+		t.Errorf("alive = %+v, want [%+v]", got.Alive, want)
+	}
+}
+
 // TestStatusReadsFerretDBDirectly lists, with the official driver and no
 // bridge in between, the keys that pingers on the Juju-compatible face
 // (mgo, through the bridge) keep alive.

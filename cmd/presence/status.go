@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
@@ -43,7 +44,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	conn.register(fs)
 	key := fs.String("key", "", "show only this key, and whether it is alive")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	tgt, err := conn.open(ctx)

@@ -96,17 +96,19 @@ func TestWatcherCallsEndWithTheirContext(t *testing.T) {
 		for i := 0; i < 5 && w.Report()["fresh"] != true; i++ {
 			w.Sync()
 		}
-		alive, err := w.AliveContext(context.Background(), "k")
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		alive, err := w.AliveContext(ctx, "k")
 		if err != nil || !alive {
 			t.Fatalf("AliveContext after the outage = %v, %v; want true, nil", alive, err)
 		}
-		if keys, err := w.AliveKeysContext(context.Background()); err != nil || len(keys) != 1 || keys[0] != "k" {
+		if keys, err := w.AliveKeysContext(ctx); err != nil || len(keys) != 1 || keys[0] != "k" {
 			t.Errorf("AliveKeysContext after the outage = %v, %v; want [k]", keys, err)
 		}
-		if states, err := w.KeyStatesContext(context.Background()); err != nil || len(states) != 1 || states[0].Key != "k" || !states[0].Alive {
+		if states, err := w.KeyStatesContext(ctx); err != nil || len(states) != 1 || states[0].Key != "k" || !states[0].Alive {
 			t.Errorf("KeyStatesContext after the outage = %+v, %v; want k alive", states, err)
 		}
-		if err := w.SyncContext(context.Background()); err != nil {
+		if err := w.SyncContext(ctx); err != nil {
 			t.Errorf("SyncContext after the outage = %v", err)
 		}
 		if n := w.Report()["requests-waiting"]; n != 0 {

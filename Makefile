@@ -27,12 +27,14 @@ bench:
 	go run ./cmd/benchreport
 
 # Runs a few hundred agents on the embedded database and shows how quickly
-# watchers see them stop or die; ends within a minute with a summary.
+# watchers see them stop or die; ends within a minute with a summary. The
+# demo and the soak are in cmd/presence-lab, apart from the operator's
+# cmd/presence, so that only they link the embedded database.
 demo:
-	go run ./cmd/presence demo
+	go run ./cmd/presence-lab demo
 
 # Runs hundreds of agents for three minutes through restarts, kills and
 # database faults, and checks every watcher's reports against which
 # pingers run; fails on any false death or flap. Not part of make test.
 soak:
-	go run ./cmd/presence soak
+	go run ./cmd/presence-lab soak

@@ -48,7 +48,8 @@
 // on Stop included, whose error Stop returns.
 //
 // A watcher answers only from what it has read: Alive and Watch wait for
-// its first read; once reads have failed for longer than a period, Alive
+// its first read (AliveContext, AliveKeysContext, KeyStatesContext and
+// SyncContext no longer than their context); once reads have failed for longer than a period, Alive
 // returns an error rather than an answer that may no longer be true. Failed
 // reads are retried after a second, then twice as long each time up to a
 // period; a watcher that cannot read for longer than its outage tolerance
@@ -70,7 +71,9 @@
 // (WithPruning), and WithGracefulStop, under which a pinger's Stop records
 // its death so watchers see it at their next read (a restart then shows a
 // dead→alive pair). A Watcher can follow a whole model without naming keys
-// (WatchModel) and list the alive keys in one call (AliveKeys). Every
+// (WatchModel), list the alive keys in one call (AliveKeys), and tell of
+// every key the sequence that decides its liveness and the last slot that
+// sequence pinged (KeyStates). Every
 // worker has Report, and NewCollector exposes the reports, and each
 // watcher's alive keys, to Prometheus.
 //

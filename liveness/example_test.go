@@ -134,3 +134,28 @@ func ExampleWithGracefulStop() {
 	// {machine-0 false}
 	// {machine-0 true}
 }
+
+// KeyStates tells, for each key the watcher sees, the sequence that
+// decides its liveness, that liveness, and the last slot it pinged.
+func ExampleWatcher_KeyStates() {
+	store, stop := exampleStore()
+	defer stop()
+	batcher := liveness.NewPingBatcher(store)
+	defer batcher.Stop()
+	defer startAgent(store, batcher, "machine-0").Stop()
+	startAgent(store, batcher, "machine-1").KillForTesting()
+
+	watcher := liveness.NewWatcher(store, exampleModel)
+	defer watcher.Stop()
+	states, err := watcher.KeyStates()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range states {
+		fmt.Printf("%s: seq %d, alive %v, pinged %v\n", s.Key, s.Seq, s.Alive, s.LastSlot != 0)
+	}
+
+	// Output:
+	// machine-0: seq 1, alive true, pinged true
+	// machine-1: seq 2, alive false, pinged true
+}

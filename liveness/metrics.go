@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"context"
 	"regexp"
 	"sort"
 	"strconv"
@@ -95,7 +96,7 @@ const MaxAliveKeySeries = 10000
 // collectAliveKeys sends a series per key alive in w, without waiting for
 // its first read.
 func (c *collector) collectAliveKeys(ch chan<- prometheus.Metric, w *Watcher, i int, model string) {
-	keys, err := w.aliveKeys(false)
+	keys, err := w.aliveKeys(context.Background(), false)
 	if err != nil {
 		return
 	}

@@ -20,7 +20,9 @@ import (
 //
 // A watcher answers only from what it has read. Until its first read
 // succeeds, Alive and Watch wait for it (a watcher whose database stays
-// away longer than its outage tolerance stops, and they return); once
+// away longer than its outage tolerance stops, and they return; the
+// Context forms of Alive, AliveKeys and Sync return when their context
+// ends, for a caller that cannot wait that long); once
 // reads fail for longer than a period, Alive returns an error instead of
 // an answer that may be stale, and Watch sends its first event after the
 // next successful read. Failed reads are retried after one second, then
@@ -216,6 +218,30 @@ func (w *Watcher) send(req interface{}) bool {
 	}
 }
 
+// waitingForRead says what a call whose context ended was waiting for.
+const waitingForRead = "waiting for the watcher to read the database"
+
+// ask hands req to the loop and waits for the answer it sends on result.
+// It reports answered false once the watcher is dying, when nobody will
+// answer, and returns ctx.Err() if ctx ends first.
+func ask[T any](ctx context.Context, w *Watcher, req interface{}, result <-chan T) (r T, answered bool, err error) {
+	select {
+	case w.request <- req:
+	case <-w.tomb.Dying():
+		return r, false, nil
+	case <-ctx.Done():
+		return r, false, ctx.Err()
+	}
+	select {
+	case r = <-result:
+		return r, true, nil
+	case <-w.tomb.Dying():
+		return r, false, nil
+	case <-ctx.Done():
+		return r, false, ctx.Err()
+	}
+}
+
 // Watch starts watching the liveness of key. An event will be sent onto ch
 // to report the initial status for the key, and from then on a new event
 // will be sent whenever a change is detected. Change values sent to the
@@ -272,21 +298,27 @@ func (w *Watcher) UnwatchModel(ch chan<- Change) {
 // longer than a period, or once the watcher is stopped. This goes beyond
 // Juju's API.
 func (w *Watcher) AliveKeys() ([]string, error) {
-	return w.aliveKeys(true)
+	return w.AliveKeysContext(context.Background())
+}
+
+// AliveKeysContext is AliveKeys, giving up waiting when ctx ends: its
+// error then wraps ctx.Err().
+func (w *Watcher) AliveKeysContext(ctx context.Context) ([]string, error) {
+	return w.aliveKeys(ctx, true)
 }
 
 // aliveKeys asks the loop for the alive keys; without wait, a watcher that
 // has not read yet answers nil at once.
-func (w *Watcher) aliveKeys(wait bool) ([]string, error) {
+func (w *Watcher) aliveKeys(ctx context.Context, wait bool) ([]string, error) {
 	result := make(chan aliveKeysResult, 1)
-	if w.send(reqAliveKeys{result, wait}) {
-		select {
-		case r := <-result:
-			return r.keys, r.err
-		case <-w.tomb.Dying():
-		}
+	r, answered, err := ask(ctx, w, reqAliveKeys{result, wait}, result)
+	switch {
+	case err != nil:
+		return nil, annotatef(err, "cannot list the alive keys of model %q: %s", w.modelUUID, waitingForRead)
+	case !answered:
+		return nil, errorf("cannot list the alive keys of model %q: watcher is dying", w.modelUUID)
 	}
-	return nil, errorf("cannot list the alive keys of model %q: watcher is dying", w.modelUUID)
+	return r.keys, r.err
 }
 
 // StartSync forces the watcher to load new events from the database. It
@@ -303,14 +335,23 @@ func (w *Watcher) StartSync() {
 // once; when the read fails, it returns once the events already queued are
 // delivered.
 func (w *Watcher) Sync() {
+	// Its only errors are a stopped watcher and a context that cannot end.
+	_ = w.SyncContext(context.Background())
+}
+
+// SyncContext is Sync, giving up waiting when ctx ends: its error then
+// wraps ctx.Err(). It returns an error too when the watcher is stopped.
+// Like Sync, it does not say whether the read succeeded: Alive does.
+func (w *Watcher) SyncContext(ctx context.Context) error {
 	done := make(chan struct{})
-	if !w.send(reqSync{done}) {
-		return
+	_, answered, err := ask(ctx, w, reqSync{done}, done)
+	switch {
+	case err != nil:
+		return annotatef(err, "cannot sync the watcher of model %q", w.modelUUID)
+	case !answered:
+		return errorf("cannot sync the watcher of model %q: watcher is dying", w.modelUUID)
 	}
-	select {
-	case <-done:
-	case <-w.tomb.Dying():
-	}
+	return nil
 }
 
 // Report returns figures about the watcher for introspection, in the
@@ -339,13 +380,19 @@ func (w *Watcher) Report() map[string]interface{} {
 // a period it returns an error saying since when, rather than an answer
 // that may no longer be true.
 func (w *Watcher) Alive(key string) (bool, error) {
+	return w.AliveContext(context.Background(), key)
+}
+
+// AliveContext is Alive, giving up waiting when ctx ends: its error then
+// wraps ctx.Err().
+func (w *Watcher) AliveContext(ctx context.Context, key string) (bool, error) {
 	result := make(chan aliveResult, 1)
-	if w.send(reqAlive{key, result}) {
-		select {
-		case r := <-result:
-			return r.alive, r.err
-		case <-w.tomb.Dying():
-		}
+	r, answered, err := ask(ctx, w, reqAlive{key, result}, result)
+	switch {
+	case err != nil:
+		return false, annotatef(err, "cannot check liveness of %q in model %q: %s", key, w.modelUUID, waitingForRead)
+	case !answered:
+		return false, errorf("cannot check liveness of %q in model %q: watcher is dying", key, w.modelUUID)
 	}
-	return false, errorf("cannot check liveness of %q in model %q: watcher is dying", key, w.modelUUID)
+	return r.alive, r.err
 }

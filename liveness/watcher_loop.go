@@ -201,6 +201,8 @@ func (w *Watcher) handle(req interface{}, timer clock.Timer) error {
 		default:
 			req.result <- aliveResult{alive: w.tracker.Alive(req.key)}
 		}
+	case reqKeyStates:
+		w.answerKeyStates(req)
 	case reqReport:
 		req.result <- w.report()
 	case reqSync:

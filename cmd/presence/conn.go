@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/liveness"
 )
 
 // connFlags are the flags every command that reads a database shares.
 type connFlags struct {
-	driver  driverName
+	driver  cli.Driver
 	url     string
 	db      string
 	base    string
@@ -23,7 +24,7 @@ type connFlags struct {
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
-	registerDriver(fs, &c.driver)
+	cli.RegisterDriver(fs, &c.driver)
 	fs.StringVar(&c.url, "url", "", "MongoDB URL of the server, e.g. mongodb://127.0.0.1:27017 (required)")
 	fs.StringVar(&c.db, "db", "presence", "database that holds the presence collections")
 	fs.StringVar(&c.base, "base", "presence", "base collection: the library uses BASE.seqs, BASE.beings and BASE.pings")
@@ -68,7 +69,7 @@ func checkModel(model string) error {
 // target is an open connection to the presence collections of one model:
 // the store the library's workers run on, whichever the driver.
 type target struct {
-	conn    conn
+	conn    cli.Conn
 	store   liveness.Store
 	model   string
 	period  time.Duration
@@ -96,16 +97,16 @@ func (c *connFlags) open(ctx context.Context) (*target, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	cn, err := dial(ctx, c.driver, c.url, c.db, c.timeout)
+	cn, err := cli.Dial(ctx, c.driver, c.url, c.db, c.timeout)
 	if err != nil {
 		return nil, err
 	}
 	listCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	names, err := cn.collections(listCtx)
+	names, err := cn.Collections(listCtx)
 	if err != nil {
 		cn.Close()
-		return nil, fmt.Errorf("cannot list the collections of database %q on %s: %v", c.db, cn.addr(), err)
+		return nil, fmt.Errorf("cannot list the collections of database %q on %s: %v", c.db, cn.Addr(), err)
 	}
 	have := make(map[string]bool, len(names))
 	for _, name := range names {
@@ -114,12 +115,12 @@ func (c *connFlags) open(ctx context.Context) (*target, error) {
 	for _, suffix := range []string{layout.BeingsSuffix, layout.PingsSuffix} {
 		if !have[c.base+suffix] {
 			cn.Close()
-			return nil, fmt.Errorf("collection %s.%s%s does not exist on %s (wrong --db or --base?)", c.db, c.base, suffix, cn.addr())
+			return nil, fmt.Errorf("collection %s.%s%s does not exist on %s (wrong --db or --base?)", c.db, c.base, suffix, cn.Addr())
 		}
 	}
 	return &target{
 		conn:    cn,
-		store:   cn.store(c.base),
+		store:   cn.Store(c.base),
 		model:   c.model,
 		period:  c.period,
 		timeout: c.timeout,

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"slices"
 	"strings"
@@ -16,30 +14,21 @@ import (
 	"github.com/juju/names/v4"
 
 	"github.com/presence-go/presence"
+	"github.com/presence-go/presence/cmd/internal/cli"
+	"github.com/presence-go/presence/cmd/internal/cli/clitest"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
-	"github.com/presence-go/presence/liveness"
 )
 
 func TestMain(m *testing.M) { testserver.Main(m) }
 
 const model = "d2c8e1f0-5b1a-4c3e-9f7a-0a1b2c3d4e5f"
 
-// result is what one run of the command line gave.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func runArgs(t *testing.T, args ...string) result {
+// runArgs runs presence with args.
+func runArgs(t *testing.T, args ...string) clitest.Result {
 	t.Helper()
-	var stdout, stderr strings.Builder
-	code := run(context.Background(), args, &stdout, &stderr)
-	return result{code, stdout.String(), stderr.String()}
+	return clitest.Run(t, program, args...)
 }
-
-// drivers are the values of --driver; the tests that connect run with each.
-var drivers = []driverName{driverOfficial, driverMgo}
 
 // fixture is a fresh database on the shared server and the flags that
 // reach it. Its pingers run on the Juju-compatible face of the library,
@@ -55,18 +44,6 @@ func newFixture(t *testing.T) *fixture {
 	server := testserver.Shared(t)
 	db := server.Database(t)
 	return &fixture{server: server, url: server.URL(), db: db, base: db.C("presence")}
-}
-
-// store returns the fixture's presence store through driver, as the
-// commands open it.
-func (f *fixture) store(t *testing.T, driver driverName) liveness.Store {
-	t.Helper()
-	cn, err := dial(context.Background(), driver, f.url, f.db.Name, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cn.Close)
-	return cn.store("presence")
 }
 
 func (f *fixture) flags(extra ...string) []string {
@@ -111,22 +88,22 @@ func TestStatusListsAliveKeys(t *testing.T) {
 	}
 	f.start(t, batcher, "machine-3")
 
-	for _, driver := range drivers {
+	for _, driver := range clitest.Drivers {
 		t.Run(string(driver), func(t *testing.T) {
 			flags := f.flags("--driver", string(driver))
 			r := runArgs(t, append([]string{"status"}, flags...)...)
-			if r.code != exitOK {
-				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			if r.Code != cli.ExitOK {
+				t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
 			}
-			if !strings.Contains(r.stdout, "3 alive") || !strings.Contains(r.stdout, "machine-0") ||
-				!strings.Contains(r.stdout, "machine-1") || strings.Contains(r.stdout, "machine-2") {
-				t.Errorf("status output:\n%s", r.stdout)
+			if !strings.Contains(r.Stdout, "3 alive") || !strings.Contains(r.Stdout, "machine-0") ||
+				!strings.Contains(r.Stdout, "machine-1") || strings.Contains(r.Stdout, "machine-2") {
+				t.Errorf("status output:\n%s", r.Stdout)
 			}
 
 			r = runArgs(t, append([]string{"status", "--json"}, flags...)...)
 			var got statusResult
-			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-				t.Fatalf("--json output %q: %v", r.stdout, err)
+			if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+				t.Fatalf("--json output %q: %v", r.Stdout, err)
 			}
 			want := []aliveKey{{Key: "machine-0", Seq: 1}, {Key: "machine-1", Seq: 2}, {Key: "machine-3", Seq: 5}}
 			if len(got.Alive) != len(want) {
@@ -144,8 +121,8 @@ func TestStatusListsAliveKeys(t *testing.T) {
 			for key, want := range map[string]bool{"machine-1": true, "machine-2": false, "nobody": false} {
 				r = runArgs(t, append([]string{"status", "--json", "--key", key}, flags...)...)
 				var one statusResult
-				if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
-					t.Fatalf("--key %s: %q: %v", key, r.stdout, err)
+				if err := json.Unmarshal([]byte(r.Stdout), &one); err != nil {
+					t.Fatalf("--key %s: %q: %v", key, r.Stdout, err)
 				}
 				if one.KeyAlive == nil || *one.KeyAlive != want {
 					t.Errorf("--key %s: key_alive = %v, want %v", key, one.KeyAlive, want)
@@ -172,19 +149,55 @@ func TestStatusShowsTheSlotEachKeyLastPinged(t *testing.T) {
 	f.start(t, batcher, "earlier", append(opts, presence.WithClock(earlier), presence.WithClockSkew(false))...)
 
 	r := runArgs(t, append([]string{"status", "--json", "--period", "1h"}, f.flags()...)...)
-	if r.code != exitOK {
-		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	if slot.At(before, 0, period) != slot.At(time.Now(), 0, period) {
 		t.Skip("the test crossed the start of an hour")
 	}
 	var got statusResult
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-		t.Fatalf("--json output %q: %v", r.stdout, err)
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("--json output %q: %v", r.Stdout, err)
 	}
 	want := []aliveKey{{"earlier", 2, got.Slot - 3600}, {"now", 1, got.Slot}}
 	if len(got.Alive) != 2 || got.Alive[0] != want[0] || got.Alive[1] != want[1] {
 		t.Errorf("alive = %+v, want %+v", got.Alive, want)
+	}
+}
+
+// TestStatusShowsTheSequenceThatKeepsAKeyAlive restarts a pinger whose
+// new sequence's first ping is not written yet (the batcher flushes every
+// ten minutes, and is not asked to): its old sequence still keeps the key
+// alive, and status shows that one, with the slot it pinged, rather than
+// the newest being's sequence, which has pinged nowhere.
+func TestStatusShowsTheSequenceThatKeepsAKeyAlive(t *testing.T) {
+	f := newFixture(t)
+	const period = time.Hour
+	before := time.Now()
+	opts := []presence.Option{presence.WithPeriod(period)}
+	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(10*time.Minute))...)
+	p := f.start(t, batcher, "machine-0", opts...)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := runArgs(t, append([]string{"status", "--json", "--period", "1h"}, f.flags()...)...)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if slot.At(before, 0, period) != slot.At(time.Now(), 0, period) {
+		t.Skip("the test crossed the start of an hour")
+	}
+	var got statusResult
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("--json output %q: %v", r.Stdout, err)
+	}
+	want := aliveKey{Key: "machine-0", Seq: 1, LastSlot: got.Slot}
+	if len(got.Alive) != 1 || got.Alive[0] != want {
+		t.Errorf("alive = %+v, want [%+v]", got.Alive, want)
 	}
 }
 
@@ -219,12 +232,12 @@ func TestStatusReadsFerretDBDirectly(t *testing.T) {
 	}
 
 	r := runArgs(t, "status", "--url", direct, "--db", db.Name, "--model", model, "--timeout", "5s")
-	if r.code != exitOK {
-		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "2 alive") || !strings.Contains(r.stdout, "machine-0") ||
-		!strings.Contains(r.stdout, "unit-mysql-0") || strings.Contains(r.stdout, "machine-1") {
-		t.Errorf("status output:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "2 alive") || !strings.Contains(r.Stdout, "machine-0") ||
+		!strings.Contains(r.Stdout, "unit-mysql-0") || strings.Contains(r.Stdout, "machine-1") {
+		t.Errorf("status output:\n%s", r.Stdout)
 	}
 }
 
@@ -251,21 +264,18 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no command", nil, exitUsage, "Usage: presence"},
-		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{"bad flag", []string{"status", "--bogus"}, exitUsage, "flag provided but not defined"},
-		{"bad driver", []string{"status", "--driver", "bogus", "--url", f.url, "--model", model}, exitUsage, `invalid value "bogus" for flag -driver`},
-		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, exitUsage, `unexpected argument "extra"`},
-		{"no URL", []string{"status", "--model", model}, exitUsage, "--url is required"},
-		{"empty model", []string{"status", "--url", f.url}, exitUsage, "--model is required"},
-		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, exitUsage, `invalid model UUID "a:b"`},
-		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
-		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
-		{"short soak", []string{"soak", "--duration", "10s"}, exitUsage, "too short"},
-		{"soak without actions", []string{"soak", "--rate", "0"}, exitUsage, "--rate 0"},
+		{"no command", nil, cli.ExitUsage, "Usage: presence"},
+		{"unknown command", []string{"frobnicate"}, cli.ExitUsage, `unknown command "frobnicate"`},
+		{"bad flag", []string{"status", "--bogus"}, cli.ExitUsage, "flag provided but not defined"},
+		{"bad driver", []string{"status", "--driver", "bogus", "--url", f.url, "--model", model}, cli.ExitUsage, `invalid value "bogus" for flag -driver`},
+		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, cli.ExitUsage, `unexpected argument "extra"`},
+		{"no URL", []string{"status", "--model", model}, cli.ExitUsage, "--url is required"},
+		{"empty model", []string{"status", "--url", f.url}, cli.ExitUsage, "--model is required"},
+		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, cli.ExitUsage, `invalid model UUID "a:b"`},
+		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, cli.ExitUsage, "whole number of seconds"},
 	}
 	// What a connection meets depends on the driver.
-	for _, driver := range drivers {
+	for _, driver := range clitest.Drivers {
 		d := []string{"--driver", string(driver)}
 		cases = append(cases, []struct {
 			name string
@@ -273,12 +283,11 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 			code int
 			want string
 		}{
-			{"unreachable", append([]string{"status", "--url", "mongodb://" + addr, "--model", model, "--timeout", "1s"}, d...), exitFailure, "cannot reach " + addr + " within 1s"},
-			{"bad URL", append([]string{"watch", "--url", "http://example.com", "--model", model}, d...), exitUsage, "bad URL"},
-			{"bad URL option", append([]string{"prune", "--url", "mongodb://127.0.0.1/?bogus=1", "--model", model}, d...), exitUsage, "bad URL"},
-			{"missing collection", append([]string{"status", "--url", f.url, "--db", f.db.Name, "--base", "nothing", "--model", model}, d...), exitFailure, "nothing.beings does not exist"},
-			{"missing database", append([]string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, d...), exitFailure, "does not exist"},
-			{"demo unreachable", append([]string{"demo", "--url", "mongodb://" + addr, "--timeout", "1s"}, d...), exitFailure, "cannot reach " + addr},
+			{"unreachable", append([]string{"status", "--url", "mongodb://" + addr, "--model", model, "--timeout", "1s"}, d...), cli.ExitFailure, "cannot reach " + addr + " within 1s"},
+			{"bad URL", append([]string{"watch", "--url", "http://example.com", "--model", model}, d...), cli.ExitUsage, "bad URL"},
+			{"bad URL option", append([]string{"prune", "--url", "mongodb://127.0.0.1/?bogus=1", "--model", model}, d...), cli.ExitUsage, "bad URL"},
+			{"missing collection", append([]string{"status", "--url", f.url, "--db", f.db.Name, "--base", "nothing", "--model", model}, d...), cli.ExitFailure, "nothing.beings does not exist"},
+			{"missing database", append([]string{"prune", "--url", f.url, "--db", f.db.Name + "x", "--model", model}, d...), cli.ExitFailure, "does not exist"},
 		}...)
 	}
 	for _, c := range cases {
@@ -288,39 +297,49 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			r := runArgs(t, c.args...)
-			if r.code != c.code {
-				t.Errorf("exit %d, want %d; stderr %q", r.code, c.code, r.stderr)
+			if r.Code != c.code {
+				t.Errorf("exit %d, want %d; stderr %q", r.Code, c.code, r.Stderr)
 			}
-			if !strings.Contains(r.stderr, c.want) {
-				t.Errorf("stderr %q does not say %q", r.stderr, c.want)
+			if !strings.Contains(r.Stderr, c.want) {
+				t.Errorf("stderr %q does not say %q", r.Stderr, c.want)
 			}
-			if c.code == exitFailure && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Errorf("error is not one line: %q", r.stderr)
+			if c.code == cli.ExitFailure && strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Errorf("error is not one line: %q", r.Stderr)
 			}
-			if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
-				t.Errorf("stack trace in %q", r.stderr)
+			if strings.Contains(r.Stderr, "goroutine ") || strings.Contains(r.Stderr, "panic") {
+				t.Errorf("stack trace in %q", r.Stderr)
 			}
 		})
 	}
 }
 
 func TestHelpDescribesEveryCommand(t *testing.T) {
-	for _, cmd := range []string{"demo", "soak", "status", "watch", "prune"} {
+	for _, cmd := range []string{"status", "watch", "prune"} {
 		r := runArgs(t, cmd, "--help")
-		if r.code != exitOK {
-			t.Errorf("%s --help: exit %d", cmd, r.code)
+		if r.Code != cli.ExitOK {
+			t.Errorf("%s --help: exit %d", cmd, r.Code)
 		}
-		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-seed", "-driver"} {
-			if want == "-seed" && cmd != "demo" && cmd != "soak" {
-				want = "-model"
-			}
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("%s --help does not say %q:\n%s", cmd, want, r.stdout)
+		for _, want := range []string{"Usage: presence " + cmd, "Exit codes: 0 success, 1 runtime failure, 2 usage error", "-model", "-driver", "-timeout"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("%s --help does not say %q:\n%s", cmd, want, r.Stdout)
 			}
 		}
 	}
-	if r := runArgs(t, "help"); r.code != exitOK || !strings.Contains(r.stdout, "Exit codes") {
-		t.Errorf("help: exit %d, stdout %q", r.code, r.stdout)
+	if r := runArgs(t, "help"); r.Code != cli.ExitOK || !strings.Contains(r.Stdout, "Exit codes") || !strings.Contains(r.Stdout, "presence-lab") {
+		t.Errorf("help: exit %d, stdout %q; want the exit codes, and where the demo and the soak are", r.Code, r.Stdout)
+	}
+}
+
+// TestDemoAndSoakSayWhereTheyAre runs the commands that moved to
+// presence-lab: each says where it is now, as a usage error, whatever its
+// flags.
+func TestDemoAndSoakSayWhereTheyAre(t *testing.T) {
+	for _, args := range [][]string{{"demo"}, {"soak", "--seed", "3"}, {"demo", "--help"}} {
+		r := runArgs(t, args...)
+		want := "presence: " + args[0] + " is in presence-lab"
+		if r.Code != cli.ExitUsage || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "go run ./cmd/presence-lab "+args[0]) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", args, r.Code, r.Stderr, cli.ExitUsage, want)
+		}
 	}
 }
 
@@ -328,12 +347,12 @@ func TestHelpDescribesEveryCommand(t *testing.T) {
 // past, through a pinger on a driven clock: the older sequence is
 // superseded and the slot is out of the live window.
 func TestPruneDryRunThenPrune(t *testing.T) {
-	for _, driver := range drivers {
+	for _, driver := range clitest.Drivers {
 		t.Run(string(driver), func(t *testing.T) { testPruneDryRunThenPrune(t, driver) })
 	}
 }
 
-func testPruneDryRunThenPrune(t *testing.T, driver driverName) {
+func testPruneDryRunThenPrune(t *testing.T, driver cli.Driver) {
 	f := newFixture(t)
 	clk := testclock.NewClock(time.Unix(3000, 0))
 	opts := []presence.Option{presence.WithClock(clk), presence.WithClockSkew(false)}
@@ -360,11 +379,11 @@ func testPruneDryRunThenPrune(t *testing.T, driver driverName) {
 	}
 
 	r := runArgs(t, append([]string{"prune", "--dry-run", "--json"}, f.flags("--driver", string(driver))...)...)
-	if r.code != exitOK {
-		t.Fatalf("dry run: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("dry run: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	var got pruneResult
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
 		t.Fatal(err)
 	}
 	want := pruneResult{Model: model, DryRun: true, BeingsBefore: 2, BeingsAfter: 1, PingsBefore: 1, PingsAfter: 0}
@@ -376,92 +395,24 @@ func testPruneDryRunThenPrune(t *testing.T, driver driverName) {
 	}
 
 	r = runArgs(t, append([]string{"prune"}, f.flags("--driver", string(driver))...)...)
-	if r.code != exitOK {
-		t.Fatalf("prune: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("prune: exit %d, stderr %q", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "removed 1 beings (2 -> 1) and 1 slot documents (1 -> 0)") {
-		t.Errorf("prune said %q", r.stdout)
+	if !strings.Contains(r.Stdout, "removed 1 beings (2 -> 1) and 1 slot documents (1 -> 0)") {
+		t.Errorf("prune said %q", r.Stdout)
 	}
 	if b, p := count(); b != 1 || p != 0 {
 		t.Fatalf("after prune: %d beings, %d pings; want 1, 0", b, p)
 	}
 }
 
-// lines collects what a command writes, a line at a time.
-func lines() (io.WriteCloser, <-chan string) {
-	pr, pw := io.Pipe()
-	out := make(chan string, 1000)
-	go func() {
-		defer close(out)
-		scanner := bufio.NewScanner(pr)
-		for scanner.Scan() {
-			out <- scanner.Text()
-		}
-	}()
-	return pw, out
-}
-
-// background is a command running until its context ends, its output
-// read a line at a time.
-type background struct {
-	out    <-chan string
-	exit   chan int
-	stderr strings.Builder
-}
-
-// runInBackground runs the command args until ctx ends.
-func runInBackground(ctx context.Context, args []string) *background {
-	stdout, out := lines()
-	b := &background{out: out, exit: make(chan int, 1)}
-	go func() {
-		b.exit <- run(ctx, args, stdout, &b.stderr)
-		stdout.Close()
-	}()
-	return b
-}
-
-// expectExit waits for the command to exit with exitOK, failing with
-// notStopped after 20 s, and then reads what is left of its output.
-func (b *background) expectExit(t *testing.T, notStopped string) {
-	t.Helper()
-	select {
-	case code := <-b.exit:
-		if code != exitOK {
-			t.Errorf("exit %d, stderr %q", code, b.stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal(notStopped)
-	}
-	for range b.out {
-	}
-}
-
-// expectLine waits for a line containing want.
-func expectLine(t *testing.T, out <-chan string, want string) {
-	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case line, ok := <-out:
-			if !ok {
-				t.Fatalf("output ended before %q", want)
-			}
-			if strings.Contains(line, want) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("no line with %q", want)
-		}
-	}
-}
-
 func TestWatchStreamsChangesUntilCancelled(t *testing.T) {
-	for _, driver := range drivers {
+	for _, driver := range clitest.Drivers {
 		t.Run(string(driver), func(t *testing.T) { testWatchStreamsChangesUntilCancelled(t, driver) })
 	}
 }
 
-func testWatchStreamsChangesUntilCancelled(t *testing.T, driver driverName) {
+func testWatchStreamsChangesUntilCancelled(t *testing.T, driver cli.Driver) {
 	f := newFixture(t)
 	opts := []presence.Option{presence.WithPeriod(time.Second)}
 	batcher := f.batcher(t, append(opts, presence.WithFlushInterval(100*time.Millisecond))...)
@@ -469,18 +420,17 @@ func testWatchStreamsChangesUntilCancelled(t *testing.T, driver driverName) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := runInBackground(ctx, append([]string{"watch", "--period", "1s", "--driver", string(driver)}, f.flags()...))
-	out := cmd.out
+	cmd := clitest.Start(ctx, program, append([]string{"watch", "--period", "1s", "--driver", string(driver)}, f.flags()...))
 
-	expectLine(t, out, "machine-0 alive")
+	cmd.ExpectLine(t, "machine-0 alive")
 	if err := first.KillForTesting(); err != nil {
 		t.Fatal(err)
 	}
-	expectLine(t, out, "machine-0 dead")
+	cmd.ExpectLine(t, "machine-0 dead")
 	// A key that appears later is found in beings at the next poll.
 	f.start(t, batcher, "machine-1", opts...)
-	expectLine(t, out, "machine-1 alive")
+	cmd.ExpectLine(t, "machine-1 alive")
 
 	cancel()
-	cmd.expectExit(t, "watch did not stop when cancelled")
+	cmd.ExpectExit(t, "watch did not stop when cancelled")
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -32,7 +33,7 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conn.register(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, remove nothing")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	tgt, err := conn.open(ctx)

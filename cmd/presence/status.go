@@ -5,21 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"text/tabwriter"
 	"time"
 
-	"github.com/presence-go/presence/internal/bitfield"
-	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
 
-const statusSummary = `Lists the keys of a model that are alive now, with the sequence their
-pinger holds and the last slot it pinged. It only reads: it asks the
-library's watcher (which does not prune) for the model's alive keys, so the
-result is what any watcher of the model sees. Slots follow the server's
-clock.`
+const statusSummary = `Lists the keys of a model that are alive now, each with the sequence that
+keeps it alive (its newest in the live slots) and the last slot that
+sequence pinged. It only reads: it asks the library's watcher (which does
+not prune) for the model's keys, so the result is what any watcher of the
+model sees. Slots follow the server's clock.`
 
 // aliveKey is one key alive now, as status prints it.
 type aliveKey struct {
@@ -46,7 +44,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	conn.register(fs)
 	key := fs.String("key", "", "show only this key, and whether it is alive")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	tgt, err := conn.open(ctx)
@@ -67,10 +65,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// status finds the model's keys (only key, if given) and asks a watcher
-// which of them are alive. The sequence shown for a key is its newest,
-// which is the one that keeps it alive except between a pinger's Start and
-// the write of its first ping.
+// status asks a watcher of the model for its keys (only key, if given)
+// and keeps the alive ones, each with the sequence that keeps it alive and
+// the last slot that sequence pinged.
 func (t *target) status(ctx context.Context, key string) (*statusResult, error) {
 	opCtx, cancel := t.opContext(ctx)
 	now, err := t.store.ServerTime(opCtx)
@@ -79,45 +76,21 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 		return nil, err
 	}
 	periodSeconds := slot.Seconds(t.period)
-	previous, current := slot.Live(slot.Of(now.Unix(), periodSeconds), periodSeconds)
-
-	alive, err := t.aliveKeys()
+	states, err := t.keyStates(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if key != "" {
-		alive = slices.DeleteFunc(alive, func(k string) bool { return k != key })
-	}
-	opCtx, cancel = t.opContext(ctx)
-	seqs, err := modelKeys(opCtx, t.store, t.model)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-
 	result := &statusResult{
 		Model:         t.model,
 		ServerTime:    now.UTC(),
 		PeriodSeconds: periodSeconds,
-		Slot:          current,
+		Slot:          slot.Of(now.Unix(), periodSeconds),
 		Alive:         []aliveKey{},
 	}
-	aliveSeqs := make([]int64, len(alive))
-	for i, k := range alive {
-		aliveSeqs[i] = seqs[k]
-	}
-	opCtx, cancel = t.opContext(ctx)
-	pingedNow, err := t.pingedIn(opCtx, current, aliveSeqs)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range alive {
-		last := previous
-		if pingedNow[seqs[k]] {
-			last = current
+	for _, s := range states {
+		if s.Alive && (key == "" || s.Key == key) {
+			result.Alive = append(result.Alive, aliveKey{Key: s.Key, Seq: s.Seq, LastSlot: s.LastSlot})
 		}
-		result.Alive = append(result.Alive, aliveKey{Key: k, Seq: seqs[k], LastSlot: last})
 	}
 	if key != "" {
 		isAlive := len(result.Alive) > 0
@@ -126,61 +99,23 @@ func (t *target) status(ctx context.Context, key string) (*statusResult, error) 
 	return result, nil
 }
 
-// aliveKeys returns the keys a watcher of the model finds alive, sorted.
-// The watcher reads the live slots once, on the server's clock; if it
-// cannot read within --timeout it stops, and its error is returned.
-func (t *target) aliveKeys() ([]string, error) {
-	opts := append(t.options(), liveness.WithPruning(false), liveness.WithOutageTolerance(t.timeout))
-	w := liveness.NewWatcher(t.store, t.model, opts...)
+// keyStates returns what a watcher of the model finds of its keys, sorted.
+// The watcher reads the live slots once, on the server's clock; if it has
+// not answered within --timeout, the error says so. A watcher that stopped
+// by itself (a store that could not be made) returns its own error.
+func (t *target) keyStates(ctx context.Context) ([]liveness.KeyState, error) {
+	w := liveness.NewWatcher(t.store, t.model, append(t.options(), liveness.WithPruning(false))...)
 	defer w.Stop()
-	alive, err := w.AliveKeys()
+	ctx, cancel := t.opContext(ctx)
+	defer cancel()
+	states, err := w.KeyStatesContext(ctx)
 	if err != nil {
-		w.Kill()
-		if werr := w.Wait(); werr != nil {
+		if werr := w.Stop(); werr != nil {
 			return nil, werr
 		}
 		return nil, err
 	}
-	return alive, nil
-}
-
-// pingedIn reports which of seqs have their alive bit in the model's
-// document of slot. A watcher tells whether a key is alive, not in which
-// of the two live slots it last pinged; status shows that too, so it reads
-// the current slot's document itself, with the library's bit layout.
-func (t *target) pingedIn(ctx context.Context, slot int64, seqs []int64) (map[int64]bool, error) {
-	pinged := make(map[int64]bool)
-	if len(seqs) == 0 {
-		return pinged, nil
-	}
-	docs, err := t.store.ReadSlots(ctx, t.model, []int64{slot})
-	if err != nil {
-		return nil, err
-	}
-	for _, doc := range docs {
-		part, found, err := bsonraw.Lookup(doc, "alive")
-		if err != nil || !found {
-			continue
-		}
-		fields, ok := part.Doc()
-		if !ok {
-			continue
-		}
-		for _, seq := range seqs {
-			fieldKey, fieldBit, err := bitfield.Encode(seq)
-			if err != nil {
-				continue
-			}
-			field, found, err := bsonraw.Lookup(fields, fieldKey)
-			if err != nil || !found {
-				continue
-			}
-			if word, ok := field.Int64(); ok && uint64(word)&fieldBit != 0 {
-				pinged[seq] = true
-			}
-		}
-	}
-	return pinged, nil
+	return states, nil
 }
 
 func printStatus(w io.Writer, r *statusResult) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -28,7 +29,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conn.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	key := fs.String("key", "", "follow only this key")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	tgt, err := conn.open(ctx)
@@ -54,7 +55,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case <-ctx.Done():
 			return w.Stop()
 		case <-w.Dead():
-			return fmt.Errorf("watcher stopped: %s", oneLine(w.Err()))
+			return fmt.Errorf("watcher stopped: %s", cli.OneLine(w.Err()))
 		case c := <-changes:
 			e := event{Time: time.Now().UTC(), Key: c.Key, Alive: c.Alive}
 			if *asJSON {

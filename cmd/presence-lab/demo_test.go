@@ -6,15 +6,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presence-go/presence/cmd/internal/cli"
+	"github.com/presence-go/presence/cmd/internal/cli/clitest"
 )
 
 func TestDemoRunsToItsSummary(t *testing.T) {
 	f := newFixture(t)
-	r := runArgs(t, "demo", "--url", f.url, "--db", f.db.Name, "--seed", "1",
+	r := runArgs(t, "demo", "--url", f.url, "--db", f.db, "--seed", "1",
 		"--agents", "30", "--kills", "3", "--stops", "3",
 		"--period", "1s", "--flush", "100ms", "--duration", "13s")
-	if r.code != exitOK {
-		t.Fatalf("exit %d, stderr %q\n%s", r.code, r.stderr, r.stdout)
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d, stderr %q\n%s", r.Code, r.Stderr, r.Stdout)
 	}
 	for _, want := range []string{
 		"presence demo: seed 1, 30 agents in 3 models",
@@ -28,8 +31,8 @@ func TestDemoRunsToItsSummary(t *testing.T) {
 		"batcher: ",
 		"30 pingers, summed: ",
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 }
@@ -100,13 +103,13 @@ func TestDemoInterruptedStillSummarises(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := runInBackground(ctx, []string{"demo", "--driver", "mgo", "--url", f.url, "--db", f.db.Name, "--seed", "2",
+	cmd := clitest.Start(ctx, program, []string{"demo", "--driver", "mgo", "--url", f.url, "--db", f.db, "--seed", "2",
 		"--agents", "9", "--kills", "1", "--stops", "1", "--period", "1s", "--duration", "1m"})
-	expectLine(t, cmd.out, "started 9 agents")
+	cmd.ExpectLine(t, "started 9 agents")
 	cancel()
-	expectLine(t, cmd.out, "interrupted")
-	expectLine(t, cmd.out, "Summary (seed 2)")
-	cmd.expectExit(t, "demo did not stop when interrupted")
+	cmd.ExpectLine(t, "interrupted")
+	cmd.ExpectLine(t, "Summary (seed 2)")
+	cmd.ExpectExit(t, "demo did not stop when interrupted")
 }
 
 // TestDemoWatchersFirstSeeEveryAgentAlive starts the demo's workers with a
@@ -115,12 +118,12 @@ func TestDemoInterruptedStillSummarises(t *testing.T) {
 // started at the soonest): their first report of every agent must say
 // alive all the same.
 func TestDemoWatchersFirstSeeEveryAgentAlive(t *testing.T) {
-	for _, driver := range drivers {
+	for _, driver := range clitest.Drivers {
 		t.Run(string(driver), func(t *testing.T) { testDemoWatchersFirstSeeEveryAgentAlive(t, driver) })
 	}
 }
 
-func testDemoWatchersFirstSeeEveryAgentAlive(t *testing.T, driver driverName) {
+func testDemoWatchersFirstSeeEveryAgentAlive(t *testing.T, driver cli.Driver) {
 	f := newFixture(t)
 	cfg := demoConfig{agents: 6, models: 2, watchersPerModel: 2, period: 3 * time.Second, flush: 2500 * time.Millisecond}
 	uuids := []string{model, "e3d9f2a1-6c2b-4d4f-8a8b-1b2c3d4e5f60"}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/testserver"
 )
 
@@ -85,7 +86,7 @@ func TestSoakRunsToItsVerdict(t *testing.T) {
 			t.Errorf("dropping %s: %v", db, err)
 		}
 	})
-	cfg := soakConfig{driver: driverOfficial, agents: 12, models: 2, watchersPerModel: 2, period: time.Second, flush: 100 * time.Millisecond,
+	cfg := soakConfig{driver: cli.Official, agents: 12, models: 2, watchersPerModel: 2, period: time.Second, flush: 100 * time.Millisecond,
 		rate: 4, faults: true, seed: 3}
 	cfg.duration = cfg.judged() + 5*time.Second
 	if err := cfg.check(); err != nil {

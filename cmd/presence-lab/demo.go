@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/liveness"
 )
@@ -26,7 +27,7 @@ workers report.`
 
 // demoConfig is the scenario the flags describe.
 type demoConfig struct {
-	driver           driverName
+	driver           cli.Driver
 	url, db          string
 	timeout          time.Duration
 	agents, models   int
@@ -38,7 +39,7 @@ type demoConfig struct {
 }
 
 func (c *demoConfig) register(fs *flag.FlagSet) {
-	registerDriver(fs, &c.driver)
+	cli.RegisterDriver(fs, &c.driver)
 	fs.StringVar(&c.url, "url", "", "MongoDB URL to run against instead of the embedded database")
 	fs.StringVar(&c.db, "db", "presence_demo", "database for the demo's collections")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the server")
@@ -65,18 +66,18 @@ func (c *demoConfig) window() (from, to time.Duration) {
 func (c *demoConfig) check() error {
 	switch {
 	case c.agents < 1 || c.models < 1 || c.watchersPerModel < 1:
-		return usagef("--agents, --models and --watchers must be at least 1")
+		return cli.Usagef("--agents, --models and --watchers must be at least 1")
 	case c.kills < 0 || c.stops < 0 || c.kills+c.stops > c.agents:
-		return usagef("--kills and --stops must be non-negative and add up to at most --agents")
+		return cli.Usagef("--kills and --stops must be non-negative and add up to at most --agents")
 	case c.period < time.Second || c.period%time.Second != 0:
-		return usagef("--period %v: must be a whole number of seconds, at least 1s", c.period)
+		return cli.Usagef("--period %v: must be a whole number of seconds, at least 1s", c.period)
 	case c.flush <= 0 || c.flush >= c.period:
-		return usagef("--flush %v: must be positive and below --period", c.flush)
+		return cli.Usagef("--flush %v: must be positive and below --period", c.flush)
 	case c.timeout <= 0:
-		return usagef("--timeout %v: must be positive", c.timeout)
+		return cli.Usagef("--timeout %v: must be positive", c.timeout)
 	}
 	if from, to := c.window(); to <= from {
-		return usagef("--duration %v is too short for --period %v: it needs at least %v",
+		return cli.Usagef("--duration %v is too short for --period %v: it needs at least %v",
 			c.duration, c.period, 5*c.period+c.flush+2*time.Second)
 	}
 	return nil
@@ -86,7 +87,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", demoSummary, stderr)
 	var cfg demoConfig
 	cfg.register(fs)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
@@ -106,12 +107,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer server.Close()
 		url = server.URL()
 	}
-	cn, err := dial(ctx, cfg.driver, url, cfg.db, cfg.timeout)
+	cn, err := cli.Dial(ctx, cfg.driver, url, cfg.db, cfg.timeout)
 	if err != nil {
 		return err
 	}
 	defer cn.Close()
-	return demo(ctx, cfg, cn.store("presence"), stdout)
+	return demo(ctx, cfg, cn.Store("presence"), stdout)
 }
 
 // demo runs the scenario against store and prints the live view and the

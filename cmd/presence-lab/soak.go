@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/presence-go/presence/cmd/internal/cli"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/liveness"
@@ -74,7 +75,7 @@ close to the original, not identical.`
 
 // soakConfig is the run the flags describe.
 type soakConfig struct {
-	driver           driverName
+	driver           cli.Driver
 	agents, models   int
 	watchersPerModel int
 	period, flush    time.Duration
@@ -85,7 +86,7 @@ type soakConfig struct {
 }
 
 func (c *soakConfig) register(fs *flag.FlagSet) {
-	registerDriver(fs, &c.driver)
+	cli.RegisterDriver(fs, &c.driver)
 	fs.DurationVar(&c.duration, "duration", 3*time.Minute, "length of the run, setup not included")
 	fs.IntVar(&c.agents, "agents", 300, "number of agents (pingers) at the start")
 	fs.IntVar(&c.models, "models", 3, "number of models the agents are spread over")
@@ -125,15 +126,15 @@ func (c *soakConfig) judged() time.Duration {
 func (c *soakConfig) check() error {
 	switch {
 	case c.agents < 1 || c.models < 1 || c.watchersPerModel < 1:
-		return usagef("--agents, --models and --watchers must be at least 1")
+		return cli.Usagef("--agents, --models and --watchers must be at least 1")
 	case c.period < time.Second || c.period%time.Second != 0:
-		return usagef("--period %v: must be a whole number of seconds, at least 1s", c.period)
+		return cli.Usagef("--period %v: must be a whole number of seconds, at least 1s", c.period)
 	case c.flush <= 0 || c.flush >= c.period:
-		return usagef("--flush %v: must be positive and below --period", c.flush)
+		return cli.Usagef("--flush %v: must be positive and below --period", c.flush)
 	case c.rate <= 0 || c.rate > 100:
-		return usagef("--rate %v: must be above 0 and at most 100", c.rate)
+		return cli.Usagef("--rate %v: must be above 0 and at most 100", c.rate)
 	case c.duration < c.judged()+5*time.Second:
-		return usagef("--duration %v is too short for --period %v: it needs at least %v",
+		return cli.Usagef("--duration %v is too short for --period %v: it needs at least %v",
 			c.duration, c.period, c.judged()+5*time.Second)
 	}
 	return nil
@@ -143,7 +144,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("soak", soakSummary, stderr)
 	var cfg soakConfig
 	cfg.register(fs)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
@@ -178,11 +179,11 @@ func soak(ctx context.Context, cfg soakConfig, server *testserver.Server, db str
 	goroutinesBefore := steadyGoroutines()
 	current := goleak.IgnoreCurrent()
 
-	cn, err := dial(ctx, cfg.driver, server.URL(), db, soakDialTimeout)
+	cn, err := cli.Dial(ctx, cfg.driver, server.URL(), db, soakDialTimeout)
 	if err != nil {
 		return err
 	}
-	r := newSoakRun(cfg, cn.store("presence"), out)
+	r := newSoakRun(cfg, cn.Store("presence"), out)
 	runErr := r.run(ctx, server.Bridge())
 	// The connection's sockets, and the goroutines serving them, go with it.
 	cn.Close()
@@ -215,8 +216,8 @@ const soakDialTimeout = 10 * time.Second
 
 // warmUp takes and removes a sequence of a model of its own in database db
 // through driver, then closes its connection.
-func warmUp(ctx context.Context, driver driverName, url, db string) error {
-	cn, err := dial(ctx, driver, url, db, soakDialTimeout)
+func warmUp(ctx context.Context, driver cli.Driver, url, db string) error {
+	cn, err := cli.Dial(ctx, driver, url, db, soakDialTimeout)
 	if err != nil {
 		return err
 	}
@@ -224,7 +225,7 @@ func warmUp(ctx context.Context, driver driverName, url, db string) error {
 	ctx, cancel := context.WithTimeout(ctx, soakDialTimeout)
 	defer cancel()
 	const model = "warm-up"
-	store := cn.store("presence")
+	store := cn.Store("presence")
 	if _, err := store.NextSeq(ctx, model); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -30,49 +30,49 @@ import (
 // to 5.0, and FerretDB only through the embedded database's bridge. Both
 // write the same documents, so either reads what the other wrote.
 const (
-	driverOfficial = "official"
-	driverMgo      = "mgo"
+	Official Driver = "official"
+	Mgo      Driver = "mgo"
 )
 
-// driverName is the value of --driver.
-type driverName string
+// Driver is the value of --driver: Official or Mgo.
+type Driver string
 
-func (d *driverName) String() string { return string(*d) }
+func (d *Driver) String() string { return string(*d) }
 
-func (d *driverName) Set(s string) error {
-	switch s {
-	case driverOfficial, driverMgo:
-		*d = driverName(s)
+func (d *Driver) Set(s string) error {
+	switch Driver(s) {
+	case Official, Mgo:
+		*d = Driver(s)
 		return nil
 	}
-	return fmt.Errorf("must be %s or %s", driverOfficial, driverMgo)
+	return fmt.Errorf("must be %s or %s", Official, Mgo)
 }
 
-// registerDriver adds --driver to fs, the official driver by default.
-func registerDriver(fs *flag.FlagSet, d *driverName) {
-	*d = driverOfficial
-	fs.Var(d, "driver", "MongoDB driver: "+driverOfficial+" (MongoDB 4.4 and later, FerretDB) or "+
-		driverMgo+" (github.com/juju/mgo/v2, as Juju: MongoDB up to 5.0)")
+// RegisterDriver adds --driver to fs, the official driver by default.
+func RegisterDriver(fs *flag.FlagSet, d *Driver) {
+	*d = Official
+	fs.Var(d, "driver", "MongoDB driver: "+string(Official)+" (MongoDB 4.4 and later, FerretDB) or "+
+		string(Mgo)+" (github.com/juju/mgo/v2, as Juju: MongoDB up to 5.0)")
 }
 
-// conn is an open connection to one database of a server.
-type conn interface {
-	// addr names the server's addresses, for messages.
-	addr() string
-	// store returns the presence store whose collections hang off base.
-	store(base string) liveness.Store
-	// collections lists the collections of the database.
-	collections(ctx context.Context) ([]string, error)
+// Conn is an open connection to one database of a server.
+type Conn interface {
+	// Addr names the server's addresses, for messages.
+	Addr() string
+	// Store returns the presence store whose collections hang off base.
+	Store(base string) liveness.Store
+	// Collections lists the collections of the database.
+	Collections(ctx context.Context) ([]string, error)
 	// Close ends the connection, and the driver's goroutines with it.
 	Close()
 }
 
-// dial connects to database db of the server at url through driver,
+// Dial connects to database db of the server at url through driver,
 // waiting up to timeout for the server to answer. A malformed URL is a
 // usage error; a server that does not answer, a runtime failure naming its
 // address.
-func dial(ctx context.Context, driver driverName, url, db string, timeout time.Duration) (conn, error) {
-	if driver == driverMgo {
+func Dial(ctx context.Context, driver Driver, url, db string, timeout time.Duration) (Conn, error) {
+	if driver == Mgo {
 		return dialMgo(url, db, timeout)
 	}
 	return dialOfficial(ctx, url, db, timeout)
@@ -88,11 +88,11 @@ type officialConn struct {
 
 func dialOfficial(ctx context.Context, url, db string, timeout time.Duration) (*officialConn, error) {
 	if !strings.HasPrefix(url, "mongodb://") && !strings.HasPrefix(url, "mongodb+srv://") {
-		return nil, usagef("bad URL %q: it must start with mongodb:// or mongodb+srv://", url)
+		return nil, Usagef("bad URL %q: it must start with mongodb:// or mongodb+srv://", url)
 	}
 	cs, err := connstring.ParseAndValidate(url)
 	if err != nil {
-		return nil, usagef("bad URL %q: %v", url, err)
+		return nil, Usagef("bad URL %q: %v", url, err)
 	}
 	// The driver ignores options it does not know; a misspelt one would
 	// silently connect differently from what was meant.
@@ -102,7 +102,7 @@ func dialOfficial(ctx context.Context, url, db string, timeout time.Duration) (*
 			unknown = append(unknown, name)
 		}
 		sort.Strings(unknown)
-		return nil, usagef("bad URL %q: unknown option %q", url, unknown[0])
+		return nil, Usagef("bad URL %q: unknown option %q", url, unknown[0])
 	}
 	// Reads go to the primary: a lagging secondary would show live keys
 	// dead. The URL may ask for a direct connection; otherwise the driver
@@ -113,7 +113,7 @@ func dialOfficial(ctx context.Context, url, db string, timeout time.Duration) (*
 		SetConnectTimeout(timeout)
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, usagef("bad URL %q: %v", url, err)
+		return nil, Usagef("bad URL %q: %v", url, err)
 	}
 	c := &officialConn{client: client, db: client.Database(db), hosts: strings.Join(cs.Hosts, ","), timeout: timeout}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -144,9 +144,9 @@ func selectionFailure(err error) string {
 	return strings.Join(reasons, "; ")
 }
 
-func (c *officialConn) addr() string { return c.hosts }
+func (c *officialConn) Addr() string { return c.hosts }
 
-func (c *officialConn) store(base string) liveness.Store {
+func (c *officialConn) Store(base string) liveness.Store {
 	s, err := mongostore.New(c.db.Collection(base))
 	if err != nil {
 		return liveness.BrokenStore(err)
@@ -154,7 +154,7 @@ func (c *officialConn) store(base string) liveness.Store {
 	return s
 }
 
-func (c *officialConn) collections(ctx context.Context) ([]string, error) {
+func (c *officialConn) Collections(ctx context.Context) ([]string, error) {
 	return c.db.ListCollectionNames(ctx, bson.D{})
 }
 
@@ -176,14 +176,14 @@ type mgoConn struct {
 // directly, as the embedded database needs.
 func dialMgo(url, db string, timeout time.Duration) (*mgoConn, error) {
 	if !strings.HasPrefix(url, "mongodb://") {
-		return nil, usagef("bad URL %q: it must start with mongodb://", url)
+		return nil, Usagef("bad URL %q: it must start with mongodb://", url)
 	}
 	info, err := mgo.ParseURL(url)
 	if err != nil {
-		return nil, usagef("bad URL %q: %v", url, err)
+		return nil, Usagef("bad URL %q: %v", url, err)
 	}
 	if len(info.Addrs) == 0 {
-		return nil, usagef("bad URL %q: no server address", url)
+		return nil, Usagef("bad URL %q: no server address", url)
 	}
 	if len(info.Addrs) == 1 && info.ReplicaSetName == "" {
 		info.Direct = true
@@ -209,9 +209,9 @@ func dialMgo(url, db string, timeout time.Duration) (*mgoConn, error) {
 	return &mgoConn{session: session, db: session.DB(db), addrs: addrs}, nil
 }
 
-func (c *mgoConn) addr() string { return c.addrs }
+func (c *mgoConn) Addr() string { return c.addrs }
 
-func (c *mgoConn) store(base string) liveness.Store {
+func (c *mgoConn) Store(base string) liveness.Store {
 	s, err := mgostore.New(c.db.C(base))
 	if err != nil {
 		return liveness.BrokenStore(err)
@@ -219,7 +219,7 @@ func (c *mgoConn) store(base string) liveness.Store {
 	return s
 }
 
-func (c *mgoConn) collections(context.Context) ([]string, error) {
+func (c *mgoConn) Collections(context.Context) ([]string, error) {
 	return c.db.CollectionNames()
 }
 

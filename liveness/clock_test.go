@@ -10,8 +10,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/presence-go/presence/internal/slot"
+	"github.com/presence-go/presence/internal/testserver"
 	"github.com/presence-go/presence/internal/wirebridge"
 	"github.com/presence-go/presence/liveness"
+	"github.com/presence-go/presence/mongostore"
 )
 
 // The tests in this file pin down what the write plan and the one server
@@ -185,6 +187,48 @@ func TestPeriodMismatchIsRefused(t *testing.T) {
 		}
 		if n := e.count("presence.beings"); n != 0 {
 			t.Errorf("a refused Start recorded %d beings", n)
+		}
+	})
+}
+
+// TestStoresOfOneConnectionShareAClock checks that two stores made from
+// one connection (an *mgo.Session, a *mongo.Client), as the root package
+// makes one per worker, share one server clock, and that stores of two
+// connections do not.
+func TestStoresOfOneConnectionShareAClock(t *testing.T) {
+	server := testserver.Shared(t)
+	t.Run(mgoFace, func(t *testing.T) {
+		skipUnlessLegacy(t, server)
+		db := server.Database(t)
+		a, b := mgoStore(t, db, "presence"), mgoStore(t, db, "other")
+		if liveness.ConnectionOf(a) != liveness.ConnectionOf(b) {
+			t.Errorf("two stores of one session do not share a server clock")
+		}
+		copied := db.Session.Copy()
+		defer copied.Close()
+		if liveness.ConnectionOf(a) == liveness.ConnectionOf(mgoStore(t, db.With(copied), "presence")) {
+			t.Errorf("stores of two sessions share a server clock")
+		}
+	})
+	t.Run(officialFace, func(t *testing.T) {
+		db := server.MongoDatabase(t)
+		a, err := mongostore.New(db.Collection("presence"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := mongostore.New(db.Client().Database("other").Collection("presence"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if liveness.ConnectionOf(a) != liveness.ConnectionOf(b) {
+			t.Errorf("two stores of one client do not share a server clock")
+		}
+		c, err := mongostore.New(server.Client(t).Database(db.Name()).Collection("presence"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if liveness.ConnectionOf(a) == liveness.ConnectionOf(c) {
+			t.Errorf("stores of two clients share a server clock")
 		}
 	})
 }

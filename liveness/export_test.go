@@ -45,3 +45,7 @@ func NewIdleWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 	})
 	return w
 }
+
+// ConnectionOf returns what names store's connection in the registry of
+// server clocks: stores with equal ones share a clock.
+func ConnectionOf(store Store) any { return connectionOf(store) }

@@ -36,7 +36,15 @@ type Store struct {
 	seqs, beings, pings *mgo.Collection
 }
 
-var _ liveness.Store = (*Store)(nil)
+var (
+	_ liveness.Store            = (*Store)(nil)
+	_ liveness.SharedConnection = (*Store)(nil)
+)
+
+// Connection implements liveness.SharedConnection: the stores made from
+// collections of one session (the root package makes a store for every
+// worker it builds) share one measure of the server's clock.
+func (s *Store) Connection() any { return s.pings.Database.Session }
 
 // New returns the store of the collections that hang off base: base.seqs,
 // base.beings and base.pings. A base the driver cannot use (nil, of no

@@ -45,7 +45,15 @@ type Store struct {
 	names               liveness.Names
 }
 
-var _ liveness.Store = (*Store)(nil)
+var (
+	_ liveness.Store            = (*Store)(nil)
+	_ liveness.SharedConnection = (*Store)(nil)
+)
+
+// Connection implements liveness.SharedConnection: the stores of one client
+// reach the server through one pool of connections, so the workers of all
+// of them share one measure of the server's clock.
+func (s *Store) Connection() any { return s.db.Client() }
 
 // New returns the store of the collections that hang off base: base.seqs,
 // base.beings and base.pings. A nil base is a mistake in the arguments:

@@ -38,6 +38,8 @@ type part struct {
 	words map[int64]uint64 // field index → bits, as decoded from raw
 	// careful is set when raw had to be decoded whole, field by field:
 	// its elements then cannot be compared one by one with the next read.
+	// While it is clear, raw is as the fast path accepts it, and words
+	// holds one entry for each of raw's elements, which grown relies on.
 	careful bool
 }
 
@@ -227,11 +229,7 @@ func (r *Read) Apply() {
 			pt.words = make(map[int64]uint64, len(u.changes))
 		}
 		for _, c := range u.changes {
-			if c.word == 0 {
-				delete(pt.words, c.index)
-			} else {
-				pt.words[c.index] = c.word
-			}
+			pt.words[c.index] = c.word // grown reads no field of no bits
 		}
 	}
 	r.view.docs = r.live
@@ -369,7 +367,16 @@ type field struct {
 
 // nextField reads the element at the start of data, accepting only what a
 // batcher writes: a hexadecimal name of at most 16 digits naming an index
-// whose sequences fit in an int64, and a non-negative int32 or int64.
+// whose sequences fit in an int64, and a positive int32 or int64.
+//
+// A field of no bits is refused, though a careful decode reads it well:
+// no batcher writes one (it ORs bits into a field, creating it with
+// them), and the fast paths see that a part names an index twice only by
+// finding the index in the part's words, where a field of no bits leaves
+// none. Accepting {"000": 0, "0": 4} would let grown, once "000" gains
+// bits, take them for field 0's word, where every BSON reader keeps the
+// last value. With every accepted field leaving a word, a repeated index
+// is always seen.
 func nextField(data []byte) (field, []byte, bool) {
 	var f field
 	f.typ = data[0]
@@ -412,7 +419,7 @@ func nextField(data []byte) (field, []byte, bool) {
 	default:
 		return f, nil, false
 	}
-	if n < 0 {
+	if n <= 0 {
 		return f, nil, false
 	}
 	f.word = uint64(n)
@@ -422,9 +429,10 @@ func nextField(data []byte) (field, []byte, bool) {
 // DecodePart reads the alive or dead part of a slot document into dst,
 // which must start empty: field index → bits, fields of no bits left out.
 // What a batcher writes takes a fast path, one pass over the bytes with no
-// string per field; anything else (a repeated name, a field that cannot be
-// read) is decoded field by field, each field that cannot be read passed
-// to bad with the reason and left out. It reports whether it had to.
+// string per field; anything else (a repeated index, a field of no bits, a
+// field that cannot be read) is decoded field by field, each field that
+// cannot be read passed to bad with the reason and left out. It reports
+// whether it had to.
 func DecodePart(part []byte, dst map[int64]uint64, bad func(problem string)) (careful bool) {
 	if decodeFast(part, dst) {
 		return false
@@ -449,9 +457,7 @@ func decodeFast(part []byte, dst map[int64]uint64) bool {
 		if _, dup := dst[f.index]; dup {
 			return false
 		}
-		if f.word != 0 {
-			dst[f.index] = f.word
-		}
+		dst[f.index] = f.word
 		rest = next
 	}
 	return true

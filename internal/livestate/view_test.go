@@ -262,3 +262,43 @@ func FuzzDecodePart(f *testing.F) {
 		}
 	})
 }
+
+// TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes pins down parts that
+// name one field twice, once with no bits: a BSON reader keeps the last
+// value, whatever the first one becomes.
+func TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		old, now []byte
+		want     []seqChange
+	}{
+		{"leading zeros, the shadowed one gains bits",
+			fields(t, "000", int64(0), "0", int64(4)), fields(t, "000", int64(5), "0", int64(4)), nil},
+		{"leading zeros, the shadowed one takes other bits",
+			fields(t, "000", int32(0), "0", int64(4)), fields(t, "000", int32(3), "0", int64(4)), nil},
+		{"leading zeros, both change",
+			fields(t, "000", int64(0), "0", int64(4)), fields(t, "000", int64(5), "0", int64(8)), []seqChange{{2, Unseen}, {3, Alive}}},
+		{"upper case shadowed by lower case",
+			fields(t, "A", int64(0), "a", int64(4)), fields(t, "A", int64(5), "a", int64(4)), nil},
+		{"lower case shadowed by upper case",
+			fields(t, "a", int64(0), "A", int64(4)), fields(t, "a", int64(3), "A", int64(4)), nil},
+		{"a shadowed field added to a part",
+			fields(t, "1", int64(2)), fields(t, "1", int64(2), "00a", int64(0), "a", int64(4)), []seqChange{{632, Alive}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var v View
+			update(&v, Doc{Slot: 60, Alive: c.old})
+			got, _ := update(&v, Doc{Slot: 60, Alive: c.now})
+			if !slices.Equal(got, c.want) {
+				t.Errorf("changes %v, want %v", got, c.want)
+			}
+			fresh := map[int64]uint64{}
+			decodeCarefully(c.now, fresh, func(string) {})
+			for _, index := range []int64{0, 1, 0xa} {
+				if got := v.word(index); got != (Word{Alive: fresh[index]}) {
+					t.Errorf("word of field %d is %#x, a fresh decode reads %#x", index, got.Alive, fresh[index])
+				}
+			}
+		})
+	}
+}

@@ -25,12 +25,14 @@ type Doc struct {
 	Alive, Dead []byte
 }
 
+// docView is what the view holds of one slot document.
 type docView struct {
 	slot  int64
-	parts [2]part // alive, dead
+	parts [2]partView // alive, dead
 }
 
-type part struct {
+// partView is what the view holds of one part of a slot document.
+type partView struct {
 	raw   []byte           // the part's bytes as last read; nil when absent
 	words map[int64]uint64 // field index → bits, as decoded from raw
 	// careful is set when raw had to be decoded whole, field by field:

@@ -7,7 +7,6 @@ import (
 	"github.com/juju/names/v4"
 
 	"github.com/presence-go/presence"
-	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -29,8 +28,8 @@ var (
 	_ func(*presence.Watcher, string) (bool, error)           = (*presence.Watcher).Alive
 	_ func(*presence.Watcher) <-chan struct{}                 = (*presence.Watcher).Dead
 
-	// The exported default matches the one the slot arithmetic uses.
-	_ = [1]struct{}{}[presence.DefaultPeriod-slot.DefaultPeriod]
+	// The exported default is Juju's slot length.
+	_ = [1]struct{}{}[presence.DefaultPeriod-30*time.Second]
 )
 
 // The types of this package are those of package liveness, not copies:

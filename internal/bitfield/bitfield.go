@@ -4,8 +4,9 @@
 // Sequence n lives in the field named hex(n / 63) (lower-case, no prefix) at
 // bit n % 63. Only 63 bits of each int64 are used so that the sign bit stays
 // clear and every stored value is a non-negative int64, which is how Juju
-// lays out its documents. The package knows nothing of the driver: values
-// arrive as the Go types a BSON decoder produces.
+// lays out its documents. The package deals in field names and words (a
+// field's bits as a uint64) and reads no document: the parts of a slot
+// document are read from their bytes by livestate.DecodePart.
 package bitfield
 
 import (
@@ -55,27 +56,6 @@ func ValidFieldBit(fieldBit uint64) bool {
 	return fieldBit != 0 && fieldBit&(fieldBit-1) == 0 && fieldBit < 1<<BitsPerField
 }
 
-// Word returns the bits held by a decoded field value. Integers of any width
-// are accepted when they are non-negative; anything else (floats, strings,
-// negative numbers, which would use the sign bit) is an error.
-func Word(value interface{}) (uint64, error) {
-	var v int64
-	switch n := value.(type) {
-	case int64:
-		v = n
-	case int:
-		v = int64(n)
-	case int32:
-		v = int64(n)
-	default:
-		return 0, fmt.Errorf("value %v is a %T, not an integer", value, value)
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("value %d is negative", v)
-	}
-	return uint64(v), nil
-}
-
 // Seq returns the sequence recorded at bit position bit of field index.
 func Seq(index int64, bit int) int64 {
 	return index*BitsPerField + int64(bit)
@@ -88,25 +68,5 @@ func EachSeq(index int64, word uint64, fn func(seq int64)) {
 		bit := bits.TrailingZeros64(word)
 		word &= word - 1
 		fn(Seq(index, bit))
-	}
-}
-
-// Decode reads a document of fields (the alive or dead part of a ping
-// document) and ORs each field's bits into dst under its index. Fields that
-// cannot be read are passed to bad with the reason and otherwise ignored, so
-// one corrupt field never hides the others.
-func Decode(fields map[string]interface{}, dst map[int64]uint64, bad func(fieldKey string, err error)) {
-	for fieldKey, value := range fields {
-		index, err := ParseFieldKey(fieldKey)
-		if err != nil {
-			bad(fieldKey, err)
-			continue
-		}
-		word, err := Word(value)
-		if err != nil {
-			bad(fieldKey, fmt.Errorf("field %q: %w", fieldKey, err))
-			continue
-		}
-		dst[index] |= word
 	}
 }

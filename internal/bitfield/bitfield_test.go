@@ -83,51 +83,11 @@ func TestValidFieldBit(t *testing.T) {
 	}
 }
 
-func TestWord(t *testing.T) {
-	for _, v := range []interface{}{int64(5), 5, int32(5)} {
-		if w, err := Word(v); err != nil || w != 5 {
-			t.Errorf("Word(%T 5) = %d, %v", v, w, err)
-		}
-	}
-	for _, v := range []interface{}{5.0, "5", int64(-1), nil, true, []interface{}{1}} {
-		if _, err := Word(v); err == nil {
-			t.Errorf("Word(%T %v) accepted", v, v)
-		}
-	}
-}
-
 func TestEachSeqOrder(t *testing.T) {
 	var got []int64
 	EachSeq(2, 1|1<<40|1<<62, func(s int64) { got = append(got, s) })
 	want := []int64{126, 166, 188}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
-	}
-}
-
-func TestDecodeSkipsBadFields(t *testing.T) {
-	fields := map[string]interface{}{
-		"0":   int64(1 | 4),
-		"1":   2,
-		"zz":  int64(1),
-		"2":   1.5,
-		"3":   "8",
-		"4":   int64(-8),
-		"ff0": int32(1),
-	}
-	dst := map[int64]uint64{0: 2}
-	bad := map[string]bool{}
-	Decode(fields, dst, func(fieldKey string, err error) {
-		if err == nil {
-			t.Errorf("bad(%q) with a nil error", fieldKey)
-		}
-		bad[fieldKey] = true
-	})
-	want := map[int64]uint64{0: 1 | 2 | 4, 1: 2, 0xff0: 1}
-	if !reflect.DeepEqual(dst, want) {
-		t.Errorf("decoded %v, want %v", dst, want)
-	}
-	if !reflect.DeepEqual(bad, map[string]bool{"zz": true, "2": true, "3": true, "4": true}) {
-		t.Errorf("bad fields %v", bad)
 	}
 }

@@ -3,12 +3,9 @@ package livestate
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
-	"fmt"
 	"slices"
 
 	"github.com/presence-go/presence/internal/bitfield"
-	"github.com/presence-go/presence/internal/bsonraw"
 )
 
 // View is what a watcher has read of its model's live slot documents. It
@@ -28,16 +25,20 @@ type Doc struct {
 	Alive, Dead []byte
 }
 
+// docView is what the view holds of one slot document.
 type docView struct {
 	slot  int64
-	parts [2]part // alive, dead
+	parts [2]partView // alive, dead
 }
 
-type part struct {
+// partView is what the view holds of one part of a slot document.
+type partView struct {
 	raw   []byte           // the part's bytes as last read; nil when absent
 	words map[int64]uint64 // field index → bits, as decoded from raw
 	// careful is set when raw had to be decoded whole, field by field:
 	// its elements then cannot be compared one by one with the next read.
+	// While it is clear, raw is as the fast path accepts it, and words
+	// holds one entry for each of raw's elements, which grown relies on.
 	careful bool
 }
 
@@ -45,12 +46,6 @@ const (
 	alivePart = 0
 	deadPart  = 1
 )
-
-// wordChange is a field whose word a read changed.
-type wordChange struct {
-	index int64
-	word  uint64
-}
 
 // partUpdate is what a read brings to one part: the new bytes and the
 // words that changed, or, when the part had to be decoded afresh, its
@@ -227,11 +222,7 @@ func (r *Read) Apply() {
 			pt.words = make(map[int64]uint64, len(u.changes))
 		}
 		for _, c := range u.changes {
-			if c.word == 0 {
-				delete(pt.words, c.index)
-			} else {
-				pt.words[c.index] = c.word
-			}
+			pt.words[c.index] = c.word // grown reads no field of no bits
 		}
 	}
 	r.view.docs = r.live
@@ -282,205 +273,4 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 		}
 	}
 	return u, true
-}
-
-// grown compares the bytes of a part with those it had, element by
-// element: elements with the same name and type whose value differs are
-// changed words, and elements after the old ones are new words. It
-// reports false when the part is not the old one grown that way (an
-// element renamed, removed or moved), or holds anything the careful
-// decoder would question, and the caller then decodes it whole.
-func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
-	if now == nil {
-		return nil, old == nil
-	}
-	newRest, ok := elements(now)
-	if !ok {
-		return nil, false
-	}
-	oldRest, ok := elements(old)
-	if old != nil && !ok {
-		return nil, false
-	}
-	var changes []wordChange
-	lastAdded := int64(-1)
-	var added map[int64]bool // needed only when added fields come out of order
-	for len(newRest) > 0 {
-		e, rest, ok := nextField(newRest)
-		if !ok {
-			return nil, false
-		}
-		newRest = rest
-		if len(oldRest) > 0 {
-			o, orest, ok := nextField(oldRest)
-			if !ok || !bytes.Equal(o.name, e.name) {
-				return nil, false
-			}
-			oldRest = orest
-			if o.typ == e.typ && bytes.Equal(o.value, e.value) {
-				continue
-			}
-			changes = append(changes, wordChange{e.index, e.word})
-			continue
-		}
-		if _, dup := words[e.index]; dup {
-			return nil, false // a repeated name: the careful decoder settles it
-		}
-		if e.index <= lastAdded {
-			if added == nil {
-				added = make(map[int64]bool)
-				for _, c := range changes {
-					added[c.index] = true
-				}
-			}
-			if added[e.index] {
-				return nil, false
-			}
-		}
-		if added != nil {
-			added[e.index] = true
-		}
-		lastAdded = max(lastAdded, e.index)
-		changes = append(changes, wordChange{e.index, e.word})
-	}
-	if len(oldRest) > 0 {
-		return nil, false
-	}
-	return changes, true
-}
-
-// elements returns the bytes of a part's elements, without its length
-// prefix and final NUL, if they are framed right.
-func elements(part []byte) ([]byte, bool) {
-	if len(part) < 5 || int(binary.LittleEndian.Uint32(part)) != len(part) || part[len(part)-1] != 0 {
-		return nil, false
-	}
-	return part[4 : len(part)-1], true
-}
-
-// field is one element of a part, read by the fast path.
-type field struct {
-	typ   byte
-	name  []byte
-	value []byte
-	index int64
-	word  uint64
-}
-
-// nextField reads the element at the start of data, accepting only what a
-// batcher writes: a hexadecimal name of at most 16 digits naming an index
-// whose sequences fit in an int64, and a non-negative int32 or int64.
-func nextField(data []byte) (field, []byte, bool) {
-	var f field
-	f.typ = data[0]
-	data = data[1:]
-	end := bytes.IndexByte(data, 0)
-	if end <= 0 || end > 16 {
-		return f, nil, false
-	}
-	f.name = data[:end]
-	for _, c := range f.name {
-		switch {
-		case '0' <= c && c <= '9':
-			f.index = f.index<<4 | int64(c-'0')
-		case 'a' <= c && c <= 'f':
-			f.index = f.index<<4 | int64(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			f.index = f.index<<4 | int64(c-'A'+10)
-		default:
-			return f, nil, false
-		}
-	}
-	if f.index < 0 || f.index > bitfield.MaxIndex {
-		return f, nil, false
-	}
-	data = data[end+1:]
-	var n int64
-	switch f.typ {
-	case bsonraw.TypeInt32:
-		if len(data) < 4 {
-			return f, nil, false
-		}
-		f.value, data = data[:4], data[4:]
-		n = int64(int32(binary.LittleEndian.Uint32(f.value)))
-	case bsonraw.TypeInt64:
-		if len(data) < 8 {
-			return f, nil, false
-		}
-		f.value, data = data[:8], data[8:]
-		n = int64(binary.LittleEndian.Uint64(f.value))
-	default:
-		return f, nil, false
-	}
-	if n < 0 {
-		return f, nil, false
-	}
-	f.word = uint64(n)
-	return f, data, true
-}
-
-// DecodePart reads the alive or dead part of a slot document into dst,
-// which must start empty: field index → bits, fields of no bits left out.
-// What a batcher writes takes a fast path, one pass over the bytes with no
-// string per field; anything else (a repeated name, a field that cannot be
-// read) is decoded field by field, each field that cannot be read passed
-// to bad with the reason and left out. It reports whether it had to.
-func DecodePart(part []byte, dst map[int64]uint64, bad func(problem string)) (careful bool) {
-	if decodeFast(part, dst) {
-		return false
-	}
-	clear(dst)
-	decodeCarefully(part, dst, bad)
-	return true
-}
-
-// decodeFast reads a part as a batcher writes it; it reports false, with
-// dst partly filled, at the first thing it would question.
-func decodeFast(part []byte, dst map[int64]uint64) bool {
-	rest, ok := elements(part)
-	if !ok {
-		return false
-	}
-	for len(rest) > 0 {
-		f, next, ok := nextField(rest)
-		if !ok {
-			return false
-		}
-		if _, dup := dst[f.index]; dup {
-			return false
-		}
-		if f.word != 0 {
-			dst[f.index] = f.word
-		}
-		rest = next
-	}
-	return true
-}
-
-// decodeCarefully reads every field of a part it can into dst, and passes
-// each it cannot to bad with the reason. A repeated name keeps its last
-// value, as every BSON reader does.
-func decodeCarefully(part []byte, dst map[int64]uint64, bad func(problem string)) {
-	it := bsonraw.NewIter(part)
-	for it.Next() {
-		e := it.Element()
-		index, err := bitfield.ParseFieldKey(string(e.Name))
-		if err != nil {
-			bad(err.Error())
-			continue
-		}
-		n, ok := e.Int64()
-		if !ok || n < 0 {
-			bad(fmt.Sprintf("field %q: value %s is not a non-negative integer", e.Name, e.Describe()))
-			continue
-		}
-		if n == 0 {
-			delete(dst, index)
-			continue
-		}
-		dst[index] = uint64(n)
-	}
-	if err := it.Err(); err != nil {
-		bad(err.Error())
-	}
 }

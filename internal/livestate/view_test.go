@@ -1,7 +1,6 @@
 package livestate
 
 import (
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -235,30 +234,42 @@ func TestViewMatchesAFreshDecode(t *testing.T) {
 	}
 }
 
-// FuzzDecodePart feeds parts of any shape to DecodePart: it must not
-// panic, and where its fast path accepts a part, the careful decoder must
-// read exactly the same with no problem.
-func FuzzDecodePart(f *testing.F) {
-	f.Add(fields(f, "0", int64(6), "1", int32(1)))
-	f.Add(fields(f, "0", int64(6), "0", int64(1)))
-	f.Add(fields(f, "zz", int64(1), "1", 1.5))
-	f.Fuzz(func(t *testing.T, part []byte) {
-		got := map[int64]uint64{}
-		careful := DecodePart(part, got, func(string) {})
-		for index := range got {
-			if index < 0 || index > bitfield.MaxIndex {
-				t.Fatalf("field index %d out of range", index)
+// TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes pins down parts that
+// name one field twice, once with no bits: a BSON reader keeps the last
+// value, whatever the first one becomes.
+func TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		old, now []byte
+		want     []seqChange
+	}{
+		{"leading zeros, the shadowed one gains bits",
+			fields(t, "000", int64(0), "0", int64(4)), fields(t, "000", int64(5), "0", int64(4)), nil},
+		{"leading zeros, the shadowed one takes other bits",
+			fields(t, "000", int32(0), "0", int64(4)), fields(t, "000", int32(3), "0", int64(4)), nil},
+		{"leading zeros, both change",
+			fields(t, "000", int64(0), "0", int64(4)), fields(t, "000", int64(5), "0", int64(8)), []seqChange{{2, Unseen}, {3, Alive}}},
+		{"upper case shadowed by lower case",
+			fields(t, "A", int64(0), "a", int64(4)), fields(t, "A", int64(5), "a", int64(4)), nil},
+		{"lower case shadowed by upper case",
+			fields(t, "a", int64(0), "A", int64(4)), fields(t, "a", int64(3), "A", int64(4)), nil},
+		{"a shadowed field added to a part",
+			fields(t, "1", int64(2)), fields(t, "1", int64(2), "00a", int64(0), "a", int64(4)), []seqChange{{632, Alive}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var v View
+			update(&v, Doc{Slot: 60, Alive: c.old})
+			got, _ := update(&v, Doc{Slot: 60, Alive: c.now})
+			if !slices.Equal(got, c.want) {
+				t.Errorf("changes %v, want %v", got, c.want)
 			}
-		}
-		if careful {
-			return
-		}
-		want := map[int64]uint64{}
-		decodeCarefully(part, want, func(problem string) {
-			t.Fatalf("the fast path accepted a part the careful one questions: %s", problem)
+			fresh := map[int64]uint64{}
+			decodeCarefully(c.now, fresh, func(string) {})
+			for _, index := range []int64{0, 1, 0xa} {
+				if got := v.word(index); got != (Word{Alive: fresh[index]}) {
+					t.Errorf("word of field %d is %#x, a fresh decode reads %#x", index, got.Alive, fresh[index])
+				}
+			}
 		})
-		if !maps.Equal(got, want) {
-			t.Fatalf("fast path read %v, careful one %v", got, want)
-		}
-	})
+	}
 }

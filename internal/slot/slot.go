@@ -9,9 +9,6 @@ package slot
 
 import "time"
 
-// DefaultPeriod is the slot length used by Juju and by default here.
-const DefaultPeriod = 30 * time.Second
-
 // MinPeriod is the shortest slot length accepted.
 const MinPeriod = time.Second
 

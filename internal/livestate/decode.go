@@ -7,6 +7,7 @@ import (
 
 	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/internal/mutate"
 )
 
 // How a part of a slot document is read: whole, fast when a batcher
@@ -44,7 +45,9 @@ func decodeFast(part []byte, dst map[int64]uint64) bool {
 		if _, dup := dst[f.index]; dup {
 			return false
 		}
-		dst[f.index] = f.word
+		if f.word != 0 { // only under the mutation test's ShadowedField
+			dst[f.index] = f.word
+		}
 		rest = next
 	}
 	return true
@@ -221,7 +224,7 @@ func nextField(data []byte) (field, []byte, bool) {
 	default:
 		return f, nil, false
 	}
-	if n <= 0 {
+	if n < 0 || (n == 0 && !(mutate.Enabled && mutate.Active(mutate.ShadowedField))) {
 		return f, nil, false
 	}
 	f.word = uint64(n)

@@ -128,9 +128,11 @@ func NewDeadPingBatcher(err error) *PingBatcher {
 	return pb
 }
 
-// slotPeriod returns the slot period the batcher plans its writes by;
-// a Pinger checks that it pings by the same.
-func (pb *PingBatcher) slotPeriod() time.Duration { return pb.cfg.period }
+// Period returns the slot period the batcher plans its writes by. A
+// Pinger refuses to start with a recorder that has a Period other than its
+// own; a PingRecorder that wraps a batcher should pass it on. This goes
+// beyond Juju's API.
+func (pb *PingBatcher) Period() time.Duration { return pb.cfg.period }
 
 // stoppedErr is what Ping and Sync return once the batcher is stopping:
 // the error it stopped with, or, after a clean stop, the text Juju's

@@ -124,15 +124,16 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 }
 
 // checkRecorder refuses a recorder that plans its writes by another slot
-// period than the pinger's: a batcher would then hold refreshes past the
-// time watchers need them.
+// period than the pinger's (one with a Period method, as a PingBatcher
+// has): a batcher would then hold refreshes past the time watchers need
+// them.
 func (p *Pinger) checkRecorder(recorder PingRecorder) error {
 	if mutate.Enabled && mutate.Active(mutate.PeriodMismatch) {
 		return nil
 	}
-	if r, ok := recorder.(interface{ slotPeriod() time.Duration }); ok && r.slotPeriod() != p.cfg.period {
+	if r, ok := recorder.(interface{ Period() time.Duration }); ok && r.Period() != p.cfg.period {
 		return notValidf("pinger for %q has a slot period of %s but its PingBatcher has %s: give both the same WithPeriod",
-			p.key, p.cfg.period, r.slotPeriod())
+			p.key, p.cfg.period, r.Period())
 	}
 	return nil
 }

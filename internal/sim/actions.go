@@ -1,0 +1,236 @@
+package sim
+
+import (
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/presence-go/presence/internal/memstore"
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// act does one thing, drawn from the run's seed: mostly what agents and
+// operators do, and, with faults on, now and then a fault.
+func (w *world) act() {
+	r := w.rng.IntN(1000)
+	switch {
+	case r < 450:
+		w.agentAction()
+	case r < 700:
+		a := w.agents[w.rng.IntN(len(w.agents))]
+		w.ctls[w.rng.IntN(len(w.ctls))].probe(a.model, a.key)
+	case !w.cfg.Faults:
+	case r < 780:
+		w.connectionFault()
+	case r < 800:
+		w.ctls[w.rng.IntN(len(w.ctls))].rec.stall.Store(int64(w.b.window + time.Duration(w.rng.Float64()*float64(w.period/3))))
+	case r < 806:
+		w.serverStep()
+	case r < 809:
+		w.hostStep()
+	case r < 815:
+		w.farPing()
+	case r < 825:
+		w.aliasField()
+	case r < 830:
+		c := w.ctls[w.rng.IntN(len(w.ctls))]
+		c.mu.Lock()
+		rec := c.rec
+		c.mu.Unlock()
+		rec.raceStop.Store(true)
+	case r < 833:
+		w.goOwned(func() { w.restartController(w.ctls[w.rng.IntN(len(w.ctls))]) })
+	}
+}
+
+// agentAction starts a stopped agent, or stops, restarts or kills a
+// running one.
+func (w *world) agentAction() {
+	a := w.agents[w.rng.IntN(len(w.agents))]
+	if !a.running() {
+		a.start(w)
+		return
+	}
+	switch r := w.rng.IntN(10); {
+	case r < 4:
+		a.stop(w, endQuiet)
+		a.start(w) // a restart
+	case r < 7:
+		a.stop(w, endQuiet)
+	default:
+		a.stop(w, endKill)
+	}
+}
+
+// connectionFault gives a controller's connection an outage, a hang,
+// latency or a drop, for a time around the write slack: below it, the
+// library promises that nobody reads dead; above, it does not.
+func (w *world) connectionFault() {
+	c := w.ctls[w.rng.IntN(len(w.ctls))]
+	d := time.Duration((0.05 + 2.45*w.rng.Float64()) * float64(w.b.slack))
+	// A write delayed by d lands late by d and a flush: past the slack
+	// less three flushes, the library promises nothing.
+	excuses := d > w.b.slack-3*c.flush
+	now := time.Now()
+	switch w.rng.IntN(4) {
+	case 0:
+		c.setFault(memstore.Fault{Err: errOutage, Landed: w.rng.IntN(2) == 0}, d)
+		w.o.addFault(fault{ctl: c.id, kind: "outage", from: now, to: now.Add(d), excuses: excuses})
+		w.trace("c%d: outage for %v", c.id, d)
+	case 1:
+		gate := memstore.NewGate()
+		c.setFault(memstore.Fault{Hold: gate}, d)
+		w.after(d, gate.Open)
+		w.o.addFault(fault{ctl: c.id, kind: "hang", from: now, to: now.Add(d), excuses: excuses})
+		w.trace("c%d: operations hang for %v", c.id, d)
+		w.checkHangReported(c, d)
+	case 2:
+		c.setFault(memstore.Fault{Delay: d / 2, ReplyDelay: d / 2}, d)
+		w.o.addFault(fault{ctl: c.id, kind: "latency", from: now, to: now.Add(2 * d), excuses: excuses})
+		w.trace("c%d: each operation takes %v, for %v", c.id, d, d)
+	default:
+		c.store.DropConnection(1 + w.rng.IntN(3))
+		w.o.addFault(fault{ctl: c.id, kind: "drop", from: now, to: now.Add(c.flush * 3)})
+		w.trace("c%d: connection dropped", c.id)
+	}
+}
+
+// checkHangReported checks that a hang longer than the batcher's outage
+// tolerance and the write slack is reported: the batcher must have stopped
+// with an error once the tolerance, a write's bound (the slack) and a
+// flush have passed since the hang began.
+func (w *world) checkHangReported(c *controller, d time.Duration) {
+	limit := w.b.tolerance + w.b.slack + 3*c.flush
+	if d <= limit+time.Second {
+		return
+	}
+	c.mu.Lock()
+	pb := c.batcher
+	c.mu.Unlock()
+	w.after(limit, func() {
+		if w.stopping.Load() {
+			return
+		}
+		c.mu.Lock()
+		same := c.batcher == pb
+		c.mu.Unlock()
+		if !same {
+			return // restarted meanwhile
+		}
+		if state, _ := pb.Report()["state"].(string); state == "running" {
+			w.o.mu.Lock()
+			w.o.violateLocked("hang unreported", "c%d's batcher still runs %v into a hang of %v (flush failures: %v)",
+				c.id, limit, d, pb.Report()["flush-failures"])
+			w.o.mu.Unlock()
+		}
+	})
+}
+
+// serverStep steps the server's clock, as an NTP step on its host or a
+// failover to a member whose clock differs would.
+func (w *world) serverStep() {
+	by := time.Duration((0.5 + 2.5*w.rng.Float64()) * float64(w.period))
+	if w.rng.IntN(2) == 0 {
+		by = -by
+	}
+	w.clockMu.Lock()
+	w.serverOffset += by
+	w.clockMu.Unlock()
+	w.o.serverStep()
+	w.trace("the server's clock steps by %v", by)
+}
+
+// hostStep steps a controller's clock. The simulated clocks have no
+// monotonic reading that a step leaves alone, so the controller works in
+// a wrong frame until it measures the server's clock again: what its
+// watchers say, and what others say of its keys, is excused meanwhile.
+func (w *world) hostStep() {
+	c := w.ctls[w.rng.IntN(len(w.ctls))]
+	by := time.Duration((0.5 + 2.5*w.rng.Float64()) * float64(w.period))
+	if w.rng.IntN(2) == 0 {
+		by = -by
+	}
+	c.clock.step(by)
+	now := time.Now()
+	w.o.addFault(fault{ctl: c.id, kind: "host clock step", from: now, to: now.Add(w.b.remeasure + w.b.grace + 2*w.period), excuses: true})
+	w.trace("c%d's clock steps by %v", c.id, by)
+}
+
+// farPing hands a controller's batcher a ping for a slot periods away from
+// now, as a caller with a wrong clock would: a sequence no being names.
+func (w *world) farPing() {
+	c := w.ctls[w.rng.IntN(len(w.ctls))]
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	periodSeconds := slot.Seconds(w.period)
+	now := slot.Of(w.serverNow().Unix(), periodSeconds)
+	k := int64(2 + w.rng.IntN(8))
+	if w.rng.IntN(2) == 0 {
+		k = -k
+	}
+	model := w.models[w.rng.IntN(len(w.models))]
+	if err := rec.Ping(model, now+k*periodSeconds, "ffff", 1); err == nil {
+		w.trace("c%d: a ping for slot %d, %d periods from now", c.id, now+k*periodSeconds, k)
+	}
+}
+
+// aliasField rewrites, as another program might, the alive part of a
+// model's current slot document with a second spelling of one of its
+// fields ahead of it: first holding no bits, later a part of the field's
+// bits. A reader that keeps the last value of a repeated name, as every
+// BSON reader does, reads the same bits either way.
+func (w *world) aliasField() {
+	periodSeconds := slot.Seconds(w.period)
+	model := w.models[w.rng.IntN(len(w.models))]
+	current := slot.Of(w.serverNow().Unix(), periodSeconds)
+	for _, n := range []int64{current - periodSeconds, current} {
+		id := model + ":" + strconv.FormatInt(n, 10)
+		raw, ok := w.server.Doc(memstore.Pings, id)
+		if !ok {
+			continue
+		}
+		var doc bson.D
+		if bson.Unmarshal(raw, &doc) != nil {
+			continue
+		}
+		for i, e := range doc {
+			alive, ok := e.Value.(bson.D)
+			if e.Key != "alive" || !ok || len(alive) == 0 {
+				continue
+			}
+			f := alive[w.rng.IntN(len(alive))]
+			bits, ok := f.Value.(int64)
+			if !ok {
+				return
+			}
+			alias := "0" + f.Key
+			var aliasBits int64
+			if w.rng.IntN(2) == 0 {
+				aliasBits = bits & int64(w.rng.Uint64()>>1)
+			}
+			rebuilt := bson.D{{Key: alias, Value: aliasBits}}
+			for _, g := range alive {
+				if g.Key != alias {
+					rebuilt = append(rebuilt, g)
+				}
+			}
+			doc[i].Value = rebuilt
+			out, err := bson.Marshal(doc)
+			if err != nil {
+				return
+			}
+			if w.server.Put(memstore.Pings, out) == nil {
+				w.trace("another writer spells field %s of %s also as %s, holding %#x", f.Key, id, alias, aliasBits)
+			}
+			return
+		}
+	}
+}
+
+// docID returns a document's _id, or "".
+func docID(doc []byte) string {
+	id, _ := bson.Raw(doc).Lookup("_id").StringValueOK()
+	return id
+}

@@ -1,0 +1,197 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presence-go/presence/internal/memstore"
+	"github.com/presence-go/presence/liveness"
+)
+
+// controller is one simulated controller: its clock, its connection to the
+// server, its batcher, the pingers of the agents it hosts and a watcher
+// of every model, all the library's own workers.
+type controller struct {
+	w     *world
+	id    int
+	clock *localClock
+	store *memstore.Store
+	flush time.Duration
+	src   *rand.PCG // the workers' random numbers
+
+	// mu guards the fields below, which the driver changes.
+	mu       sync.Mutex
+	batcher  *liveness.PingBatcher
+	rec      *recorder
+	watchers map[int]*watcherRun
+	// restarting is set while the driver restarts the controller's
+	// batcher, so that its death is not taken for a failure.
+	restarting bool
+	// fault is the connection's fault while one lasts.
+	fault    memstore.Fault
+	faultEnd time.Time
+}
+
+// opts returns the options of every worker of the controller.
+func (c *controller) opts(extra ...liveness.Option) []liveness.Option {
+	return append([]liveness.Option{
+		liveness.WithClock(c.clock),
+		liveness.WithPeriod(c.w.period),
+		liveness.WithRandSource(c.src),
+		liveness.WithLogger(c.w.logger),
+	}, extra...)
+}
+
+// startBatcher starts a new batcher for the controller, and a goroutine
+// that tells the driver if it dies of a fault.
+func (c *controller) startBatcher() {
+	pb := liveness.NewPingBatcher(c.store, c.opts(liveness.WithFlushInterval(c.flush))...)
+	rec := &recorder{ctl: c, pb: pb}
+	c.mu.Lock()
+	c.batcher, c.rec = pb, rec
+	c.mu.Unlock()
+	c.w.goOwned(func() {
+		err := pb.Wait()
+		c.mu.Lock()
+		intended := c.restarting || c.w.stopping.Load()
+		c.mu.Unlock()
+		if err == nil || intended {
+			return
+		}
+		c.w.trace("c%d's batcher died: %v", c.id, err)
+		c.w.o.addFault(fault{ctl: c.id, kind: "batcher died", from: time.Now().Add(-c.w.b.tolerance - c.w.b.slack), to: time.Now().Add(2 * c.w.period), excuses: true})
+		c.w.batcherDied(c)
+	})
+}
+
+// recorder is the PingRecorder the controller's pingers ping through: its
+// batcher, whose accepted pings it tells the oracle of. It can make the
+// next ping stall, as an overloaded host would, and make a ping race a
+// Stop of the batcher.
+type recorder struct {
+	ctl      *controller
+	pb       *liveness.PingBatcher
+	stall    atomic.Int64 // nanoseconds the next ping waits before it is handed over
+	raceStop atomic.Bool  // the next ping starts a Stop of the batcher as it pings
+}
+
+// Period passes the batcher's on, so that a pinger of another period is
+// refused as it would be by the batcher itself.
+func (r *recorder) Period() time.Duration { return r.pb.Period() }
+
+// Ping implements liveness.PingRecorder.
+func (r *recorder) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
+	if d := time.Duration(r.stall.Swap(0)); d > 0 {
+		time.Sleep(d)
+	}
+	if r.raceStop.Swap(false) {
+		r.ctl.w.trace("c%d's batcher stops as a ping comes", r.ctl.id)
+		r.ctl.w.goOwned(func() { r.ctl.w.restartController(r.ctl) })
+	}
+	err := r.pb.Ping(modelUUID, slotNum, fieldKey, fieldBit)
+	if err == nil {
+		r.ctl.w.o.accept(r.ctl.id, pingRef{docKey{modelUUID, slotNum}, mustField(fieldKey), fieldBit})
+	}
+	return err
+}
+
+// watcherRun is one watcher of a model and the goroutine that hands what
+// it says to the oracle.
+type watcherRun struct {
+	id   watcherID
+	w    *liveness.Watcher
+	ch   chan liveness.Change
+	done chan struct{}
+}
+
+// startWatcher starts a watcher of model m on the controller, following
+// every key of the model. Its outage tolerance is ten periods, so that it
+// lives through long outages and must answer with errors meanwhile.
+func (c *controller) startWatcher(m int) {
+	id := watcherID{c.id, m}
+	lw := liveness.NewWatcher(c.store, c.w.models[m], c.opts(liveness.WithOutageTolerance(10*c.w.period))...)
+	wr := &watcherRun{id: id, w: lw, ch: make(chan liveness.Change, 4096), done: make(chan struct{})}
+	c.w.o.watcherStarted(id)
+	c.mu.Lock()
+	c.watchers[m] = wr
+	c.mu.Unlock()
+	c.w.goOwned(func() {
+		defer close(wr.done)
+		for change := range wr.ch {
+			c.w.o.said(id, change.Key, change.Alive, true)
+		}
+	})
+	lw.WatchModel(wr.ch)
+	c.w.goOwned(func() {
+		err := lw.Wait()
+		c.w.o.watcherStopped(id)
+		close(wr.ch)
+		if err != nil && !c.w.stopping.Load() {
+			c.w.trace("c%d's watcher of model %d died: %v", c.id, m, err)
+			c.w.o.addFault(fault{ctl: c.id, kind: "watcher died", from: time.Now().Add(-10 * c.w.period), to: time.Now(), excuses: true})
+			c.w.after(c.w.period, func() {
+				if !c.w.stopping.Load() {
+					c.startWatcher(m)
+				}
+			})
+		}
+	})
+}
+
+// stopWatchers stops every watcher of the controller.
+func (c *controller) stopWatchers() {
+	c.mu.Lock()
+	runs := make([]*watcherRun, 0, len(c.watchers))
+	for _, wr := range c.watchers {
+		runs = append(runs, wr)
+	}
+	c.mu.Unlock()
+	for _, wr := range runs {
+		wr.w.Kill()
+	}
+	for _, wr := range runs {
+		<-wr.done
+	}
+}
+
+// faultOf is the rule the controller's store applies to every operation:
+// the fault the driver set, while it lasts.
+func (c *controller) faultOf(memstore.Call) memstore.Fault {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Now().Before(c.faultEnd) {
+		return c.fault
+	}
+	return memstore.Fault{}
+}
+
+// setFault gives the controller's connection f for d.
+func (c *controller) setFault(f memstore.Fault, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fault, c.faultEnd = f, time.Now().Add(d)
+}
+
+// probe asks the controller's watcher of model m whether key is alive, and
+// hands the answer to the oracle.
+func (c *controller) probe(m int, key string) {
+	c.mu.Lock()
+	wr := c.watchers[m]
+	c.mu.Unlock()
+	if wr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.w.period)
+	defer cancel()
+	alive, err := wr.w.AliveContext(ctx, key)
+	if err != nil {
+		return // a stale view, a stopped watcher: no answer is no lie
+	}
+	c.w.o.said(wr.id, key, alive, false)
+}
+
+var errOutage = errors.New("sim: the database is unreachable")

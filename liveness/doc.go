@@ -61,6 +61,16 @@
 // worker or a pinger whose Start fails. Every error starts "presence: "
 // once. Every database operation is bounded by WithOperationTimeout.
 //
+// The states a caller branches on have sentinels, to compare with
+// errors.Is rather than by text: ErrStopped (Ping and Sync on a stopped
+// PingBatcher; when it stopped because of an error, that error is in the
+// chain too), ErrDying (Alive and AliveKeys on a stopped Watcher) and
+// ErrAlreadyStarted (Start on a running Pinger). A worker made
+// WithJujuFace, as the root package's are, returns Juju's texts for these
+// instead, whole and without the prefix ("PingBatcher is stopped", "cannot
+// check liveness: watcher is dying", "pinger already started"), and the
+// same sentinels match them.
+//
 // # Beyond Juju's API
 //
 // Options carry what Juju's constructors could not: the slot period

@@ -27,12 +27,21 @@ type PingRecorder interface {
 // document carries its key.
 const MaxKeyLength = 4096
 
-// checkModelUUID accepts any non-empty id without the ':' separator.
-func checkModelUUID(modelUUID string) error {
+// checkModelID refuses a model id that cannot head the _ids of its
+// documents: an empty one, and one holding the ':' separator. Every face
+// needs this much; a PingBatcher, shared by the pingers of both faces,
+// asks no more of the ids its pingers hand it.
+func checkModelID(modelUUID string) error {
 	if problem := layout.ValidModelUUID(modelUUID); problem != "" {
 		return notValidf("%s", problem)
 	}
 	return nil
+}
+
+// checkModel refuses a model id the face does not take: any id that can
+// head the _ids of its documents, on either face.
+func (f face) checkModel(modelUUID string) error {
+	return checkModelID(modelUUID)
 }
 
 // checkKey rejects keys that cannot name an agent: empty ones, overlong
@@ -67,8 +76,8 @@ func checkStore(store Store) error {
 
 // checkWorker reports why a worker of modelUUID in store could never run,
 // the model id first.
-func checkWorker(store Store, modelUUID string) error {
-	if err := checkModelUUID(modelUUID); err != nil {
+func (f face) checkWorker(store Store, modelUUID string) error {
+	if err := f.checkModel(modelUUID); err != nil {
 		return err
 	}
 	return checkStore(store)

@@ -62,8 +62,8 @@ func TestWatcherOfMalformedModelIsDead(t *testing.T) {
 				w.Unwatch("k", ch)
 				w.StartSync()
 				w.Sync()
-				if _, err := w.Alive("k"); err == nil {
-					t.Errorf("watcher of %q: Alive gave no error", c.model)
+				if _, err := w.Alive("k"); !errors.Is(err, liveness.ErrDying) {
+					t.Errorf("watcher of %q: Alive = %v, not ErrDying", c.model, err)
 				}
 				if err := w.Stop(); err == nil || !strings.Contains(err.Error(), c.errIs) {
 					t.Errorf("watcher of %q: Stop = %v", c.model, err)
@@ -210,8 +210,8 @@ func TestWatcherMethodsAfterStop(t *testing.T) {
 			w.Unwatch("k", ch)
 			w.StartSync()
 			w.Sync()
-			if _, err := w.Alive("k"); err == nil {
-				t.Errorf("Alive on a stopped watcher gave no error")
+			if _, err := w.Alive("k"); !errors.Is(err, liveness.ErrDying) {
+				t.Errorf("Alive on a stopped watcher = %v, not ErrDying", err)
 			}
 			assertStopsCleanly(t, "a stopped watcher", w)
 			w.Kill()
@@ -304,11 +304,11 @@ func TestBatcherAfterStop(t *testing.T) {
 			t.Fatal(err)
 		}
 		within(t, "methods of a stopped batcher", func() {
-			if err := pb.Ping(modelA, startSlot, "0", 1); err == nil || !strings.Contains(err.Error(), "stopped") {
-				t.Errorf("Ping after Stop = %v", err)
+			if err := pb.Ping(modelA, startSlot, "0", 1); !errors.Is(err, liveness.ErrStopped) {
+				t.Errorf("Ping after Stop = %v, not ErrStopped", err)
 			}
-			if err := pb.Sync(); err == nil || !strings.Contains(err.Error(), "stopped") {
-				t.Errorf("Sync after Stop = %v", err)
+			if err := pb.Sync(); !errors.Is(err, liveness.ErrStopped) {
+				t.Errorf("Sync after Stop = %v, not ErrStopped", err)
 			}
 			assertStopsCleanly(t, "a stopped batcher", pb)
 		})

@@ -37,6 +37,7 @@ type config struct {
 	toleranceSet  bool
 	opTimeout     time.Duration
 	gracefulStop  bool
+	face          face
 	rejected      []string
 }
 
@@ -182,4 +183,21 @@ func (c config) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // expires. This goes beyond Juju's API.
 func WithGracefulStop(graceful bool) Option {
 	return func(c *config) { c.gracefulStop = graceful }
+}
+
+// WithJujuFace makes a worker follow Juju's state/presence where it and
+// this package differ, as the root package's workers do: errors carry
+// Juju's exact texts where Juju had one ("PingBatcher is stopped", "cannot
+// check liveness: watcher is dying", "pinger already started"), without
+// the "presence: " prefix. The sentinels (ErrStopped, ErrDying,
+// ErrAlreadyStarted) match on either face. Off by default; it is for code
+// written against Juju's package, whose tests match Juju's texts, that
+// runs on a Store of its choosing.
+func WithJujuFace(juju bool) Option {
+	return func(c *config) {
+		c.face = livenessFace
+		if juju {
+			c.face = jujuFace
+		}
+	}
 }

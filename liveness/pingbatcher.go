@@ -102,7 +102,7 @@ type batcherStats struct {
 // that is already dead with the reason.
 func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
 	if err := checkStore(store); err != nil {
-		return NewDeadPingBatcher(err)
+		return NewDeadPingBatcher(err, opts...)
 	}
 	cfg := batcherConfig(newConfig(opts))
 	pb := &PingBatcher{
@@ -136,9 +136,11 @@ func batcherConfig(cfg config) config {
 }
 
 // NewDeadPingBatcher returns a PingBatcher that is already stopped with an
-// error: Ping, Sync, Wait and Stop return err at once.
-func NewDeadPingBatcher(err error) *PingBatcher {
-	pb := &PingBatcher{cfg: newConfig(nil)}
+// error: Wait and Stop return err at once, and Ping and Sync an error for
+// which both errors.Is(e, err) and errors.Is(e, ErrStopped) hold. Of the
+// options, only WithJujuFace matters.
+func NewDeadPingBatcher(err error, opts ...Option) *PingBatcher {
+	pb := &PingBatcher{cfg: newConfig(opts)}
 	pb.closed.Store(true)
 	pb.tomb.Kill(err)
 	pb.tomb.Go(func() error { return err })
@@ -149,8 +151,8 @@ func NewDeadPingBatcher(err error) *PingBatcher {
 // Ping should be called by a Pinger when it is ready to update its time
 // slot. It records the bit in memory and returns; the next flush writes it.
 // A nil error means the ping will be written by a flush, the final one
-// included: it fails once the batcher is stopping, or when the arguments
-// could not have come from a Pinger.
+// included: it fails once the batcher is stopping (ErrStopped), or when the
+// arguments could not have come from a Pinger (errors.NotValid).
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
 	if !bitfield.ValidFieldBit(fieldBit) {
 		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
@@ -175,8 +177,10 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
 		// A new bucket: check the model id once here rather than on every
 		// ping; an id with ':' would put the document under another
-		// model's prefix.
-		if err := checkModelUUID(modelUUID); err != nil {
+		// model's prefix. Only that is checked, whatever the batcher's
+		// face: the pingers of either face may share it, and each checked
+		// its model by its own face's rule.
+		if err := checkModelID(modelUUID); err != nil {
 			shard.mu.Unlock()
 			return err
 		}
@@ -265,18 +269,18 @@ func mergeBuckets(into, from map[bucketKey]*bucket) {
 }
 
 // stoppedErr is what Ping and Sync return once the batcher is stopping:
-// the error it stopped with, or, after a clean stop, the text Juju's
-// callers match.
+// ErrStopped, with the error it stopped with if any.
 func (pb *PingBatcher) stoppedErr() error {
 	if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
-		return err
+		return pb.cfg.face.batcherStopped(err)
 	}
-	return errorf("PingBatcher is stopped")
+	return pb.cfg.face.batcherStopped(nil)
 }
 
 // Sync asks for an immediate flush of the pings recorded so far, and returns
-// once they are written, or with the error that prevented it. Several Sync
-// calls at once share one flush.
+// once they are written, or with the error that prevented it (ErrStopped
+// once the batcher is stopping). Several Sync calls at once share one
+// flush.
 func (pb *PingBatcher) Sync() error {
 	return pb.SyncContext(context.Background())
 }

@@ -66,7 +66,7 @@ func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingR
 		recorderFunc: recorderFunc,
 		cfg:          newConfig(opts),
 	}
-	switch err := checkWorker(store, modelUUID); {
+	switch err := p.cfg.face.checkWorker(store, modelUUID); {
 	case err != nil:
 		p.badInput = err
 	case recorderFunc == nil:
@@ -78,7 +78,8 @@ func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingR
 }
 
 // Start starts periodically reporting that p's key is alive. It returns once
-// the first ping was handed to the recorder.
+// the first ping was handed to the recorder. On a pinger that runs, it
+// fails with ErrAlreadyStarted.
 func (p *Pinger) Start() error {
 	return p.StartContext(context.Background())
 }
@@ -92,7 +93,7 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 		return p.badInput
 	}
 	if p.started {
-		return notValidf("pinger for %q already started", p.key)
+		return p.cfg.face.alreadyStarted(p.key, p.modelUUID)
 	}
 	if err := p.prepare(ctx); err != nil {
 		return err
@@ -122,7 +123,7 @@ func (p *Pinger) prepare(ctx context.Context) error {
 	p.delta = 0
 	if p.cfg.measureSkew {
 		if p.delta, err = clockDelta(opCtx, p.store, p.cfg.clock.Now); err != nil {
-			return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
+			return p.cfg.face.clockNotMeasured(p.key, p.modelUUID, err)
 		}
 	}
 	p.seq = seq
@@ -134,12 +135,13 @@ func (p *Pinger) prepare(ctx context.Context) error {
 
 // clockDelta measures how far the database server's clock is ahead of the
 // local one, read by now. The server reports its time to the millisecond;
-// the round trip is split in two, which bounds the error by half of it.
+// the round trip is split in two, which bounds the error by half of it. A
+// failure says so in Juju's words, then why.
 func clockDelta(ctx context.Context, store Store, now func() time.Time) (time.Duration, error) {
 	before := now()
 	serverTime, err := store.ServerTime(ctx)
 	if err != nil {
-		return 0, err
+		return 0, bareAnnotatef(err, "%s", clockSyncText)
 	}
 	after := now()
 	local := before.Add(after.Sub(before) / 2)

@@ -127,8 +127,8 @@ func TestPingerStartTwice(t *testing.T) {
 		pb := e.batcher()
 		p := e.pinger(modelA, "k", pb)
 		err := p.Start()
-		if err == nil || !strings.Contains(err.Error(), "already started") {
-			t.Errorf("second Start = %v", err)
+		if !errors.Is(err, liveness.ErrAlreadyStarted) {
+			t.Errorf("second Start = %v, not ErrAlreadyStarted", err)
 		}
 		if !errors.Is(err, errors.NotValid) {
 			t.Errorf("second Start = %v, not a NotValid error", err)
@@ -159,8 +159,8 @@ func TestPingerDiesWithItsBatcher(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := p.Wait()
-		if err == nil || !strings.HasSuffix(err.Error(), "PingBatcher is stopped") {
-			t.Errorf("pinger error = %v, want one ending in \"PingBatcher is stopped\"", err)
+		if !errors.Is(err, liveness.ErrStopped) {
+			t.Errorf("pinger error = %v, want ErrStopped", err)
 		}
 		if kerr := p.KillForTesting(); kerr == nil || kerr.Error() != err.Error() {
 			t.Errorf("KillForTesting = %v, want the loop's error %v", kerr, err)

@@ -28,8 +28,12 @@
 // clock with database server", followed by why. Code need not match text:
 // ErrStopped, ErrDying and ErrAlreadyStarted are liveness's sentinels,
 // which errors.Is finds on either face. Errors Juju did not have start
-// "presence: ", as liveness's do. Every constructor here sets
-// liveness.WithJujuFace, which does this.
+// "presence: ", as liveness's do.
+//
+// Model ids are taken as Juju took them: any id that is not empty and
+// holds no ':', such as the "test-uuid" of Juju's tests, where package
+// liveness takes model UUIDs in canonical form alone. Every constructor
+// here sets liveness.WithJujuFace, which does both.
 //
 // Three collections hang off the caller's base collection B (Juju passes
 // "presence"): B.seqs, B.beings and B.pings. RemovePresenceForModel

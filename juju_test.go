@@ -402,3 +402,33 @@ func TestStoppedWorkersTexts(t *testing.T) {
 	assertText("RemovePresenceForModel of a database the server refuses", presence.RemovePresenceForModel(bad, modelA), nil,
 		fmt.Sprintf("errors removing presence for model %q: %v", modelA.Id(), storeErr))
 }
+
+// TestJujuModelIDsAreTaken runs every worker of this package on a model id
+// of Juju's tests, which is not a UUID: Juju took any id, and so does this
+// package.
+func TestJujuModelIDsAreTaken(t *testing.T) {
+	db := testserver.Shared(t).Database(t)
+	base := db.C("presence")
+	model := names.NewModelTag("test-uuid")
+	pb := presence.NewPingBatcherWithOptions(base, append(jujuOpts(), presence.WithFlushInterval(time.Hour))...)
+	defer pb.Stop()
+	p := presence.NewPingerWithOptions(base, model, "k", func() presence.PingRecorder { return pb }, jujuOpts()...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w := presence.NewWatcherWithOptions(base, model, append(jujuOpts(), presence.WithPruning(false))...)
+	defer w.Stop()
+	if alive, err := w.Alive("k"); err != nil || !alive {
+		t.Errorf("Alive = %v, %v; want true", alive, err)
+	}
+	if err := presence.NewPrunerWithOptions(model.Id(), db.C("presence.beings"), db.C("presence.pings"), 0, jujuOpts()...).Prune(nil); err != nil {
+		t.Errorf("Prune = %v", err)
+	}
+	if err := presence.RemovePresenceForModel(base, model); err != nil {
+		t.Errorf("RemovePresenceForModel = %v", err)
+	}
+}

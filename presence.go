@@ -103,7 +103,7 @@ var (
 
 // jujuFace returns opts and, last so that it wins, the option that makes a
 // worker follow Juju where Juju and package liveness differ: Juju's error
-// texts.
+// texts, and any model id Juju took.
 func jujuFace(opts []Option) []Option {
 	return append(opts[:len(opts):len(opts)], liveness.WithJujuFace(true))
 }

@@ -58,7 +58,13 @@
 // Mistakes in arguments (an empty or malformed model UUID, a bad key, a nil
 // store) give errors for which errors.Is(err, errors.NotValid) holds, from
 // github.com/juju/errors; constructors that cannot return one give a dead
-// worker or a pinger whose Start fails. Every error starts "presence: "
+// worker or a pinger whose Start fails. Model ids must be UUIDs in the
+// canonical form Juju gives its models: 8-4-4-4-12 hexadecimal digits, in
+// lower case (ids are compared byte for byte, so upper case would name
+// another model). A worker made WithJujuFace, as the root package's are,
+// takes any id Juju took: non-empty and without ':', such as the
+// "test-uuid" of Juju's tests. A PingBatcher, whose pingers may be of
+// either face, asks only that much of the ids they hand it. Every error starts "presence: "
 // once. Every database operation is bounded by WithOperationTimeout.
 //
 // The states a caller branches on have sentinels, to compare with

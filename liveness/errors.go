@@ -103,15 +103,15 @@ func notValidf(format string, args ...interface{}) error {
 }
 
 // face says whose rules a worker follows where Juju's state/presence and
-// this package differ: error texts.
+// this package differ: error texts and model ids.
 type face uint8
 
 const (
 	// livenessFace is this package's: errors carry one "presence: "
-	// prefix and their context.
+	// prefix and their context, and model ids are UUIDs.
 	livenessFace face = iota
 	// jujuFace is the root package's (WithJujuFace): Juju's exact texts
-	// where Juju had one.
+	// where Juju had one, and any model id Juju took.
 	jujuFace
 )
 

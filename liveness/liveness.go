@@ -38,10 +38,18 @@ func checkModelID(modelUUID string) error {
 	return nil
 }
 
-// checkModel refuses a model id the face does not take: any id that can
-// head the _ids of its documents, on either face.
+// checkModel refuses a model id the face does not take: this package's
+// takes model UUIDs in canonical form alone; Juju's takes any id Juju
+// took, such as "test-uuid".
 func (f face) checkModel(modelUUID string) error {
-	return checkModelID(modelUUID)
+	problem := layout.ValidCanonicalUUID(modelUUID)
+	if f == jujuFace {
+		problem = layout.ValidModelUUID(modelUUID)
+	}
+	if problem != "" {
+		return notValidf("%s", problem)
+	}
+	return nil
 }
 
 // checkKey rejects keys that cannot name an agent: empty ones, overlong

@@ -40,21 +40,15 @@ func assertStopsCleanly(t *testing.T, what string, w interface {
 	}
 }
 
-// TestWatcherOfMalformedModelIsDead builds watchers of an empty model id
-// and of one that holds the ':' separator: each is dead with an error that
-// names the problem, and every method returns at once.
+// TestWatcherOfMalformedModelIsDead builds watchers of model ids that are
+// not model UUIDs: each is dead with an error that names the problem, and
+// every method returns at once.
 func TestWatcherOfMalformedModelIsDead(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
-		for _, c := range []struct {
-			model string
-			errIs string
-		}{
-			{"", "empty model UUID"},
-			{"uuid:with-colon", "contains ':'"},
-		} {
-			w := liveness.NewWatcher(e.store, c.model, e.opts()...)
-			within(t, "Wait on a watcher of "+c.model, func() {
-				assertNotValid(t, "Wait on a watcher of "+c.model, w.Wait(), c.errIs)
+		for _, c := range malformedModels {
+			w := liveness.NewWatcher(e.store, c.uuid, e.opts()...)
+			within(t, "Wait on a watcher of "+c.uuid, func() {
+				assertNotValid(t, "Wait on a watcher of "+c.uuid, w.Wait(), c.errIs)
 			})
 			within(t, "methods of a dead watcher", func() {
 				ch := make(chan liveness.Change)
@@ -63,10 +57,10 @@ func TestWatcherOfMalformedModelIsDead(t *testing.T) {
 				w.StartSync()
 				w.Sync()
 				if _, err := w.Alive("k"); !errors.Is(err, liveness.ErrDying) {
-					t.Errorf("watcher of %q: Alive = %v, not ErrDying", c.model, err)
+					t.Errorf("watcher of %q: Alive = %v, not ErrDying", c.uuid, err)
 				}
 				if err := w.Stop(); err == nil || !strings.Contains(err.Error(), c.errIs) {
-					t.Errorf("watcher of %q: Stop = %v", c.model, err)
+					t.Errorf("watcher of %q: Stop = %v", c.uuid, err)
 				}
 			})
 		}
@@ -113,13 +107,15 @@ func TestKeysWithDotsAndDollarsWork(t *testing.T) {
 	})
 }
 
-// TestPingerRejectsMalformedModel gives a pinger a model id with ':' in
-// it: Start fails and names the problem, and nothing is written.
+// TestPingerRejectsMalformedModel gives pingers model ids that are not
+// model UUIDs: Start fails and names the problem, and nothing is written.
 func TestPingerRejectsMalformedModel(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
-		p := liveness.NewPinger(e.store, "a:b", "k", pb, e.opts()...)
-		assertNotValid(t, "Start", p.Start(), "contains ':'")
+		for _, c := range malformedModels {
+			p := liveness.NewPinger(e.store, c.uuid, "k", pb, e.opts()...)
+			assertNotValid(t, "Start of a pinger of model "+c.uuid, p.Start(), c.errIs)
+		}
 		if n := e.count("presence.seqs") + e.count("presence.beings"); n != 0 {
 			t.Errorf("a pinger of a malformed model wrote %d documents", n)
 		}
@@ -354,11 +350,45 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 	})
 }
 
-// malformedModels are model ids no worker takes, with what their error
-// says.
+// malformedModels are model ids no worker of this package's face takes,
+// with what their error says: all but the first two are ids Juju's face
+// takes.
 var malformedModels = []struct{ uuid, errIs string }{
 	{"", "empty model UUID"},
 	{modelA + ":", "contains ':'"},
+	{"test-uuid", `model UUID "test-uuid" is not a UUID`},
+	{modelA + "0", "is not a UUID"},
+	{"urn:uuid:" + modelA, "contains ':'"},
+	{strings.ToUpper(modelA), "upper-case"},
+}
+
+// TestJujuFaceTakesJujuModelIDs runs a pinger and a watcher made
+// WithJujuFace on a model id of Juju's tests, which this package's face
+// refuses, through a batcher of this package's face: the batcher takes
+// the pings whoever's pinger sends them, and the watcher sees the key.
+func TestJujuFaceTakesJujuModelIDs(t *testing.T) {
+	forEachFace(t, func(t *testing.T, e *env) {
+		const model = "test-uuid"
+		assertNotValid(t, "Wait on a watcher of "+model, liveness.NewWatcher(e.store, model, e.opts()...).Wait(), "is not a UUID")
+		pb := e.batcher()
+		juju := e.opts(liveness.WithJujuFace(true))
+		w := liveness.NewWatcher(e.store, model, append(juju, liveness.WithPruning(false))...)
+		e.addTimers(1)
+		defer func() {
+			if err := w.Stop(); err != nil {
+				t.Errorf("stopping the watcher: %v", err)
+			}
+			e.addTimers(-1)
+		}()
+		p := liveness.NewPinger(e.store, model, "k", pb, juju...)
+		e.startPinger(p)
+		defer e.stop(p)
+		flushAndSync(t, pb, w)
+		assertAlive(t, w, "k", true)
+		if n := e.count("presence.pings", bson.E{Key: "_id", Value: docID(model, startSlot)}); n != 1 {
+			t.Errorf("%d slot documents of %s, want 1", n, model)
+		}
+	})
 }
 
 // TestPrunerOfMalformedModel prunes with an empty model id and one with

@@ -189,7 +189,8 @@ func WithGracefulStop(graceful bool) Option {
 // this package differ, as the root package's workers do: errors carry
 // Juju's exact texts where Juju had one ("PingBatcher is stopped", "cannot
 // check liveness: watcher is dying", "pinger already started"), without
-// the "presence: " prefix. The sentinels (ErrStopped, ErrDying,
+// the "presence: " prefix, and any model id Juju took is taken, such as
+// "test-uuid", rather than UUIDs alone. The sentinels (ErrStopped, ErrDying,
 // ErrAlreadyStarted) match on either face. Off by default; it is for code
 // written against Juju's package, whose tests match Juju's texts, that
 // runs on a Store of its choosing.

@@ -208,7 +208,9 @@ func TestShortPeriodsKeepLiveKeysAlive(t *testing.T) {
 			p, flush := c.period, c.flush
 			t.Run(fmt.Sprintf("period=%v/flush=%v", p, flush), func(t *testing.T) {
 				e := e.sub(t)
-				model := fmt.Sprintf("short-%d-%d", p/time.Millisecond, flush/time.Millisecond)
+				// A model of its own per case, named by its period and flush
+				// interval in milliseconds.
+				model := fmt.Sprintf("00000000-0000-4000-8000-%06d%06d", p/time.Millisecond, flush/time.Millisecond)
 				into := time.Duration(e.clock.Now().UnixNano() % int64(p))
 				e.advance((p*9/10 - into + p) % p)
 				opts := e.opts(liveness.WithPeriod(p), liveness.WithFlushInterval(flush), liveness.WithPruning(false))

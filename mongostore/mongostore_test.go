@@ -14,14 +14,17 @@ import (
 
 func TestMain(m *testing.M) { testserver.Main(m) }
 
+// model is the model UUID of these tests.
+const model = "e5a0c6d2-3b4f-4a1e-9c8d-7f6e5d4c3b2a"
+
 func TestSmoke(t *testing.T) {
 	db := testserver.Shared(t).MongoDatabase(t)
 	store := mongostore.New(db.Collection("presence"))
 	pb := liveness.NewPingBatcher(store)
 	defer pb.Stop()
-	w := liveness.NewWatcher(store, "model")
+	w := liveness.NewWatcher(store, model)
 	defer w.Stop()
-	p := liveness.NewPinger(store, "model", "k", pb)
+	p := liveness.NewPinger(store, model, "k", pb)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +52,11 @@ func TestNilBaseIsAMistake(t *testing.T) {
 	store := mongostore.New(nil)
 	dead := liveness.NewDeadPingBatcher(errors.New("unused"))
 	for what, err := range map[string]error{
-		"watcher":                liveness.NewWatcher(store, "model").Wait(),
-		"pinger's Start":         liveness.NewPinger(store, "model", "k", dead).Start(),
+		"watcher":                liveness.NewWatcher(store, model).Wait(),
+		"pinger's Start":         liveness.NewPinger(store, model, "k", dead).Start(),
 		"batcher":                liveness.NewPingBatcher(store).Wait(),
-		"Prune":                  liveness.NewPruner(store, "model", 0).Prune(nil),
-		"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), store, "model"),
+		"Prune":                  liveness.NewPruner(store, model, 0).Prune(nil),
+		"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), store, model),
 	} {
 		if err == nil || !strings.Contains(err.Error(), "nil base collection") {
 			t.Errorf("%s = %v, want an error about the nil base collection", what, err)

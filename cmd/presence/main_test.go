@@ -239,6 +239,31 @@ func closedAddress(t *testing.T) string {
 	return addr
 }
 
+// TestModelMustBeAUUID gives commands that read a model an id that is not
+// a model UUID in canonical form, on a database that has the collections:
+// each exits 2, before connecting, with one line saying why, and prints
+// nothing else. (watch checks its flags the same way, and would run until
+// interrupted if it took the id.)
+func TestModelMustBeAUUID(t *testing.T) {
+	f := newFixture(t)
+	f.start(t, f.batcher(t), "machine-0")
+	for _, c := range []struct{ model, problem string }{
+		{"not-a-uuid", `model UUID "not-a-uuid" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{"test-uuid", `model UUID "test-uuid" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{model + "0", `model UUID "` + model + `0" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{strings.ToUpper(model), `model UUID "` + strings.ToUpper(model) + `" has upper-case digits: model UUIDs are lower-case`},
+	} {
+		for _, command := range []string{"status", "prune"} {
+			r := runArgs(t, command, "--url", f.url, "--db", f.db.Name, "--model", c.model, "--timeout", "5s")
+			want := "presence: invalid --model: " + c.problem + "\n"
+			if r.code != exitUsage || r.stderr != want || r.stdout != "" {
+				t.Errorf("%s --model %s: exit %d, stderr %q, stdout %q; want exit %d, stderr %q and no output",
+					command, c.model, r.code, r.stderr, r.stdout, exitUsage, want)
+			}
+		}
+	}
+}
+
 func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 	f := newFixture(t)
 	// A database with the collections, to tell a missing one apart.
@@ -258,7 +283,7 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"no URL", []string{"status", "--model", model}, exitUsage, "--url is required"},
 		{"empty model", []string{"status", "--url", f.url}, exitUsage, "--model is required"},
-		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, exitUsage, `invalid model UUID "a:b"`},
+		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, exitUsage, `model UUID "a:b" contains ':'`},
 		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, exitUsage, "whole number of seconds"},
 		{"short demo", []string{"demo", "--duration", "1s"}, exitUsage, "too short"},
 		{"short soak", []string{"soak", "--duration", "10s"}, exitUsage, "too short"},

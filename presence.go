@@ -48,8 +48,8 @@ const (
 	DefaultFlushInterval = liveness.DefaultFlushInterval
 	// DefaultOperationTimeout bounds each database operation of a worker.
 	DefaultOperationTimeout = liveness.DefaultOperationTimeout
-	// MaxKeyLength is the longest key, in bytes, a Pinger or Watcher
-	// accepts.
+	// MaxKeyLength is the longest key, in bytes, a Pinger accepts; a
+	// Watcher answers about any key.
 	MaxKeyLength = liveness.MaxKeyLength
 )
 

@@ -22,9 +22,10 @@ type PingRecorder interface {
 	Ping(modelUUID string, slot int64, fieldKey string, fieldBit uint64) error
 }
 
-// MaxKeyLength is the longest key, in bytes, a Pinger or Watcher accepts.
-// Keys name agents; a longer one is surely a mistake, and every being
-// document carries its key.
+// MaxKeyLength is the longest key, in bytes, a Pinger accepts. Keys name
+// agents; a longer one is surely a mistake, and every being document
+// carries its key. A Watcher answers about any key, as Juju's did: one no
+// Pinger accepts is never alive.
 const MaxKeyLength = 4096
 
 // checkModelID refuses a model id that cannot head the _ids of its

@@ -123,12 +123,13 @@ func TestPingerRejectsMalformedModel(t *testing.T) {
 }
 
 // TestWatcherIgnoresOddKeys watches and asks about keys no pinger can
-// have: they are simply never alive.
+// have, as MaxKeyLength's doc says a watcher takes: they are simply never
+// alive.
 func TestWatcherIgnoresOddKeys(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		w := e.watcher(modelA)
 		ch := make(chan liveness.Change, 10)
-		for _, key := range []string{"", "a\x00b", "a\xffb", strings.Repeat("k", 1<<20)} {
+		for _, key := range []string{"", "a\x00b", "a\xffb", strings.Repeat("k", liveness.MaxKeyLength+1), strings.Repeat("k", 1<<20)} {
 			w.Watch(key, ch)
 			assertChange(t, ch, liveness.Change{Key: key, Alive: false})
 			assertAlive(t, w, key, false)

@@ -99,6 +99,7 @@ func TestPingerRejectsBadInput(t *testing.T) {
 			{"empty key", liveness.NewPinger(e.store, modelA, "", pb), "empty key"},
 			{"NUL in key", liveness.NewPinger(e.store, modelA, "a\x00b", pb), "NUL"},
 			{"bad UTF-8", liveness.NewPinger(e.store, modelA, "a\xffb", pb), "UTF-8"},
+			{"key a byte too long", liveness.NewPinger(e.store, modelA, strings.Repeat("k", liveness.MaxKeyLength+1), pb), "longer than"},
 			{"huge key", liveness.NewPinger(e.store, modelA, strings.Repeat("k", 1<<20), pb), "longer than"},
 		}
 		for _, c := range cases {

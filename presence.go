@@ -122,7 +122,7 @@ var NewCollector = liveness.NewCollector
 func store(base *mgo.Collection) liveness.Store {
 	s, err := mgostore.New(base)
 	if err != nil {
-		return liveness.BrokenStore(errors.WithType(errors.Errorf("presence: %v", err), errors.NotValid))
+		return liveness.BrokenStore(err)
 	}
 	return s
 }
@@ -191,7 +191,7 @@ func NewPruner(modelUUID string, beings *mgo.Collection, pings *mgo.Collection, 
 func NewPrunerWithOptions(modelUUID string, beings, pings *mgo.Collection, delta time.Duration, opts ...Option) *Pruner {
 	var st liveness.Store
 	if s, err := mgostore.NewPruning(beings, pings); err != nil {
-		st = liveness.BrokenStore(errors.WithType(errors.Errorf("presence: pruner needs both the beings and the pings collection: %v", err), errors.NotValid))
+		st = liveness.BrokenStore(errors.Annotate(err, "pruner needs both the beings and the pings collection"))
 	} else {
 		st = s
 	}

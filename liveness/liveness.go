@@ -6,6 +6,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/juju/errors"
+
 	"github.com/presence-go/presence/internal/layout"
 )
 
@@ -94,11 +96,16 @@ func (f face) checkWorker(store Store, modelUUID string) error {
 
 // BrokenStore returns a Store that stands for one that could not be made,
 // because err: workers given it report err as a mistake in their
-// arguments, as they do for a bad model UUID or key. It lets a face whose
-// constructors cannot return an error (the Juju-compatible ones take a
-// driver's collection) report a bad collection the way Juju's did.
+// arguments, as they do for a bad model UUID or key, with the "presence: "
+// prefix once and errors.Is(e, errors.NotValid) holding, and err in the
+// chain. It lets a face whose constructors cannot return an error (the
+// Juju-compatible ones take a driver's collection) report a bad
+// collection the way Juju's did.
 func BrokenStore(err error) Store {
-	return brokenStore{err}
+	if err == nil {
+		return brokenStore{notValidf("the store could not be made")}
+	}
+	return brokenStore{errors.WithType(&presenceError{cause: err}, errors.NotValid)}
 }
 
 // brokenStore fails every operation with its error.

@@ -2,6 +2,7 @@ package liveness_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,41 @@ func TestNilStoreIsAMistake(t *testing.T) {
 		assertNotValid(t, "Prune with a nil store", liveness.NewPruner(nil, modelA, 0).Prune(nil), "nil store")
 		assertNotValid(t, "RemovePresenceForModel of a nil store", liveness.RemovePresenceForModel(context.Background(), nil, modelA), "nil store")
 	})
+}
+
+// TestBrokenStoreIsAMistake builds every worker on a store that could not
+// be made: each reports, at once, the store's reason as a caller's
+// mistake, with the "presence: " prefix once and the reason in the chain.
+// It needs no database.
+func TestBrokenStoreIsAMistake(t *testing.T) {
+	reason := errors.New("nil base collection")
+	for _, c := range []struct {
+		name  string
+		store liveness.Store
+		want  string
+	}{
+		{"reason", liveness.BrokenStore(reason), "presence: nil base collection"},
+		{"reason with the prefix", liveness.BrokenStore(fmt.Errorf("presence: %w", reason)), "presence: nil base collection"},
+		{"no reason", liveness.BrokenStore(nil), "presence: the store could not be made"},
+	} {
+		within(t, "workers of a broken store", func() {
+			dead := liveness.NewDeadPingBatcher(errors.New("unused"))
+			for what, err := range map[string]error{
+				"Wait on a watcher":      liveness.NewWatcher(c.store, modelA).Wait(),
+				"Start of a pinger":      liveness.NewPinger(c.store, modelA, "k", dead).Start(),
+				"Wait on a batcher":      liveness.NewPingBatcher(c.store).Wait(),
+				"Prune":                  liveness.NewPruner(c.store, modelA, 0).Prune(nil),
+				"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), c.store, modelA),
+			} {
+				if err == nil || err.Error() != c.want || !errors.Is(err, errors.NotValid) {
+					t.Errorf("%s: %s = %v; want %q, a NotValid error", c.name, what, err, c.want)
+				}
+				if c.name != "no reason" && !errors.Is(err, reason) {
+					t.Errorf("%s: %s = %v lost its reason", c.name, what, err)
+				}
+			}
+		})
+	}
 }
 
 // TestKeysWithDotsAndDollarsWork runs pingers whose keys hold characters

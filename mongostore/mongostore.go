@@ -25,7 +25,6 @@ import (
 	"strings"
 	"time"
 
-	jujuerrors "github.com/juju/errors"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -51,7 +50,7 @@ var _ liveness.Store = (*Store)(nil)
 // (errors.Is(err, errors.NotValid) holds, github.com/juju/errors).
 func New(base *mongo.Collection) liveness.Store {
 	if base == nil {
-		return liveness.BrokenStore(jujuerrors.WithType(errors.New("presence: nil base collection"), jujuerrors.NotValid))
+		return liveness.BrokenStore(errors.New("nil base collection"))
 	}
 	db := base.Database()
 	primary := options.Collection().SetReadPreference(readpref.Primary())

@@ -81,14 +81,16 @@
 //
 // Options carry what Juju's constructors could not: the slot period
 // (WithPeriod), the clock every timer goes through (WithClock, so tests can
-// drive time), a logger (WithLogger; silent by default), the batcher's flush
-// interval, outage tolerance and operation timeout, whether watchers prune
-// (WithPruning), and WithGracefulStop, under which a pinger's Stop records
-// its death so watchers see it at their next read (a restart then shows a
-// dead→alive pair). A Watcher can follow a whole model without naming keys
-// (WatchModel) and list the alive keys in one call (AliveKeys). Every
-// worker has Report, and NewCollector exposes the reports, and each
-// watcher's alive keys, to Prometheus.
+// drive time), whether slots follow the server's clock or the local one
+// (WithClockSkew), a logger (WithLogger; silent by default), the batcher's
+// flush interval, outage tolerance and operation timeout, whether watchers
+// prune (WithPruning), WithGracefulStop, under which a pinger's Stop
+// records its death so watchers see it at their next read (a restart then
+// shows a dead→alive pair), and WithJujuFace (Juju's error texts and model
+// ids). A Watcher can follow a whole model without naming keys
+// (WatchModel) and list the alive keys in one call (AliveKeys). Pingers,
+// batchers and watchers have Report (a Pruner has none), and NewCollector
+// exposes the reports, and each watcher's alive keys, to Prometheus.
 //
 // Every worker follows the tomb lifecycle: Kill asks it to stop, Wait
 // returns its first error, Stop does both; a Watcher also has Dead and Err.

@@ -17,6 +17,24 @@
 // WithFlushInterval, WithClockSkew, WithOutageTolerance,
 // WithOperationTimeout, WithPruning and WithGracefulStop.
 //
+// Where Juju's package returned an error text of its own, these workers
+// return it byte for byte, as Juju's tests match whole texts: "PingBatcher
+// is stopped" from Ping and Sync on a stopped batcher (or, when it stopped
+// because of an error, that error's own text), "cannot check liveness:
+// watcher is dying" from Alive on a stopped watcher, "pinger already
+// started" from Start on a running pinger, and "errors removing presence
+// for model %q: %v" from RemovePresenceForModel. A pinger that cannot
+// measure the server's clock says so in Juju's words, "cannot synchronize
+// clock with database server", followed by why. Code need not match text:
+// ErrStopped, ErrDying and ErrAlreadyStarted are liveness's sentinels,
+// which errors.Is finds on either face. Errors Juju did not have start
+// "presence: ", as liveness's do.
+//
+// Model ids are taken as Juju took them: any id that is not empty and
+// holds no ':', such as the "test-uuid" of Juju's tests, where package
+// liveness takes model UUIDs in canonical form alone. Every constructor
+// here sets liveness.WithJujuFace, which does both.
+//
 // Three collections hang off the caller's base collection B (Juju passes
 // "presence"): B.seqs, B.beings and B.pings. RemovePresenceForModel
 // removes a whole model from them; a Pruner, run now and then by every

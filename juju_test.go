@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/presence-go/presence"
 	"github.com/presence-go/presence/internal/testserver"
+	"github.com/presence-go/presence/mgostore"
 )
 
 // jujuOpts are the options of workers built through this package in these
@@ -334,4 +336,99 @@ func TestNewPrunerTakesTwoCollections(t *testing.T) {
 
 	assertNotValid(t, "Prune without beings", presence.NewPruner(uuid, nil, pings, 0).Prune(nil), "nil beings collection")
 	assertNotValid(t, "Prune without pings", presence.NewPruner(uuid, beings, nil, 0).Prune(nil), "nil pings collection")
+}
+
+// TestStoppedWorkersTexts pins the whole text of the errors Juju's callers
+// match (gocheck's ErrorMatches anchors the whole string): a stopped
+// batcher's Ping and Sync, a dead batcher's, Alive on a stopped or dead
+// watcher, Start on a running pinger, and a failed RemovePresenceForModel.
+// errors.Is finds the sentinel of each state all the same.
+func TestStoppedWorkersTexts(t *testing.T) {
+	db := testserver.Shared(t).Database(t)
+	base := db.C("presence")
+	assertText := func(what string, err, sentinel error, want string) {
+		t.Helper()
+		if err == nil || err.Error() != want || (sentinel != nil && !errors.Is(err, sentinel)) {
+			t.Errorf("%s = %v; want %q, for which errors.Is(err, %v) holds", what, err, want, sentinel)
+		}
+	}
+
+	pb := presence.NewPingBatcherWithOptions(base, append(jujuOpts(), presence.WithFlushInterval(time.Hour))...)
+	p := presence.NewPingerWithOptions(base, modelA, "k", func() presence.PingRecorder { return pb }, jujuOpts()...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Start()
+	assertText("Start of a running pinger", err, presence.ErrAlreadyStarted, "pinger already started")
+	if !errors.Is(err, errors.NotValid) {
+		t.Errorf("Start of a running pinger = %v, not a NotValid error", err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertText("Ping on a stopped batcher", pb.Ping("test-uuid", startSlot, "0", 8), presence.ErrStopped, "PingBatcher is stopped")
+	assertText("Sync on a stopped batcher", pb.Sync(), presence.ErrStopped, "PingBatcher is stopped")
+
+	testErr := fmt.Errorf("this is an error")
+	dead := presence.NewDeadPingBatcher(testErr)
+	assertText("Ping on a dead batcher", dead.Ping("test-uuid", startSlot, "0", 8), presence.ErrStopped, "this is an error")
+	assertText("Sync on a dead batcher", dead.Sync(), presence.ErrStopped, "this is an error")
+	assertText("Stop of a dead batcher", dead.Stop(), testErr, "this is an error")
+	assertText("Ping on a batcher dead without error", presence.NewDeadPingBatcher(nil).Ping("test-uuid", startSlot, "0", 8),
+		presence.ErrStopped, "PingBatcher is stopped")
+
+	w := presence.NewWatcherWithOptions(base, modelA, jujuOpts()...)
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Alive("a")
+	assertText("Alive on a stopped watcher", err, presence.ErrDying, "cannot check liveness: watcher is dying")
+	_, err = presence.NewDeadWatcher(testErr).Alive("a")
+	assertText("Alive on a dead watcher", err, presence.ErrDying, "cannot check liveness: watcher is dying")
+
+	// The server refuses the namespaces of a database named so.
+	bad := db.Session.DB("bad/name").C("presence")
+	store, err := mgostore.New(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeErr := store.RemoveModel(context.Background(), modelA.Id())
+	if storeErr == nil {
+		t.Fatal("the server took a database named bad/name")
+	}
+	assertText("RemovePresenceForModel of a database the server refuses", presence.RemovePresenceForModel(bad, modelA), nil,
+		fmt.Sprintf("errors removing presence for model %q: %v", modelA.Id(), storeErr))
+}
+
+// TestJujuModelIDsAreTaken runs every worker of this package on a model id
+// of Juju's tests, which is not a UUID: Juju took any id, and so does this
+// package.
+func TestJujuModelIDsAreTaken(t *testing.T) {
+	db := testserver.Shared(t).Database(t)
+	base := db.C("presence")
+	model := names.NewModelTag("test-uuid")
+	pb := presence.NewPingBatcherWithOptions(base, append(jujuOpts(), presence.WithFlushInterval(time.Hour))...)
+	defer pb.Stop()
+	p := presence.NewPingerWithOptions(base, model, "k", func() presence.PingRecorder { return pb }, jujuOpts()...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w := presence.NewWatcherWithOptions(base, model, append(jujuOpts(), presence.WithPruning(false))...)
+	defer w.Stop()
+	if alive, err := w.Alive("k"); err != nil || !alive {
+		t.Errorf("Alive = %v, %v; want true", alive, err)
+	}
+	if err := presence.NewPrunerWithOptions(model.Id(), db.C("presence.beings"), db.C("presence.pings"), 0, jujuOpts()...).Prune(nil); err != nil {
+		t.Errorf("Prune = %v", err)
+	}
+	if err := presence.RemovePresenceForModel(base, model); err != nil {
+		t.Errorf("RemovePresenceForModel = %v", err)
+	}
 }

@@ -48,8 +48,8 @@ const (
 	DefaultFlushInterval = liveness.DefaultFlushInterval
 	// DefaultOperationTimeout bounds each database operation of a worker.
 	DefaultOperationTimeout = liveness.DefaultOperationTimeout
-	// MaxKeyLength is the longest key, in bytes, a Pinger or Watcher
-	// accepts.
+	// MaxKeyLength is the longest key, in bytes, a Pinger accepts; a
+	// Watcher answers about any key.
 	MaxKeyLength = liveness.MaxKeyLength
 )
 
@@ -85,6 +85,29 @@ func WithOperationTimeout(d time.Duration) Option { return liveness.WithOperatio
 // Juju's API.
 func WithGracefulStop(graceful bool) Option { return liveness.WithGracefulStop(graceful) }
 
+// The states a caller branches on, compared with errors.Is; they are
+// liveness's, so either face's errors match either package's. The
+// workers here return Juju's texts: a stopped batcher's Ping and Sync
+// "PingBatcher is stopped", Alive on a stopped watcher "cannot check
+// liveness: watcher is dying", and Start on a running pinger "pinger
+// already started".
+var (
+	// ErrStopped is why a PingBatcher that has stopped refuses Ping and
+	// Sync; see liveness.ErrStopped.
+	ErrStopped = liveness.ErrStopped
+	// ErrDying is why a stopped Watcher cannot answer Alive.
+	ErrDying = liveness.ErrDying
+	// ErrAlreadyStarted is why Start fails on a Pinger that runs.
+	ErrAlreadyStarted = liveness.ErrAlreadyStarted
+)
+
+// jujuFace returns opts and, last so that it wins, the option that makes a
+// worker follow Juju where Juju and package liveness differ: Juju's error
+// texts, and any model id Juju took.
+func jujuFace(opts []Option) []Option {
+	return append(opts[:len(opts):len(opts)], liveness.WithJujuFace(true))
+}
+
 // MaxAliveKeySeries is the most alive keys of one watcher the collector
 // exposes one series each.
 const MaxAliveKeySeries = liveness.MaxAliveKeySeries
@@ -99,7 +122,7 @@ var NewCollector = liveness.NewCollector
 func store(base *mgo.Collection) liveness.Store {
 	s, err := mgostore.New(base)
 	if err != nil {
-		return liveness.BrokenStore(errors.WithType(errors.Errorf("presence: %v", err), errors.NotValid))
+		return liveness.BrokenStore(err)
 	}
 	return s
 }
@@ -113,7 +136,7 @@ func NewPinger(base *mgo.Collection, modelTag names.ModelTag, key string, record
 // NewPingerWithOptions is NewPinger with options (slot period, clock,
 // logger). A problem with the arguments is reported by Start.
 func NewPingerWithOptions(base *mgo.Collection, modelTag names.ModelTag, key string, recorderFunc func() PingRecorder, opts ...Option) *Pinger {
-	return liveness.NewPingerFunc(store(base), modelTag.Id(), key, recorderFunc, opts...)
+	return liveness.NewPingerFunc(store(base), modelTag.Id(), key, recorderFunc, jujuFace(opts)...)
 }
 
 // NewPingBatcher creates a worker that will batch ping requests and prepare
@@ -130,12 +153,15 @@ func NewPingBatcher(base *mgo.Collection, flushInterval time.Duration) *PingBatc
 // slot period, clock, logger). The flush interval defaults to
 // DefaultFlushInterval.
 func NewPingBatcherWithOptions(base *mgo.Collection, opts ...Option) *PingBatcher {
-	return liveness.NewPingBatcher(store(base), opts...)
+	return liveness.NewPingBatcher(store(base), jujuFace(opts)...)
 }
 
 // NewDeadPingBatcher returns a PingBatcher that is already stopped with an
-// error: Ping, Sync, Wait and Stop return err at once.
-func NewDeadPingBatcher(err error) *PingBatcher { return liveness.NewDeadPingBatcher(err) }
+// error: Wait and Stop return err at once, and so, by text, do Ping and
+// Sync, with an error of which errors.Is holds for err and ErrStopped.
+func NewDeadPingBatcher(err error) *PingBatcher {
+	return liveness.NewDeadPingBatcher(err, jujuFace(nil)...)
+}
 
 // NewWatcher returns a new Watcher. A watcher given an unusable base or
 // model tag is returned dead, with the reason as its error.
@@ -146,12 +172,12 @@ func NewWatcher(base *mgo.Collection, modelTag names.ModelTag) *Watcher {
 // NewWatcherWithOptions is NewWatcher with options (slot period, clock,
 // logger, pruning).
 func NewWatcherWithOptions(base *mgo.Collection, modelTag names.ModelTag, opts ...Option) *Watcher {
-	return liveness.NewWatcher(store(base), modelTag.Id(), opts...)
+	return liveness.NewWatcher(store(base), modelTag.Id(), jujuFace(opts)...)
 }
 
 // NewDeadWatcher returns a new watcher that is already dead and always
 // returns the given error from its Err method.
-func NewDeadWatcher(err error) *Watcher { return liveness.NewDeadWatcher(err) }
+func NewDeadWatcher(err error) *Watcher { return liveness.NewDeadWatcher(err, jujuFace(nil)...) }
 
 // NewPruner returns an object that is ready to prune the beings collection
 // of old sequences and the pings collection of old slots. delta is the
@@ -165,11 +191,11 @@ func NewPruner(modelUUID string, beings *mgo.Collection, pings *mgo.Collection, 
 func NewPrunerWithOptions(modelUUID string, beings, pings *mgo.Collection, delta time.Duration, opts ...Option) *Pruner {
 	var st liveness.Store
 	if s, err := mgostore.NewPruning(beings, pings); err != nil {
-		st = liveness.BrokenStore(errors.WithType(errors.Errorf("presence: pruner needs both the beings and the pings collection: %v", err), errors.NotValid))
+		st = liveness.BrokenStore(errors.Annotate(err, "pruner needs both the beings and the pings collection"))
 	} else {
 		st = s
 	}
-	return liveness.NewPruner(st, modelUUID, delta, opts...)
+	return liveness.NewPruner(st, modelUUID, delta, jujuFace(opts)...)
 }
 
 // RemovePresenceForModel removes all of the records of entities for a given
@@ -177,5 +203,5 @@ func NewPrunerWithOptions(modelUUID string, beings, pings *mgo.Collection, delta
 // alone, even when their id starts with this model's id. Errors from the
 // collections are reported together, each with the collection it came from.
 func RemovePresenceForModel(base *mgo.Collection, modelTag names.ModelTag) error {
-	return liveness.RemovePresenceForModel(context.Background(), store(base), modelTag.Id())
+	return liveness.RemovePresenceForModel(context.Background(), store(base), modelTag.Id(), jujuFace(nil)...)
 }

@@ -1,9 +1,9 @@
 package liveness_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,7 +112,7 @@ func TestAliveKeysListsWhoIsAlive(t *testing.T) {
 		if err := w.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.AliveKeys(); err == nil || !strings.HasSuffix(err.Error(), "watcher is dying") {
+		if _, err := w.AliveKeys(); !errors.Is(err, liveness.ErrDying) {
 			t.Errorf("AliveKeys on a stopped watcher = %v", err)
 		}
 	})

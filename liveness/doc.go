@@ -59,23 +59,41 @@
 // Mistakes in arguments (an empty or malformed model UUID, a bad key, a nil
 // store) give errors for which errors.Is(err, errors.NotValid) holds, from
 // github.com/juju/errors; constructors that cannot return one give a dead
-// worker or a pinger whose Start fails. Every error starts "presence: "
+// worker or a pinger whose Start fails. Model ids must be UUIDs in the
+// canonical form Juju gives its models: 8-4-4-4-12 hexadecimal digits, in
+// lower case (ids are compared byte for byte, so upper case would name
+// another model). A worker made WithJujuFace, as the root package's are,
+// takes any id Juju took: non-empty and without ':', such as the
+// "test-uuid" of Juju's tests. A PingBatcher, whose pingers may be of
+// either face, asks only that much of the ids they hand it. Every error starts "presence: "
 // once. Every database operation is bounded by WithOperationTimeout.
+//
+// The states a caller branches on have sentinels, to compare with
+// errors.Is rather than by text: ErrStopped (Ping and Sync on a stopped
+// PingBatcher; when it stopped because of an error, that error is in the
+// chain too), ErrDying (Alive and AliveKeys on a stopped Watcher) and
+// ErrAlreadyStarted (Start on a running Pinger). A worker made
+// WithJujuFace, as the root package's are, returns Juju's texts for these
+// instead, whole and without the prefix ("PingBatcher is stopped", "cannot
+// check liveness: watcher is dying", "pinger already started"), and the
+// same sentinels match them.
 //
 // # Beyond Juju's API
 //
 // Options carry what Juju's constructors could not: the slot period
 // (WithPeriod), the clock every timer goes through (WithClock, so tests can
-// drive time), a logger (WithLogger; silent by default), the batcher's flush
-// interval, outage tolerance and operation timeout, whether watchers prune
-// (WithPruning), and WithGracefulStop, under which a pinger's Stop records
-// its death so watchers see it at their next read (a restart then shows a
-// dead→alive pair). A Watcher can follow a whole model without naming keys
-// (WatchModel), list the alive keys in one call (AliveKeys), and tell of
-// every key the sequence that decides its liveness and the last slot that
-// sequence pinged (KeyStates). Every
-// worker has Report, and NewCollector exposes the reports, and each
-// watcher's alive keys, to Prometheus.
+// drive time), whether slots follow the server's clock or the local one
+// (WithClockSkew), a logger (WithLogger; silent by default), the batcher's
+// flush interval, outage tolerance and operation timeout, whether watchers
+// prune (WithPruning), WithGracefulStop, under which a pinger's Stop
+// records its death so watchers see it at their next read (a restart then
+// shows a dead→alive pair), WithRandSource (replayable draws), and
+// WithJujuFace (Juju's error texts and model ids). A Watcher can follow a
+// whole model without naming keys (WatchModel), list the alive keys in one
+// call (AliveKeys), and tell of every key the sequence that decides its
+// liveness and the last slot that sequence pinged (KeyStates). Pingers,
+// batchers and watchers have Report (a Pruner has none), and NewCollector
+// exposes the reports, and each watcher's alive keys, to Prometheus.
 //
 // Every worker follows the tomb lifecycle: Kill asks it to stop, Wait
 // returns its first error, Stop does both; a Watcher also has Dead and Err.

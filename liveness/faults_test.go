@@ -448,7 +448,7 @@ func TestSlowWritesWithinTheSlackKillNobody(t *testing.T) {
 // TestSlowWritesWithinTheSlackKillNobody, at a slot period and flush
 // interval.
 func slowWritesWithinTheSlack(t *testing.T, e *env, bridge *wirebridge.Bridge, slotPeriod, flush time.Duration) {
-	model := fmt.Sprintf("slow-%d", slotPeriod/time.Second)
+	model := fmt.Sprintf("00000000-0000-4000-8000-%012d", slotPeriod/time.Second) // a model per period
 	opts := e.opts(liveness.WithPeriod(slotPeriod), liveness.WithPruning(false), liveness.WithOutageTolerance(time.Hour))
 	// The batcher is flushed by hand, when its own timer would at the
 	// latest, and writes everything it holds each time: its own clock

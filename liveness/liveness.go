@@ -6,6 +6,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/juju/errors"
+
 	"github.com/presence-go/presence/internal/layout"
 )
 
@@ -22,14 +24,32 @@ type PingRecorder interface {
 	Ping(modelUUID string, slot int64, fieldKey string, fieldBit uint64) error
 }
 
-// MaxKeyLength is the longest key, in bytes, a Pinger or Watcher accepts.
-// Keys name agents; a longer one is surely a mistake, and every being
-// document carries its key.
+// MaxKeyLength is the longest key, in bytes, a Pinger accepts. Keys name
+// agents; a longer one is surely a mistake, and every being document
+// carries its key. A Watcher answers about any key, as Juju's did: one no
+// Pinger accepts is never alive.
 const MaxKeyLength = 4096
 
-// checkModelUUID accepts any non-empty id without the ':' separator.
-func checkModelUUID(modelUUID string) error {
+// checkModelID refuses a model id that cannot head the _ids of its
+// documents: an empty one, and one holding the ':' separator. Every face
+// needs this much; a PingBatcher, shared by the pingers of both faces,
+// asks no more of the ids its pingers hand it.
+func checkModelID(modelUUID string) error {
 	if problem := layout.ValidModelUUID(modelUUID); problem != "" {
+		return notValidf("%s", problem)
+	}
+	return nil
+}
+
+// checkModel refuses a model id the face does not take: this package's
+// takes model UUIDs in canonical form alone; Juju's takes any id Juju
+// took, such as "test-uuid".
+func (f face) checkModel(modelUUID string) error {
+	problem := layout.ValidCanonicalUUID(modelUUID)
+	if f == jujuFace {
+		problem = layout.ValidModelUUID(modelUUID)
+	}
+	if problem != "" {
 		return notValidf("%s", problem)
 	}
 	return nil
@@ -67,8 +87,8 @@ func checkStore(store Store) error {
 
 // checkWorker reports why a worker of modelUUID in store could never run,
 // the model id first.
-func checkWorker(store Store, modelUUID string) error {
-	if err := checkModelUUID(modelUUID); err != nil {
+func (f face) checkWorker(store Store, modelUUID string) error {
+	if err := f.checkModel(modelUUID); err != nil {
 		return err
 	}
 	return checkStore(store)
@@ -76,11 +96,16 @@ func checkWorker(store Store, modelUUID string) error {
 
 // BrokenStore returns a Store that stands for one that could not be made,
 // because err: workers given it report err as a mistake in their
-// arguments, as they do for a bad model UUID or key. It lets a face whose
-// constructors cannot return an error (the Juju-compatible ones take a
-// driver's collection) report a bad collection the way Juju's did.
+// arguments, as they do for a bad model UUID or key, with the "presence: "
+// prefix once and errors.Is(e, errors.NotValid) holding, and err in the
+// chain. It lets a face whose constructors cannot return an error (the
+// Juju-compatible ones take a driver's collection) report a bad
+// collection the way Juju's did.
 func BrokenStore(err error) Store {
-	return brokenStore{err}
+	if err == nil {
+		return brokenStore{notValidf("the store could not be made")}
+	}
+	return brokenStore{errors.WithType(&presenceError{cause: err}, errors.NotValid)}
 }
 
 // brokenStore fails every operation with its error.

@@ -2,6 +2,7 @@ package liveness_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,21 +41,15 @@ func assertStopsCleanly(t *testing.T, what string, w interface {
 	}
 }
 
-// TestWatcherOfMalformedModelIsDead builds watchers of an empty model id
-// and of one that holds the ':' separator: each is dead with an error that
-// names the problem, and every method returns at once.
+// TestWatcherOfMalformedModelIsDead builds watchers of model ids that are
+// not model UUIDs: each is dead with an error that names the problem, and
+// every method returns at once.
 func TestWatcherOfMalformedModelIsDead(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
-		for _, c := range []struct {
-			model string
-			errIs string
-		}{
-			{"", "empty model UUID"},
-			{"uuid:with-colon", "contains ':'"},
-		} {
-			w := liveness.NewWatcher(e.store, c.model, e.opts()...)
-			within(t, "Wait on a watcher of "+c.model, func() {
-				assertNotValid(t, "Wait on a watcher of "+c.model, w.Wait(), c.errIs)
+		for _, c := range malformedModels {
+			w := liveness.NewWatcher(e.store, c.uuid, e.opts()...)
+			within(t, "Wait on a watcher of "+c.uuid, func() {
+				assertNotValid(t, "Wait on a watcher of "+c.uuid, w.Wait(), c.errIs)
 			})
 			within(t, "methods of a dead watcher", func() {
 				ch := make(chan liveness.Change)
@@ -62,11 +57,11 @@ func TestWatcherOfMalformedModelIsDead(t *testing.T) {
 				w.Unwatch("k", ch)
 				w.StartSync()
 				w.Sync()
-				if _, err := w.Alive("k"); err == nil {
-					t.Errorf("watcher of %q: Alive gave no error", c.model)
+				if _, err := w.Alive("k"); !errors.Is(err, liveness.ErrDying) {
+					t.Errorf("watcher of %q: Alive = %v, not ErrDying", c.uuid, err)
 				}
 				if err := w.Stop(); err == nil || !strings.Contains(err.Error(), c.errIs) {
-					t.Errorf("watcher of %q: Stop = %v", c.model, err)
+					t.Errorf("watcher of %q: Stop = %v", c.uuid, err)
 				}
 			})
 		}
@@ -82,6 +77,41 @@ func TestNilStoreIsAMistake(t *testing.T) {
 		assertNotValid(t, "Prune with a nil store", liveness.NewPruner(nil, modelA, 0).Prune(nil), "nil store")
 		assertNotValid(t, "RemovePresenceForModel of a nil store", liveness.RemovePresenceForModel(context.Background(), nil, modelA), "nil store")
 	})
+}
+
+// TestBrokenStoreIsAMistake builds every worker on a store that could not
+// be made: each reports, at once, the store's reason as a caller's
+// mistake, with the "presence: " prefix once and the reason in the chain.
+// It needs no database.
+func TestBrokenStoreIsAMistake(t *testing.T) {
+	reason := errors.New("nil base collection")
+	for _, c := range []struct {
+		name  string
+		store liveness.Store
+		want  string
+	}{
+		{"reason", liveness.BrokenStore(reason), "presence: nil base collection"},
+		{"reason with the prefix", liveness.BrokenStore(fmt.Errorf("presence: %w", reason)), "presence: nil base collection"},
+		{"no reason", liveness.BrokenStore(nil), "presence: the store could not be made"},
+	} {
+		within(t, "workers of a broken store", func() {
+			dead := liveness.NewDeadPingBatcher(errors.New("unused"))
+			for what, err := range map[string]error{
+				"Wait on a watcher":      liveness.NewWatcher(c.store, modelA).Wait(),
+				"Start of a pinger":      liveness.NewPinger(c.store, modelA, "k", dead).Start(),
+				"Wait on a batcher":      liveness.NewPingBatcher(c.store).Wait(),
+				"Prune":                  liveness.NewPruner(c.store, modelA, 0).Prune(nil),
+				"RemovePresenceForModel": liveness.RemovePresenceForModel(context.Background(), c.store, modelA),
+			} {
+				if err == nil || err.Error() != c.want || !errors.Is(err, errors.NotValid) {
+					t.Errorf("%s: %s = %v; want %q, a NotValid error", c.name, what, err, c.want)
+				}
+				if c.name != "no reason" && !errors.Is(err, reason) {
+					t.Errorf("%s: %s = %v lost its reason", c.name, what, err)
+				}
+			}
+		})
+	}
 }
 
 // TestKeysWithDotsAndDollarsWork runs pingers whose keys hold characters
@@ -113,13 +143,15 @@ func TestKeysWithDotsAndDollarsWork(t *testing.T) {
 	})
 }
 
-// TestPingerRejectsMalformedModel gives a pinger a model id with ':' in
-// it: Start fails and names the problem, and nothing is written.
+// TestPingerRejectsMalformedModel gives pingers model ids that are not
+// model UUIDs: Start fails and names the problem, and nothing is written.
 func TestPingerRejectsMalformedModel(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		pb := e.batcher()
-		p := liveness.NewPinger(e.store, "a:b", "k", pb, e.opts()...)
-		assertNotValid(t, "Start", p.Start(), "contains ':'")
+		for _, c := range malformedModels {
+			p := liveness.NewPinger(e.store, c.uuid, "k", pb, e.opts()...)
+			assertNotValid(t, "Start of a pinger of model "+c.uuid, p.Start(), c.errIs)
+		}
 		if n := e.count("presence.seqs") + e.count("presence.beings"); n != 0 {
 			t.Errorf("a pinger of a malformed model wrote %d documents", n)
 		}
@@ -127,12 +159,13 @@ func TestPingerRejectsMalformedModel(t *testing.T) {
 }
 
 // TestWatcherIgnoresOddKeys watches and asks about keys no pinger can
-// have: they are simply never alive.
+// have, as MaxKeyLength's doc says a watcher takes: they are simply never
+// alive.
 func TestWatcherIgnoresOddKeys(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		w := e.watcher(modelA)
 		ch := make(chan liveness.Change, 10)
-		for _, key := range []string{"", "a\x00b", "a\xffb", strings.Repeat("k", 1<<20)} {
+		for _, key := range []string{"", "a\x00b", "a\xffb", strings.Repeat("k", liveness.MaxKeyLength+1), strings.Repeat("k", 1<<20)} {
 			w.Watch(key, ch)
 			assertChange(t, ch, liveness.Change{Key: key, Alive: false})
 			assertAlive(t, w, key, false)
@@ -210,8 +243,8 @@ func TestWatcherMethodsAfterStop(t *testing.T) {
 			w.Unwatch("k", ch)
 			w.StartSync()
 			w.Sync()
-			if _, err := w.Alive("k"); err == nil {
-				t.Errorf("Alive on a stopped watcher gave no error")
+			if _, err := w.Alive("k"); !errors.Is(err, liveness.ErrDying) {
+				t.Errorf("Alive on a stopped watcher = %v, not ErrDying", err)
 			}
 			assertStopsCleanly(t, "a stopped watcher", w)
 			w.Kill()
@@ -304,11 +337,11 @@ func TestBatcherAfterStop(t *testing.T) {
 			t.Fatal(err)
 		}
 		within(t, "methods of a stopped batcher", func() {
-			if err := pb.Ping(modelA, startSlot, "0", 1); err == nil || !strings.Contains(err.Error(), "stopped") {
-				t.Errorf("Ping after Stop = %v", err)
+			if err := pb.Ping(modelA, startSlot, "0", 1); !errors.Is(err, liveness.ErrStopped) {
+				t.Errorf("Ping after Stop = %v, not ErrStopped", err)
 			}
-			if err := pb.Sync(); err == nil || !strings.Contains(err.Error(), "stopped") {
-				t.Errorf("Sync after Stop = %v", err)
+			if err := pb.Sync(); !errors.Is(err, liveness.ErrStopped) {
+				t.Errorf("Sync after Stop = %v, not ErrStopped", err)
 			}
 			assertStopsCleanly(t, "a stopped batcher", pb)
 		})
@@ -354,11 +387,45 @@ func TestBatcherRejectsBadPings(t *testing.T) {
 	})
 }
 
-// malformedModels are model ids no worker takes, with what their error
-// says.
+// malformedModels are model ids no worker of this package's face takes,
+// with what their error says: all but the first two are ids Juju's face
+// takes.
 var malformedModels = []struct{ uuid, errIs string }{
 	{"", "empty model UUID"},
 	{modelA + ":", "contains ':'"},
+	{"test-uuid", `model UUID "test-uuid" is not a UUID`},
+	{modelA + "0", "is not a UUID"},
+	{"urn:uuid:" + modelA, "contains ':'"},
+	{strings.ToUpper(modelA), "upper-case"},
+}
+
+// TestJujuFaceTakesJujuModelIDs runs a pinger and a watcher made
+// WithJujuFace on a model id of Juju's tests, which this package's face
+// refuses, through a batcher of this package's face: the batcher takes
+// the pings whoever's pinger sends them, and the watcher sees the key.
+func TestJujuFaceTakesJujuModelIDs(t *testing.T) {
+	forEachFace(t, func(t *testing.T, e *env) {
+		const model = "test-uuid"
+		assertNotValid(t, "Wait on a watcher of "+model, liveness.NewWatcher(e.store, model, e.opts()...).Wait(), "is not a UUID")
+		pb := e.batcher()
+		juju := e.opts(liveness.WithJujuFace(true))
+		w := liveness.NewWatcher(e.store, model, append(juju, liveness.WithPruning(false))...)
+		e.addTimers(1)
+		defer func() {
+			if err := w.Stop(); err != nil {
+				t.Errorf("stopping the watcher: %v", err)
+			}
+			e.addTimers(-1)
+		}()
+		p := liveness.NewPinger(e.store, model, "k", pb, juju...)
+		e.startPinger(p)
+		defer e.stop(p)
+		flushAndSync(t, pb, w)
+		assertAlive(t, w, "k", true)
+		if n := e.count("presence.pings", bson.E{Key: "_id", Value: docID(model, startSlot)}); n != 1 {
+			t.Errorf("%d slot documents of %s, want 1", n, model)
+		}
+	})
 }
 
 // TestPrunerOfMalformedModel prunes with an empty model id and one with

@@ -40,6 +40,7 @@ type config struct {
 	opTimeout     time.Duration
 	gracefulStop  bool
 	random        *lockedRand // nil: the global source
+	face          face
 	rejected      []string
 }
 
@@ -217,4 +218,22 @@ func (c config) rand() float64 {
 	c.random.mu.Lock()
 	defer c.random.mu.Unlock()
 	return c.random.r.Float64()
+}
+
+// WithJujuFace makes a worker follow Juju's state/presence where it and
+// this package differ, as the root package's workers do: errors carry
+// Juju's exact texts where Juju had one ("PingBatcher is stopped", "cannot
+// check liveness: watcher is dying", "pinger already started"), without
+// the "presence: " prefix, and any model id Juju took is taken, such as
+// "test-uuid", rather than UUIDs alone. The sentinels (ErrStopped, ErrDying,
+// ErrAlreadyStarted) match on either face. Off by default; it is for code
+// written against Juju's package, whose tests match Juju's texts, that
+// runs on a Store of its choosing.
+func WithJujuFace(juju bool) Option {
+	return func(c *config) {
+		c.face = livenessFace
+		if juju {
+			c.face = jujuFace
+		}
+	}
 }

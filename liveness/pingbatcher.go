@@ -72,7 +72,7 @@ type batcherStats struct {
 // that is already dead with the reason.
 func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
 	if err := checkStore(store); err != nil {
-		return NewDeadPingBatcher(err)
+		return NewDeadPingBatcher(err, opts...)
 	}
 	cfg := batcherConfig(newConfig(opts))
 	pb := &PingBatcher{
@@ -118,9 +118,11 @@ func flushTimeout(cfg config) time.Duration {
 }
 
 // NewDeadPingBatcher returns a PingBatcher that is already stopped with an
-// error: Ping, Sync, Wait and Stop return err at once.
-func NewDeadPingBatcher(err error) *PingBatcher {
-	pb := &PingBatcher{cfg: newConfig(nil)}
+// error: Wait and Stop return err at once, and Ping and Sync an error for
+// which both errors.Is(e, err) and errors.Is(e, ErrStopped) hold. Of the
+// options, only WithJujuFace matters.
+func NewDeadPingBatcher(err error, opts ...Option) *PingBatcher {
+	pb := &PingBatcher{cfg: newConfig(opts)}
 	pb.closed.Store(true)
 	pb.tomb.Kill(err)
 	pb.tomb.Go(func() error { return err })
@@ -135,18 +137,18 @@ func NewDeadPingBatcher(err error) *PingBatcher {
 func (pb *PingBatcher) Period() time.Duration { return pb.cfg.period }
 
 // stoppedErr is what Ping and Sync return once the batcher is stopping:
-// the error it stopped with, or, after a clean stop, the text Juju's
-// callers match.
+// ErrStopped, with the error it stopped with if any.
 func (pb *PingBatcher) stoppedErr() error {
 	if err := pb.tomb.Err(); err != nil && err != tomb.ErrStillAlive {
-		return err
+		return pb.cfg.face.batcherStopped(err)
 	}
-	return errorf("PingBatcher is stopped")
+	return pb.cfg.face.batcherStopped(nil)
 }
 
 // Sync asks for an immediate flush of the pings recorded so far, and returns
-// once they are written, or with the error that prevented it. Several Sync
-// calls at once share one flush.
+// once they are written, or with the error that prevented it (ErrStopped
+// once the batcher is stopping). Several Sync calls at once share one
+// flush.
 func (pb *PingBatcher) Sync() error {
 	return pb.SyncContext(context.Background())
 }

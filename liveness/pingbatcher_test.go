@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,27 +70,45 @@ func TestPingAcceptedDuringStopIsWritten(t *testing.T) {
 	})
 }
 
-// TestStoppedWorkersSayWhatJujuSays checks the end of the errors that
-// Juju's callers match: a stopped batcher's Ping and Sync, and Alive on a
-// stopped watcher.
-func TestStoppedWorkersSayWhatJujuSays(t *testing.T) {
+// TestStoppedWorkersTexts pins the whole text of the errors of this
+// package's face for the states callers branch on, each with its sentinel:
+// a stopped batcher's Ping and Sync, Alive and AliveKeys on a stopped
+// watcher, and Start on a running pinger. The root package's test of the
+// same name pins Juju's texts.
+func TestStoppedWorkersTexts(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
+		assertText := func(what string, err, sentinel error, want string) {
+			t.Helper()
+			if err == nil || err.Error() != want || !errors.Is(err, sentinel) {
+				t.Errorf("%s = %v; want %q, for which errors.Is(err, %q) holds", what, err, want, sentinel)
+			}
+		}
 		pb := liveness.NewPingBatcher(e.store, e.opts()...)
+		p := liveness.NewPinger(e.store, modelA, "k", pb, e.opts()...)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		assertText("Start of a running pinger", p.Start(), liveness.ErrAlreadyStarted,
+			`presence: pinger for "k" in model "`+modelA+`": pinger already started`)
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
 		if err := pb.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		for what, err := range map[string]error{"Ping": pb.Ping(modelA, startSlot, "0", 1), "Sync": pb.Sync()} {
-			if err == nil || !strings.HasSuffix(err.Error(), "PingBatcher is stopped") {
-				t.Errorf("%s on a stopped batcher = %v; want an error ending in \"PingBatcher is stopped\"", what, err)
-			}
-		}
+		assertText("Ping on a stopped batcher", pb.Ping(modelA, startSlot, "0", 1), liveness.ErrStopped, "presence: PingBatcher is stopped")
+		assertText("Sync on a stopped batcher", pb.Sync(), liveness.ErrStopped, "presence: PingBatcher is stopped")
+
 		w := liveness.NewWatcher(e.store, modelA, e.opts()...)
 		if err := w.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Alive("k"); err == nil || !strings.HasSuffix(err.Error(), "watcher is dying") {
-			t.Errorf("Alive on a stopped watcher = %v; want an error ending in \"watcher is dying\"", err)
-		}
+		_, err := w.Alive("k")
+		assertText("Alive on a stopped watcher", err, liveness.ErrDying,
+			`presence: cannot check liveness of "k" in model "`+modelA+`": watcher is dying`)
+		_, err = w.AliveKeys()
+		assertText("AliveKeys on a stopped watcher", err, liveness.ErrDying,
+			`presence: cannot list the alive keys of model "`+modelA+`": watcher is dying`)
 	})
 }
 
@@ -128,15 +145,14 @@ func TestBigFlushIsSentInCommandsOfAThousand(t *testing.T) {
 }
 
 // TestDeadBatcherReportsItsError needs no database, so it runs once rather
-// than per face.
+// than per face. Ping and Sync say the batcher is stopped, and why.
 func TestDeadBatcherReportsItsError(t *testing.T) {
 	boom := errors.New("boom")
 	pb := liveness.NewDeadPingBatcher(boom)
-	if err := pb.Ping("uuid", 30, "0", 1); err != boom {
-		t.Errorf("Ping = %v", err)
-	}
-	if err := pb.Sync(); err != boom {
-		t.Errorf("Sync = %v", err)
+	for what, err := range map[string]error{"Ping": pb.Ping(modelA, 30, "0", 1), "Sync": pb.Sync()} {
+		if !errors.Is(err, liveness.ErrStopped) || !errors.Is(err, boom) || err.Error() != "presence: PingBatcher is stopped: boom" {
+			t.Errorf("%s = %v; want ErrStopped and the batcher's error", what, err)
+		}
 	}
 	if err := pb.Wait(); err != boom {
 		t.Errorf("Wait = %v", err)

@@ -68,7 +68,7 @@ func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingR
 		recorderFunc: recorderFunc,
 		cfg:          newConfig(opts),
 	}
-	switch err := checkWorker(store, modelUUID); {
+	switch err := p.cfg.face.checkWorker(store, modelUUID); {
 	case err != nil:
 		p.badInput = err
 	case recorderFunc == nil:
@@ -80,7 +80,8 @@ func NewPingerFunc(store Store, modelUUID, key string, recorderFunc func() PingR
 }
 
 // Start starts periodically reporting that p's key is alive. It returns once
-// the first ping was handed to the recorder.
+// the first ping was handed to the recorder. On a pinger that runs, it
+// fails with ErrAlreadyStarted.
 func (p *Pinger) Start() error {
 	return p.StartContext(context.Background())
 }
@@ -94,7 +95,7 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 		return p.badInput
 	}
 	if p.started {
-		return notValidf("pinger for %q already started", p.key)
+		return p.cfg.face.alreadyStarted(p.key, p.modelUUID)
 	}
 	if err := p.checkRecorder(p.recorderFunc()); err != nil {
 		return err
@@ -151,7 +152,7 @@ func (p *Pinger) prepare(ctx context.Context, clock *serverClock) error {
 		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
 	}
 	if _, err := clock.get(opCtx); err != nil {
-		return annotatef(err, "pinger for %q in model %q", p.key, p.modelUUID)
+		return p.cfg.face.clockNotMeasured(p.key, p.modelUUID, err)
 	}
 	p.clock = clock
 	p.seq = seq

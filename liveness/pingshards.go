@@ -37,8 +37,8 @@ type bucket struct {
 // Ping should be called by a Pinger when it is ready to update its time
 // slot. It records the bit in memory and returns; the next flush writes it.
 // A nil error means the ping will be written by a flush, the final one
-// included: it fails once the batcher is stopping, or when the arguments
-// could not have come from a Pinger.
+// included: it fails once the batcher is stopping (ErrStopped), or when the
+// arguments could not have come from a Pinger (errors.NotValid).
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
 	if !bitfield.ValidFieldBit(fieldBit) {
 		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
@@ -63,8 +63,10 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 	if b == nil || b.slot != slotNum || b.modelUUID != modelUUID {
 		// A new bucket: check the model id once here rather than on every
 		// ping; an id with ':' would put the document under another
-		// model's prefix.
-		if err := checkModelUUID(modelUUID); err != nil {
+		// model's prefix. Only that is checked, whatever the batcher's
+		// face: the pingers of either face may share it, and each checked
+		// its model by its own face's rule.
+		if err := checkModelID(modelUUID); err != nil {
 			shard.mu.Unlock()
 			return err
 		}

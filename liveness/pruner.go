@@ -53,7 +53,7 @@ func newPruner(store Store, modelUUID string, delta time.Duration, cfg config) *
 		modelUUID: modelUUID,
 		delta:     delta,
 		cfg:       cfg,
-		badInput:  checkWorker(store, modelUUID),
+		badInput:  cfg.face.checkWorker(store, modelUUID),
 		corrupt:   newCorruptLog(cfg.logger, modelUUID),
 	}
 }
@@ -229,16 +229,18 @@ func (p *Pruner) superseded(ctx context.Context, live map[int64]bool) ([]int64, 
 
 // RemovePresenceForModel removes all of the records of entities for a given
 // model across all of the collections. Other models' documents are left
-// alone, even when their id starts with this model's id.
-func RemovePresenceForModel(ctx context.Context, store Store, modelUUID string) error {
+// alone, even when their id starts with this model's id. Of the options,
+// only WithJujuFace matters.
+func RemovePresenceForModel(ctx context.Context, store Store, modelUUID string, opts ...Option) error {
+	f := newConfig(opts).face
 	if err := checkStore(store); err != nil {
 		return err
 	}
-	if err := checkModelUUID(modelUUID); err != nil {
+	if err := f.checkModel(modelUUID); err != nil {
 		return err
 	}
 	if err := store.RemoveModel(ctx, modelUUID); err != nil {
-		return annotatef(err, "cannot remove model %q", modelUUID)
+		return f.modelNotRemoved(modelUUID, err)
 	}
 	return nil
 }

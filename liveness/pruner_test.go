@@ -264,14 +264,17 @@ func sameSnapshot(a, b map[string][][]byte) bool {
 
 // TestPruneAndRemoveLeaveOtherModelsAlone prunes and removes a model whose
 // id is a prefix of another's, and checks the other's documents byte for
-// byte.
+// byte. Model UUIDs have one length, so only ids that Juju's face takes,
+// such as those of Juju's tests, can be prefixes of each other.
 func TestPruneAndRemoveLeaveOtherModelsAlone(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		short, long := "test-uuid", "test-uuid-2"
+		juju := e.opts(liveness.WithJujuFace(true))
 		pb := e.batcher()
 		for _, model := range []string{short, long} {
 			for i := 0; i < 3; i++ {
-				p := e.pinger(model, "k", pb) // each start supersedes the last
+				p := liveness.NewPinger(e.store, model, "k", pb, juju...) // each start supersedes the last
+				e.startPinger(p)
 				e.stop(p)
 			}
 			e.insert("presence.pings", slotDoc(model, startSlot-10*30, 1, 0))
@@ -283,7 +286,7 @@ func TestPruneAndRemoveLeaveOtherModelsAlone(t *testing.T) {
 		// their superseded beings are fair game.
 		e.advance(3 * period)
 		before := e.snapshot(long)
-		if err := e.pruner(short).Prune(nil); err != nil {
+		if err := liveness.NewPruner(e.store, short, 0, juju...).Prune(nil); err != nil {
 			t.Fatal(err)
 		}
 		if after := e.snapshot(long); !sameSnapshot(before, after) {
@@ -292,7 +295,7 @@ func TestPruneAndRemoveLeaveOtherModelsAlone(t *testing.T) {
 		if got := len(e.snapshot(short)["presence.beings"]); got != 1 {
 			t.Errorf("pruning left %d beings of %s, want 1", got, short)
 		}
-		if err := liveness.RemovePresenceForModel(context.Background(), e.store, short); err != nil {
+		if err := liveness.RemovePresenceForModel(context.Background(), e.store, short, juju...); err != nil {
 			t.Fatal(err)
 		}
 		if after := e.snapshot(long); !sameSnapshot(before, after) {
@@ -368,7 +371,7 @@ func TestPrunePreviewRemovesNothing(t *testing.T) {
 func TestPruneWaitsForTheServerClock(t *testing.T) {
 	forEachFace(t, func(t *testing.T, e *env) {
 		serverDelta := -7 * period / 2
-		const model = "server-behind"
+		const model = modelB // its server is behind
 		current := slot.At(e.clock.Now(), serverDelta, period)
 		for _, s := range []int64{current - 150, current - 30, current} {
 			e.insert("presence.pings", slotDoc(model, s, 2, 0))

@@ -380,7 +380,7 @@ func (c *serverClock) measureLocked(ctx context.Context) error {
 		c.mu.Lock()
 		c.failures++
 		c.mu.Unlock()
-		return annotatef(err, "cannot read the database server's clock")
+		return bareAnnotatef(err, "%s", clockSyncText)
 	}
 	c.adopt(best)
 	return nil

@@ -131,12 +131,12 @@ type reqReport struct {
 // given an unusable store or model UUID is returned dead, with the reason
 // as its error.
 func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
-	if err := checkWorker(store, modelUUID); err != nil {
-		w := NewDeadWatcher(err)
+	cfg := newConfig(opts)
+	if err := cfg.face.checkWorker(store, modelUUID); err != nil {
+		w := newDeadWatcher(err, cfg)
 		w.modelUUID = modelUUID
 		return w
 	}
-	cfg := newConfig(opts)
 	w := &Watcher{
 		store:      store,
 		modelUUID:  modelUUID,
@@ -164,9 +164,13 @@ func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 
 // NewDeadWatcher returns a new watcher that is already dead and always
 // returns the given error from its Err method: its Dead channel is closed
-// and Wait returns at once.
-func NewDeadWatcher(err error) *Watcher {
-	w := &Watcher{}
+// and Wait returns at once. Of the options, only WithJujuFace matters.
+func NewDeadWatcher(err error, opts ...Option) *Watcher {
+	return newDeadWatcher(err, newConfig(opts))
+}
+
+func newDeadWatcher(err error, cfg config) *Watcher {
+	w := &Watcher{cfg: cfg}
 	w.tomb.Kill(err)
 	w.tomb.Go(func() error { return err })
 	w.tomb.Wait()
@@ -295,8 +299,8 @@ func (w *Watcher) UnwatchModel(ch chan<- Change) {
 // AliveKeys returns the keys alive as of the watcher's last read, sorted,
 // in one call rather than one Alive per key. Like Alive, it waits for the
 // watcher's first read, and returns an error while reads have failed for
-// longer than a period, or once the watcher is stopped. This goes beyond
-// Juju's API.
+// longer than a period, or once the watcher is stopped (ErrDying). This
+// goes beyond Juju's API.
 func (w *Watcher) AliveKeys() ([]string, error) {
 	return w.AliveKeysContext(context.Background())
 }
@@ -316,7 +320,7 @@ func (w *Watcher) aliveKeys(ctx context.Context, wait bool) ([]string, error) {
 	case err != nil:
 		return nil, annotatef(err, "cannot list the alive keys of model %q: %s", w.modelUUID, waitingForRead)
 	case !answered:
-		return nil, errorf("cannot list the alive keys of model %q: watcher is dying", w.modelUUID)
+		return nil, annotatef(ErrDying, "cannot list the alive keys of model %q", w.modelUUID)
 	}
 	return r.keys, r.err
 }
@@ -349,7 +353,7 @@ func (w *Watcher) SyncContext(ctx context.Context) error {
 	case err != nil:
 		return annotatef(err, "cannot sync the watcher of model %q", w.modelUUID)
 	case !answered:
-		return errorf("cannot sync the watcher of model %q: watcher is dying", w.modelUUID)
+		return annotatef(ErrDying, "cannot sync the watcher of model %q", w.modelUUID)
 	}
 	return nil
 }
@@ -375,10 +379,11 @@ func (w *Watcher) Report() map[string]interface{} {
 }
 
 // Alive returns whether the key is currently considered alive by w, or an
-// error in case the watcher is dying. Before its first read of the
-// database it waits for that read; while reads have failed for longer than
-// a period it returns an error saying since when, rather than an answer
-// that may no longer be true.
+// error in case the watcher is dying (ErrDying). Before its first read of
+// the database it waits for that read; while reads have failed for longer
+// than a period it returns an error saying since when, rather than an
+// answer that may no longer be true. It takes any key: one no Pinger
+// accepts is never alive.
 func (w *Watcher) Alive(key string) (bool, error) {
 	return w.AliveContext(context.Background(), key)
 }
@@ -392,7 +397,7 @@ func (w *Watcher) AliveContext(ctx context.Context, key string) (bool, error) {
 	case err != nil:
 		return false, annotatef(err, "cannot check liveness of %q in model %q: %s", key, w.modelUUID, waitingForRead)
 	case !answered:
-		return false, errorf("cannot check liveness of %q in model %q: watcher is dying", key, w.modelUUID)
+		return false, w.cfg.face.watcherDying(key, w.modelUUID)
 	}
 	return r.alive, r.err
 }

@@ -52,7 +52,7 @@ func (w *Watcher) KeyStatesContext(ctx context.Context) ([]KeyState, error) {
 	case err != nil:
 		return nil, annotatef(err, "cannot list the keys of model %q: %s", w.modelUUID, waitingForRead)
 	case !answered:
-		return nil, errorf("cannot list the keys of model %q: watcher is dying", w.modelUUID)
+		return nil, annotatef(ErrDying, "cannot list the keys of model %q", w.modelUUID)
 	}
 	return r.states, r.err
 }

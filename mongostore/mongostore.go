@@ -22,11 +22,12 @@ package mongostore
 import (
 	"context"
 	"errors"
+
 	"fmt"
+	jujuerrors "github.com/juju/errors"
 	"strings"
 	"time"
 
-	jujuerrors "github.com/juju/errors"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"

@@ -13,6 +13,9 @@ import (
 
 func TestMain(m *testing.M) { testserver.Main(m) }
 
+// model is the model UUID of these tests.
+const model = "e5a0c6d2-3b4f-4a1e-9c8d-7f6e5d4c3b2a"
+
 func TestSmoke(t *testing.T) {
 	db := testserver.Shared(t).MongoDatabase(t)
 	store, err := mongostore.New(db.Collection("presence"))
@@ -21,9 +24,9 @@ func TestSmoke(t *testing.T) {
 	}
 	pb := liveness.NewPingBatcher(store)
 	defer pb.Stop()
-	w := liveness.NewWatcher(store, "model")
+	w := liveness.NewWatcher(store, model)
 	defer w.Stop()
-	p := liveness.NewPinger(store, "model", "k", pb)
+	p := liveness.NewPinger(store, model, "k", pb)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func warmUp(ctx context.Context, driver cli.Driver, url, db string) error {
 	defer cn.Close()
 	ctx, cancel := context.WithTimeout(ctx, soakDialTimeout)
 	defer cancel()
-	const model = "warm-up"
+	const model = "00000000-0000-0000-0000-000000000000" // the nil UUID: no soak model's
 	store := cn.Store("presence")
 	if _, err := store.NextSeq(ctx, model); err != nil {
 		return err

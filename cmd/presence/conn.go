@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/presence-go/presence/cmd/internal/cli"
@@ -53,15 +52,15 @@ func (c *connFlags) check() error {
 	return nil
 }
 
-// checkModel applies the library's rule: any non-empty id without the ':'
-// separator. It is checked here, before connecting, so that a bad id is a
-// usage error rather than a watcher that dies.
+// checkModel applies the rule of the library's liveness face: a model
+// UUID in canonical form. It is checked here, before connecting, so that a
+// bad id is a usage error rather than a watcher that dies.
 func checkModel(model string) error {
-	switch {
-	case model == "":
+	if model == "" {
 		return usagef("--model is required: the UUID of the model")
-	case strings.Contains(model, ":"):
-		return usagef("invalid model UUID %q: it must not contain ':'", model)
+	}
+	if problem := layout.ValidCanonicalUUID(model); problem != "" {
+		return usagef("invalid --model: %s", problem)
 	}
 	return nil
 }

@@ -252,6 +252,31 @@ func closedAddress(t *testing.T) string {
 	return addr
 }
 
+// TestModelMustBeAUUID gives commands that read a model an id that is not
+// a model UUID in canonical form, on a database that has the collections:
+// each exits 2, before connecting, with one line saying why, and prints
+// nothing else. (watch checks its flags the same way, and would run until
+// interrupted if it took the id.)
+func TestModelMustBeAUUID(t *testing.T) {
+	f := newFixture(t)
+	f.start(t, f.batcher(t), "machine-0")
+	for _, c := range []struct{ model, problem string }{
+		{"not-a-uuid", `model UUID "not-a-uuid" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{"test-uuid", `model UUID "test-uuid" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{model + "0", `model UUID "` + model + `0" is not a UUID (8-4-4-4-12 hexadecimal digits)`},
+		{strings.ToUpper(model), `model UUID "` + strings.ToUpper(model) + `" has upper-case digits: model UUIDs are lower-case`},
+	} {
+		for _, command := range []string{"status", "prune"} {
+			r := runArgs(t, command, "--url", f.url, "--db", f.db.Name, "--model", c.model, "--timeout", "5s")
+			want := "presence: invalid --model: " + c.problem + "\n"
+			if r.Code != cli.ExitUsage || r.Stderr != want || r.Stdout != "" {
+				t.Errorf("%s --model %s: exit %d, stderr %q, stdout %q; want exit %d, stderr %q and no output",
+					command, c.model, r.Code, r.Stderr, r.Stdout, cli.ExitUsage, want)
+			}
+		}
+	}
+}
+
 func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 	f := newFixture(t)
 	// A database with the collections, to tell a missing one apart.
@@ -271,7 +296,7 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"stray argument", []string{"status", "--url", f.url, "--model", model, "extra"}, cli.ExitUsage, `unexpected argument "extra"`},
 		{"no URL", []string{"status", "--model", model}, cli.ExitUsage, "--url is required"},
 		{"empty model", []string{"status", "--url", f.url}, cli.ExitUsage, "--model is required"},
-		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, cli.ExitUsage, `invalid model UUID "a:b"`},
+		{"model with colon", []string{"prune", "--url", f.url, "--model", "a:b"}, cli.ExitUsage, `model UUID "a:b" contains ':'`},
 		{"bad period", []string{"status", "--url", f.url, "--model", model, "--period", "1500ms"}, cli.ExitUsage, "whole number of seconds"},
 	}
 	// What a connection meets depends on the driver.

@@ -51,15 +51,50 @@ func ModelRange(modelUUID string) (from, before string) {
 	return modelUUID + ":", modelUUID + ";"
 }
 
-// ValidModelUUID reports why a model id cannot be used, or "" if it can:
-// any non-empty id without the ':' separator. Juju never checked the shape,
-// and its tests use ids such as "test-uuid".
+// ValidModelUUID reports why a model id cannot head the _ids of its
+// documents, or "" if it can: any non-empty id without the ':' separator,
+// which would put its documents under another model's prefix. This is all
+// Juju asked of an id, and its tests use ids such as "test-uuid"; the
+// Juju-compatible face takes any such id.
 func ValidModelUUID(modelUUID string) string {
 	switch {
 	case modelUUID == "":
 		return "empty model UUID"
 	case strings.Contains(modelUUID, ":"):
 		return "model UUID " + strconv.Quote(modelUUID) + " contains ':'"
+	}
+	return ""
+}
+
+// ValidCanonicalUUID reports why a model id is not a UUID in the canonical
+// form Juju gives its models, or "" if it is: 32 lower-case hexadecimal
+// digits in groups of 8-4-4-4-12 joined by '-', nothing before or after.
+// Upper case is refused rather than folded: ids are compared byte for
+// byte, so "A7C1..." and "a7c1..." would name two models, and Juju writes
+// lower case. The version and variant digits are not checked.
+func ValidCanonicalUUID(modelUUID string) string {
+	if problem := ValidModelUUID(modelUUID); problem != "" {
+		return problem
+	}
+	upper := false
+	ok := len(modelUUID) == 36
+	for i := 0; ok && i < len(modelUUID); i++ {
+		c := modelUUID[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			ok = c == '-'
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			upper = true
+		default:
+			ok = false
+		}
+	}
+	switch {
+	case !ok:
+		return "model UUID " + strconv.Quote(modelUUID) + " is not a UUID (8-4-4-4-12 hexadecimal digits)"
+	case upper:
+		return "model UUID " + strconv.Quote(modelUUID) + " has upper-case digits: model UUIDs are lower-case"
 	}
 	return ""
 }

@@ -1,6 +1,9 @@
 package layout
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIDs(t *testing.T) {
 	if got := DocID("m", 42); got != "m:42" {
@@ -21,6 +24,38 @@ func TestValidModelUUID(t *testing.T) {
 	for id, ok := range map[string]bool{"test-uuid": true, "a7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e01": true, "": false, "a:b": false} {
 		if got := ValidModelUUID(id) == ""; got != ok {
 			t.Errorf("ValidModelUUID(%q) = %q", id, ValidModelUUID(id))
+		}
+	}
+}
+
+func TestValidCanonicalUUID(t *testing.T) {
+	const uuid = "a7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e01"
+	for _, c := range []struct {
+		id      string
+		problem string // "" when the id is a UUID
+	}{
+		{uuid, ""},
+		{"00000000-0000-0000-0000-000000000000", ""},
+		{"ffffffff-ffff-ffff-ffff-ffffffffffff", ""},
+		{"", "empty model UUID"},
+		{uuid + ":1", "contains ':'"},
+		{"test-uuid", "is not a UUID"},
+		{"not-a-uuid", "is not a UUID"},
+		{uuid[:35], "is not a UUID"},
+		{uuid + "0", "is not a UUID"},
+		{"x" + uuid, "is not a UUID"},
+		{"{" + uuid[:34] + "}", "is not a UUID"},
+		{"a7c1c8a26d0e4d578d551b1f8d3c9e01", "is not a UUID"},
+		{"a7c1c8a2-6d0e-4d57-8d55_1b1f8d3c9e01", "is not a UUID"},
+		{"a7c1c8a-26d0e-4d57-8d55-1b1f8d3c9e01", "is not a UUID"},
+		{"g7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e01", "is not a UUID"},
+		{"A7C1C8A2-6D0E-4D57-8D55-1B1F8D3C9E01", "upper-case"},
+		{"a7c1c8a2-6d0e-4d57-8d55-1b1f8d3c9e0F", "upper-case"},
+		{"A7C1C8A2-6D0E-4D57-8D55-1B1F8D3C9E0G", "is not a UUID"},
+	} {
+		got := ValidCanonicalUUID(c.id)
+		if (got == "") != (c.problem == "") || !strings.Contains(got, c.problem) {
+			t.Errorf("ValidCanonicalUUID(%q) = %q, want a problem containing %q", c.id, got, c.problem)
 		}
 	}
 }

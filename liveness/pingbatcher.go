@@ -52,6 +52,7 @@ type PingBatcher struct {
 	// The fields below belong to the loop.
 	outage  outage     // writes not acknowledged, and failed flushes in a row
 	plan    *writePlan // what has been written and what waits
+	old     *oldFrame  // what the grace after a move writes in the old frame
 	farLog  time.Time  // when pings far from now were last logged
 	timeout time.Duration
 }
@@ -81,6 +82,7 @@ func NewPingBatcher(store Store, opts ...Option) *PingBatcher {
 		clock:   acquireServerClock(store, cfg),
 		syncs:   make(chan chan error),
 		plan:    newWritePlan(cfg.period),
+		old:     newOldFrame(cfg.period),
 		timeout: flushTimeout(cfg),
 	}
 	for i := range pb.shards {
@@ -264,28 +266,29 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 		when = dueAll
 	}
 	current := f.slot(local, pb.cfg.period)
+	inGrace := f.movedWithin(local, frameGrace(pb.cfg.period))
+	oldSlot := f.oldSlot(local, pb.cfg.period)
 	var far []bucketKey
 	for _, b := range pb.take() {
-		if !pb.plan.add(b, current) {
+		near := pb.plan.add(b, current)
+		if !near {
 			far = append(far, b.bucketKey)
+		} else if inGrace {
+			pb.old.add(b, oldSlot)
 		}
 	}
 	pb.logFar(far, current, local)
 	writes := pb.plan.due(f.server(local), when)
+	old := pb.old.due()
 	var err error
-	if len(writes) > 0 {
+	if len(writes)+len(old) > 0 {
 		pb.stats.flushes.Add(1)
 		pb.outage.begin(local)
 		pb.stats.unacked.CompareAndSwap(0, local.UnixNano())
 	}
-	chunkSize := layout.Batch
-	oldFrame := f.movedWithin(local, frameGrace(pb.cfg.period))
-	if oldFrame {
-		chunkSize = layout.Batch / 3 // room for the old frame's two slots per document
-	}
-	for start := 0; start < len(writes); start += chunkSize {
-		chunk := writes[start:min(start+chunkSize, len(writes))]
-		if err = pb.write(chunk, f, local, oldFrame); err != nil {
+	for start := 0; start < len(writes); start += layout.Batch {
+		chunk := writes[start:min(start+layout.Batch, len(writes))]
+		if err = pb.write(chunk); err != nil {
 			pb.stats.failures.Add(1)
 			kept, dropped := 0, 0
 			judgeBy := current
@@ -308,11 +311,36 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 		}
 		pb.stats.writes.Add(int64(len(chunk)))
 	}
+	err = pb.writeOldFrame(old, err)
 	if err == nil {
 		pb.outage.ended()
 		pb.stats.unacked.Store(0)
 	}
 	pb.stats.dropped.Add(int64(pb.plan.forget(current)))
+	pb.old.forget(oldSlot - 3*slot.Seconds(pb.cfg.period))
+	return err
+}
+
+// writeOldFrame writes what the grace after a move of the frame asks for
+// in the old frame, unless the flush already failed (err), and returns the
+// flush's error.
+func (pb *PingBatcher) writeOldFrame(old []plannedWrite, err error) error {
+	for start := 0; start < len(old); start += layout.Batch {
+		chunk := old[start:min(start+layout.Batch, len(old))]
+		if err == nil {
+			err = pb.write(chunk)
+		}
+		if err != nil {
+			for _, w := range old[start:] {
+				pb.old.failed(w)
+			}
+			return err
+		}
+		for _, w := range chunk {
+			pb.old.done(w)
+		}
+		pb.stats.writes.Add(int64(len(chunk)))
+	}
 	return err
 }
 
@@ -332,49 +360,15 @@ func (pb *PingBatcher) logFar(far []bucketKey, current int64, local time.Time) {
 }
 
 // write sends one bulk request of upserts, with each document's fields in
-// the order of their index. Within the grace after a move of the frame
-// (oldFrame), each model's bits also go to the slot of the old frame now
-// and the one after it, so that the watchers of controllers that have not
-// measured the move yet still see every live key; see frameGrace.
-func (pb *PingBatcher) write(writes []plannedWrite, f frame, local time.Time, oldFrame bool) error {
+// the order of their index.
+func (pb *PingBatcher) write(writes []plannedWrite) error {
 	slotWrites := make([]SlotWrite, 0, len(writes))
 	for _, w := range writes {
 		slotWrites = append(slotWrites, SlotWrite{ModelUUID: w.key.modelUUID, Slot: w.key.slot, Alive: sortedFields(w.bits)})
 	}
-	if oldFrame {
-		slotWrites = append(slotWrites, oldFrameWrites(writes, f.oldSlot(local, pb.cfg.period), slot.Seconds(pb.cfg.period))...)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), pb.timeout)
 	defer cancel()
 	return pb.store.WriteSlots(ctx, slotWrites)
-}
-
-// oldFrameWrites returns, for each model of writes, its bits ORed together
-// into the old frame's slot oldSlot and the one after it. Writing the next
-// slot too means that writes a period apart leave no slot of the old frame
-// without the bit beside one that has it.
-func oldFrameWrites(writes []plannedWrite, oldSlot, periodSeconds int64) []SlotWrite {
-	byModel := make(map[string]map[uint64]uint64)
-	var models []string
-	for _, w := range writes {
-		bits := byModel[w.key.modelUUID]
-		if bits == nil {
-			bits = make(map[uint64]uint64)
-			byModel[w.key.modelUUID] = bits
-			models = append(models, w.key.modelUUID)
-		}
-		for field, b := range w.bits {
-			bits[field] |= b
-		}
-	}
-	out := make([]SlotWrite, 0, 2*len(models))
-	for _, model := range models {
-		fields := sortedFields(byModel[model])
-		out = append(out,
-			SlotWrite{ModelUUID: model, Slot: oldSlot, Alive: fields},
-			SlotWrite{ModelUUID: model, Slot: oldSlot + periodSeconds, Alive: fields})
-	}
-	return out
 }
 
 // sortedFields returns fields in the order of their index, each named by

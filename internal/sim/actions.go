@@ -24,7 +24,13 @@ func (w *world) act() {
 	case r < 780:
 		w.connectionFault()
 	case r < 800:
-		w.ctls[w.rng.IntN(len(w.ctls))].rec.stall.Store(int64(w.b.window + time.Duration(w.rng.Float64()*float64(w.period/3))))
+		c := w.ctls[w.rng.IntN(len(w.ctls))]
+		d := w.b.window + time.Duration(w.rng.Float64()*float64(w.period/3))
+		c.mu.Lock()
+		rec := c.rec
+		c.mu.Unlock()
+		rec.stall.Store(int64(d))
+		w.o.stalled(c.id, d)
 	case r < 806:
 		w.serverStep()
 	case r < 809:
@@ -90,9 +96,13 @@ func (w *world) connectionFault() {
 		w.o.addFault(fault{ctl: c.id, kind: "latency", from: now, to: now.Add(2 * d), excuses: excuses})
 		w.trace("c%d: each operation takes %v, for %v", c.id, d, d)
 	default:
-		c.store.DropConnection(1 + w.rng.IntN(3))
-		w.o.addFault(fault{ctl: c.id, kind: "drop", from: now, to: now.Add(c.flush * 3)})
-		w.trace("c%d: connection dropped", c.id)
+		// What is in flight fails, and what comes in the next moments
+		// until the driver connects again.
+		d = time.Duration(w.rng.Float64() * float64(time.Second))
+		c.store.DropConnection(0)
+		c.setFault(memstore.Fault{Err: memstore.ErrConnectionDropped}, d)
+		w.o.addFault(fault{ctl: c.id, kind: "drop", from: now, to: now.Add(d + 3*c.flush)})
+		w.trace("c%d: connection dropped, for %v", c.id, d)
 	}
 }
 
@@ -101,7 +111,9 @@ func (w *world) connectionFault() {
 // with an error once the tolerance, a write's bound (the slack) and a
 // flush have passed since the hang began.
 func (w *world) checkHangReported(c *controller, d time.Duration) {
-	limit := w.b.tolerance + w.b.slack + 3*c.flush
+	// The batcher's tolerance and each write's bound are its own write
+	// slack.
+	limit := 2*c.slack() + 3*c.flush
 	if d <= limit+time.Second {
 		return
 	}
@@ -137,7 +149,7 @@ func (w *world) serverStep() {
 	w.clockMu.Lock()
 	w.serverOffset += by
 	w.clockMu.Unlock()
-	w.o.serverStep()
+	w.o.serverStep(by)
 	w.trace("the server's clock steps by %v", by)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presence-go/presence/internal/memstore"
+	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -21,7 +22,10 @@ type controller struct {
 	clock *localClock
 	store *memstore.Store
 	flush time.Duration
-	src   *rand.PCG // the workers' random numbers
+	// seed seeds the random numbers of each of the controller's workers,
+	// a source per worker, so that what one draws does not depend on when
+	// another drew.
+	seed uint64
 
 	// mu guards the fields below, which the driver changes.
 	mu       sync.Mutex
@@ -31,27 +35,49 @@ type controller struct {
 	// restarting is set while the driver restarts the controller's
 	// batcher, so that its death is not taken for a failure.
 	restarting bool
+	// closed is set once the run ends: no new batcher starts.
+	closed bool
+	// batchers and watcherStarts count the workers started.
+	batchers, watcherStarts uint64
 	// fault is the connection's fault while one lasts.
 	fault    memstore.Fault
 	faultEnd time.Time
 }
 
 // opts returns the options of every worker of the controller.
-func (c *controller) opts(extra ...liveness.Option) []liveness.Option {
+// slack returns the write slack of the controller's batcher.
+func (c *controller) slack() time.Duration { return slot.WriteSlack(c.w.period, c.flush) }
+
+// opts returns the options of a worker of the controller; worker names it
+// among the controller's workers, for its random numbers.
+func (c *controller) opts(worker uint64, extra ...liveness.Option) []liveness.Option {
 	return append([]liveness.Option{
 		liveness.WithClock(c.clock),
 		liveness.WithPeriod(c.w.period),
-		liveness.WithRandSource(c.src),
+		liveness.WithRandSource(rand.NewPCG(c.seed, worker)),
 		liveness.WithLogger(c.w.logger),
 	}, extra...)
 }
 
+// Workers' numbers, for their random sources: the batcher's, each
+// watcher's (by model), and each pinger's (by agent and start).
+const (
+	batcherWorker = 1 << 40
+	watcherWorker = 2 << 40
+	pingerWorker  = 3 << 40
+)
+
 // startBatcher starts a new batcher for the controller, and a goroutine
 // that tells the driver if it dies of a fault.
 func (c *controller) startBatcher() {
-	pb := liveness.NewPingBatcher(c.store, c.opts(liveness.WithFlushInterval(c.flush))...)
-	rec := &recorder{ctl: c, pb: pb}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.batchers++
+	pb := liveness.NewPingBatcher(c.store, c.opts(batcherWorker+c.batchers, liveness.WithFlushInterval(c.flush))...)
+	rec := &recorder{ctl: c, pb: pb}
 	c.batcher, c.rec = pb, rec
 	c.mu.Unlock()
 	c.w.goOwned(func() {
@@ -113,7 +139,11 @@ type watcherRun struct {
 // lives through long outages and must answer with errors meanwhile.
 func (c *controller) startWatcher(m int) {
 	id := watcherID{c.id, m}
-	lw := liveness.NewWatcher(c.store, c.w.models[m], c.opts(liveness.WithOutageTolerance(10*c.w.period))...)
+	c.mu.Lock()
+	c.watcherStarts++
+	worker := watcherWorker + c.watcherStarts
+	c.mu.Unlock()
+	lw := liveness.NewWatcher(c.store, c.w.models[m], c.opts(worker, liveness.WithOutageTolerance(10*c.w.period))...)
 	wr := &watcherRun{id: id, w: lw, ch: make(chan liveness.Change, 4096), done: make(chan struct{})}
 	c.w.o.watcherStarted(id)
 	c.mu.Lock()

@@ -123,12 +123,17 @@ type oracle struct {
 	faults   []fault
 	watchers map[watcherID]*watcherTruth
 	landed   map[pingRef]time.Time
+	runs     map[modelSeq]*run
 	pending  []*accepted
 	models   []string
 	// lastPrune is when each model's old slots were last removed.
 	lastPrune map[string]time.Time
-	// moves are the times of the server clock's steps.
-	moves      []time.Time
+	// moves are the server clock's steps.
+	moves []step
+	// stalls are the pings the driver held back, as an overloaded host
+	// would: a stalled ping leaves the key alive for less than the
+	// silence after a quiet stop.
+	stalls     []fault
 	violations []violation
 	counts     map[string]int
 }
@@ -139,6 +144,7 @@ func newOracle(b bounds, models []string, serverNow func() time.Time, log func(s
 		keys:      map[string]*keyTruth{},
 		watchers:  map[watcherID]*watcherTruth{},
 		landed:    map[pingRef]time.Time{},
+		runs:      map[modelSeq]*run{},
 		models:    models,
 		lastPrune: map[string]time.Time{},
 		counts:    map[string]int{},
@@ -167,15 +173,32 @@ func (o *oracle) started(model int, key string, seq int64, ctl int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	k := o.key(model, key)
-	k.runs = append(k.runs, &run{start: time.Now(), seq: seq, ctl: ctl})
+	r := &run{start: time.Now(), seq: seq, ctl: ctl}
+	k.runs = append(k.runs, r)
+	o.runs[modelSeq{o.models[model], seq}] = r
 }
 
-// ended records that an agent's current run ended, how.
-func (o *oracle) ended(model int, key string, how endKind) {
+// modelSeq names a sequence of a model.
+type modelSeq struct {
+	model string
+	seq   int64
+}
+
+// endedAt records that an agent's current run ended at at, how.
+func (o *oracle) endedAt(model int, key string, how endKind, at time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if r := o.key(model, key).current(); r != nil && r.ended == endNone {
-		r.ended, r.end = how, time.Now()
+		r.ended, r.end = how, at
+	}
+}
+
+// amendEnd changes how an agent's last run ended.
+func (o *oracle) amendEnd(model int, key string, how endKind) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.key(model, key).current(); r != nil && r.ended != endNone {
+		r.ended = how
 	}
 }
 
@@ -197,12 +220,62 @@ func (o *oracle) addFault(f fault) {
 	o.countLocked("fault " + f.kind)
 }
 
-// serverStep records a step of the server's clock.
-func (o *oracle) serverStep() {
+// step is one step of the server's clock, by how much.
+type step struct {
+	at time.Time
+	by time.Duration
+}
+
+// serverStep records a step of the server's clock by by.
+func (o *oracle) serverStep(by time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.moves = append(o.moves, time.Now())
+	o.moves = append(o.moves, step{time.Now(), by})
 	o.countLocked("server clock steps")
+}
+
+// afterStepLocked returns how much longer than the documented bounds a key
+// may read alive at t after a step of the server's clock: within the grace
+// after it, a watcher reads the old frame's slots too; and after a step
+// back by X, the slots of the X before the step come round again, with
+// the pings they hold, for up to X, the grace and a few periods more.
+func (o *oracle) afterStepLocked(t time.Time) time.Duration {
+	var extra time.Duration
+	for _, m := range o.moves {
+		if m.at.After(t) {
+			continue
+		}
+		window := o.b.remeasure + o.b.grace + 2*o.b.period
+		if m.by < 0 {
+			window += -m.by + o.b.period
+		}
+		if t.Sub(m.at) < window {
+			extra = max(extra, window)
+		}
+	}
+	return extra
+}
+
+// stalled records that controller ctl's next ping is held back for d.
+func (o *oracle) stalled(ctl int, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	o.stalls = append(o.stalls, fault{ctl: ctl, kind: "stall", from: now, to: now.Add(d + o.b.period)})
+	o.countLocked("stalls")
+}
+
+// silenceLocked returns how long after a quiet stop at end of a pinger of
+// controller ctl its key cannot read dead: less the longest stall of its
+// last ping.
+func (o *oracle) silenceLocked(ctl int, end time.Time) time.Duration {
+	silence := o.b.silence
+	for _, st := range o.stalls {
+		if st.ctl == ctl && !st.to.Before(end.Add(-o.b.period)) && !st.from.After(end) {
+			silence -= st.to.Sub(st.from)
+		}
+	}
+	return silence
 }
 
 // excusedLocked reports whether a fault the library does not promise to
@@ -233,18 +306,7 @@ func (o *oracle) faultedLocked(from, to time.Time, ctl int) bool {
 		}
 	}
 	for _, m := range o.moves {
-		if !m.Before(from.Add(-o.b.remeasure-o.b.period)) && !m.After(to) {
-			return true
-		}
-	}
-	return false
-}
-
-// movedLocked reports whether the server's clock stepped within the grace
-// before t.
-func (o *oracle) movedLocked(t time.Time) bool {
-	for _, m := range o.moves {
-		if !m.After(t) && t.Sub(m) < o.b.remeasure+o.b.grace+o.b.period {
+		if !m.at.Before(from.Add(-o.b.remeasure-o.b.period)) && !m.at.After(to) {
 			return true
 		}
 	}
@@ -293,9 +355,9 @@ func (o *oracle) said(id watcherID, key string, alive, event bool) {
 	}
 	if alive {
 		w.aliveAt[key] = now
-		visible := o.b.visible
-		if o.movedLocked(now) {
-			visible += o.b.grace + o.b.period
+		visible := o.b.visible + o.afterStepLocked(now)
+		if !event {
+			visible += o.b.period // an answer comes from a view up to a period old
 		}
 		if !k.mayLive(now, visible) && !o.excusedLocked(now.Add(-visible), now, o.ctlsOf(k, id.ctl)...) {
 			o.violateLocked("false life", "watcher %v said %s alive; %s", id, key, o.describeLocked(k, now))
@@ -303,12 +365,18 @@ func (o *oracle) said(id watcherID, key string, alive, event bool) {
 		return
 	}
 	w.deadAt[key] = now
-	since, must := k.mustLive(now, o.b.silence)
-	if !must {
-		return
+	silence := o.b.silence
+	if r := k.current(); r != nil && r.ended == endQuiet {
+		silence = o.silenceLocked(r.ctl, r.end)
 	}
-	established := !w.aliveAt[key].Before(since) && !w.aliveAt[key].IsZero()
-	if !established && now.Sub(maxTime(since, w.since)) < 3*o.b.period+o.b.flush+o.b.lag {
+	first, must := k.mustLive(now, silence)
+	if !must || first.landed.IsZero() {
+		return // no ping of the key has landed yet
+	}
+	// The watcher must have read the key alive once it said so after the
+	// first ping landed, or once it has read for a while since.
+	established := !w.aliveAt[key].Before(first.landed)
+	if !established && now.Sub(maxTime(first.landed, w.since)) < 2*o.b.period+o.b.lag {
 		return // the watcher may not have read the key alive yet
 	}
 	window := 2*o.b.period + o.b.grace + o.b.slack
@@ -364,6 +432,9 @@ func (o *oracle) land(doc docKey, field uint64, bits uint64) {
 		ref := pingRef{doc, field, b}
 		if _, ok := o.landed[ref]; !ok {
 			o.landed[ref] = now
+		}
+		if r := o.runs[modelSeq{doc.model, int64(field)*63 + int64(bits64(b))}]; r != nil && r.landed.IsZero() {
+			r.landed = now
 		}
 	}
 }
@@ -452,9 +523,7 @@ func (o *oracle) checkDeaths(checked map[*run]bool) {
 			continue
 		}
 		bound := o.b.deathBound(r.ended)
-		if o.movedLocked(r.end.Add(bound)) {
-			bound += o.b.grace + o.b.period
-		}
+		bound += o.afterStepLocked(r.end.Add(bound))
 		deadline := r.end.Add(bound)
 		if now.Before(deadline.Add(o.b.lag)) {
 			continue
@@ -509,4 +578,14 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// bits64 returns the position of the one bit of b.
+func bits64(b uint64) int {
+	n := 0
+	for b > 1 {
+		b >>= 1
+		n++
+	}
+	return n
 }

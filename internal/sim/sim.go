@@ -25,6 +25,11 @@ type Config struct {
 	Duration time.Duration
 	// Faults turns on faults of the database and of the clocks.
 	Faults bool
+	// TraceLines is how many lines of trace the run keeps (400 when 0).
+	TraceLines int
+	// TraceOps, when set, traces every write and read of slot documents
+	// in the window [From, To) of simulated time, for a replay.
+	TraceOps struct{ From, To time.Duration }
 }
 
 // Result is what a run found.
@@ -66,7 +71,7 @@ type world struct {
 	next    int
 }
 
-// traceLines is how many lines of trace a run keeps.
+// traceLines is how many lines of trace a run keeps by default.
 const traceLines = 400
 
 // Run runs the simulator once. It must be called inside a testing/synctest
@@ -84,7 +89,10 @@ func Run(cfg Config) Result {
 func newWorld(cfg Config) *world {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	period := []time.Duration{10 * time.Second, 30 * time.Second, 30 * time.Second}[rng.IntN(3)]
-	w := &world{cfg: cfg, rng: rng, period: period, start: time.Now(), ring: make([]string, traceLines)}
+	if cfg.TraceLines <= 0 {
+		cfg.TraceLines = traceLines
+	}
+	w := &world{cfg: cfg, rng: rng, period: period, start: time.Now(), ring: make([]string, cfg.TraceLines)}
 	w.logger = slog.New(&traceHandler{w: w})
 	w.server = memstore.NewServer()
 	w.server.SetClock(w.serverNow)
@@ -102,7 +110,7 @@ func newWorld(cfg Config) *world {
 			// Hosts' clocks may be hours off, and drift by up to 200 ppm.
 			clock:    newLocalClock(time.Duration(rng.NormFloat64()*float64(time.Hour)), (rng.Float64()*2-1)*2e-4),
 			flush:    time.Duration(float64(longestFlush) * (0.1 + 0.9*rng.Float64())),
-			src:      rand.NewPCG(rng.Uint64(), rng.Uint64()),
+			seed:     rng.Uint64(),
 			watchers: map[int]*watcherRun{},
 		}
 		c.store = w.server.NewStore("c" + strconv.Itoa(i))
@@ -122,14 +130,14 @@ func newWorld(cfg Config) *world {
 	perModel := 6 + rng.IntN(7)
 	for m := range w.models {
 		for j := 0; j < perModel; j++ {
-			a := &agent{id: len(w.agents), model: m, ctl: w.ctls[rng.IntN(nCtls)]}
+			a := &agent{id: len(w.agents), model: m, ctl: w.ctls[rng.IntN(nCtls)], lock: make(chan struct{}, 1)}
 			a.key = keyOf(a.id)
 			a.graceful = rng.IntN(5) == 0
 			w.agents = append(w.agents, a)
 		}
 	}
 	// One agent of the run is configured with the wrong slot period.
-	bad := &agent{id: len(w.agents), model: 0, ctl: w.ctls[0], badPeriod: true}
+	bad := &agent{id: len(w.agents), model: 0, ctl: w.ctls[0], badPeriod: true, lock: make(chan struct{}, 1)}
 	bad.key = keyOf(bad.id)
 	w.agents = append(w.agents, bad)
 	return w
@@ -145,6 +153,14 @@ func (w *world) serverNow() time.Time {
 
 // observe hands what lands in the database to the oracle.
 func (w *world) observe(e memstore.Event) {
+	if t := time.Since(w.start); t >= w.cfg.TraceOps.From && t < w.cfg.TraceOps.To {
+		switch e.Op {
+		case memstore.OpWriteSlots:
+			w.trace("op: %s writes %.8s:%d alive %v dead %v", e.Store, e.ModelUUID, e.Slot, e.Alive, e.Dead)
+		case memstore.OpReadSlots:
+			w.trace("op: %s reads %.8s, %d documents, server time %d", e.Store, e.ModelUUID, len(e.Docs), e.Time.Unix())
+		}
+	}
 	switch e.Op {
 	case memstore.OpWriteSlots:
 		if e.Err != nil || e.Doc == nil {
@@ -207,6 +223,7 @@ func (w *world) finish() {
 	for _, c := range w.ctls {
 		c.mu.Lock()
 		pb := c.batcher
+		c.closed = true
 		c.fault, c.faultEnd = memstore.Fault{}, time.Time{}
 		c.mu.Unlock()
 		if err := pb.Stop(); err == nil {
@@ -278,7 +295,10 @@ func (w *world) restartController(c *controller) {
 	if err := pb.Stop(); err == nil {
 		w.o.checkWrites(c.id)
 	} else {
+		// The pings it held are lost, as Stop's error says.
 		w.trace("c%d's batcher stopped with %v", c.id, err)
+		now := time.Now()
+		w.o.addFault(fault{ctl: c.id, kind: "final flush failed", from: now.Add(-2 * w.period), to: now.Add(2 * w.period), excuses: true})
 	}
 	c.startBatcher()
 	c.mu.Lock()
@@ -309,7 +329,7 @@ func (w *world) trace(format string, args ...interface{}) {
 	line := fmt.Sprintf("%9.3fs ", time.Since(w.start).Seconds()) + fmt.Sprintf(format, args...)
 	w.traceMu.Lock()
 	defer w.traceMu.Unlock()
-	w.ring[w.next%traceLines] = line
+	w.ring[w.next%len(w.ring)] = line
 	w.next++
 }
 
@@ -318,8 +338,8 @@ func (w *world) traceTail() []string {
 	w.traceMu.Lock()
 	defer w.traceMu.Unlock()
 	var out []string
-	for i := max(0, w.next-traceLines); i < w.next; i++ {
-		out = append(out, w.ring[i%traceLines])
+	for i := max(0, w.next-len(w.ring)); i < w.next; i++ {
+		out = append(out, w.ring[i%len(w.ring)])
 	}
 	return out
 }

@@ -17,6 +17,8 @@ var (
 	firstFlag    = flag.Uint64("sim.first", 1, "the first seed TestSim runs")
 	seedFlag     = flag.Uint64("sim.seed", 0, "run this one seed, with its trace (replays a failure)")
 	durationFlag = flag.Duration("sim.duration", time.Hour, "simulated time of each run")
+	opsFromFlag  = flag.Duration("sim.ops.from", 0, "with sim.seed, trace every read and write of slot documents from this simulated time...")
+	opsToFlag    = flag.Duration("sim.ops.to", 0, "...until this one")
 )
 
 // TestSim runs the simulator over seeds, each a run of several controllers
@@ -34,7 +36,12 @@ func TestSim(t *testing.T) {
 		}
 	}
 	began := time.Now()
-	failed := runSeeds(t, seeds, Config{Duration: *durationFlag, Faults: true}, func(res Result) {
+	cfg := Config{Duration: *durationFlag, Faults: true}
+	if *seedFlag != 0 {
+		cfg.TraceLines = 1 << 20 // a replay keeps the whole trace
+		cfg.TraceOps.From, cfg.TraceOps.To = *opsFromFlag, *opsToFlag
+	}
+	failed := runSeeds(t, seeds, cfg, func(res Result) {
 		t.Errorf("seed %d broke %d promises; replay: go test ./internal/sim -run 'TestSim$' -sim.seed=%d -v\n%s",
 			res.Seed, len(res.Violations), res.Seed, report(res, *seedFlag != 0))
 	})

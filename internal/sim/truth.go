@@ -18,10 +18,14 @@ const (
 	endKill                    // KillForTesting: a dead bit is written
 	endGraceful                // Stop of a pinger WithGracefulStop: a dead bit is written
 	endDied                    // the pinger's loop died (its batcher stopped)
+	// endMaybeKilled is a kill, or a stop WithGracefulStop, whose write of
+	// the dead bit failed: it may have landed before the failure (a reply
+	// lost) or not, so the key may read dead at once, or expire.
+	endMaybeKilled
 )
 
 func (k endKind) String() string {
-	return [...]string{"running", "stop", "kill", "graceful stop", "death"}[k]
+	return [...]string{"running", "stop", "kill", "graceful stop", "death", "kill that may have failed"}[k]
 }
 
 // run is one Start of an agent's pinger until its end.
@@ -30,6 +34,9 @@ type run struct {
 	ended      endKind
 	seq        int64
 	ctl        int // the controller whose batcher writes its pings
+	// landed is when its first ping landed in the database; zero until
+	// then.
+	landed time.Time
 }
 
 // up reports whether the run was running at t.
@@ -64,22 +71,22 @@ func (k *keyTruth) lastBefore(t time.Time) int {
 
 // mustLive reports whether no watcher may read the key dead at t: a run
 // is up, or the last one stopped quietly less than silence ago (its last
-// ping keeps the key alive at least that long). It returns when that
-// began: the start of the first of the runs joined by quiet stops each
-// followed by a Start within silence.
-func (k *keyTruth) mustLive(t time.Time, silence time.Duration) (since time.Time, ok bool) {
+// ping keeps the key alive at least that long). It returns the first of
+// the runs joined by quiet stops each followed by a Start within silence:
+// from when its first ping landed, the key has been alive throughout.
+func (k *keyTruth) mustLive(t time.Time, silence time.Duration) (first *run, ok bool) {
 	i := k.lastBefore(t)
 	if i < 0 {
-		return time.Time{}, false
+		return nil, false
 	}
 	r := k.runs[i]
 	if !r.up(t) && (r.ended != endQuiet || t.Sub(r.end) >= silence) {
-		return time.Time{}, false
+		return nil, false
 	}
 	for i > 0 && k.runs[i-1].ended == endQuiet && k.runs[i].start.Sub(k.runs[i-1].end) < silence {
 		i--
 	}
-	return k.runs[i].start, true
+	return k.runs[i], true
 }
 
 // mayLive reports whether a watcher may read the key alive at t: a run was

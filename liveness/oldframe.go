@@ -1,0 +1,95 @@
+package liveness
+
+import (
+	"time"
+
+	"slices"
+	"strings"
+
+	"github.com/presence-go/presence/internal/slot"
+)
+
+// oldFrame is what a batcher writes in the old frame during the grace after
+// a move of its server clock (see frameGrace): controllers that have not
+// measured the move yet read the slots of the old frame, and must still
+// find every live key there.
+//
+// Every ping taken in the grace is written, whatever the write plan knows
+// of the new frame, into the old frame's slot of the moment and the one
+// after it: pings come a period apart, so no slot of the old frame is then
+// without the bit beside one that has it. A bit written into an old-frame
+// document is not written there again. It belongs to the batcher's loop.
+type oldFrame struct {
+	period time.Duration
+	// pending holds the bits to write, written the bits written, by
+	// document.
+	pending, written map[bucketKey]map[uint64]uint64
+}
+
+func newOldFrame(period time.Duration) *oldFrame {
+	return &oldFrame{period: period, pending: map[bucketKey]map[uint64]uint64{}, written: map[bucketKey]map[uint64]uint64{}}
+}
+
+// add takes the pings of b, in the old frame's slot oldSlot now.
+func (o *oldFrame) add(b *bucket, oldSlot int64) {
+	for _, s := range []int64{oldSlot, oldSlot + slot.Seconds(o.period)} {
+		k := bucketKey{b.modelUUID, s}
+		for field, bits := range b.fields.all() {
+			if fresh := bits &^ o.written[k][field]; fresh != 0 {
+				if o.pending[k] == nil {
+					o.pending[k] = map[uint64]uint64{}
+				}
+				o.pending[k][field] |= fresh
+			}
+		}
+	}
+}
+
+// due takes the writes to make, in a stable order.
+func (o *oldFrame) due() []plannedWrite {
+	out := make([]plannedWrite, 0, len(o.pending))
+	for k, bits := range o.pending {
+		out = append(out, plannedWrite{k, bits})
+	}
+	clear(o.pending)
+	slices.SortFunc(out, func(a, b plannedWrite) int {
+		if a.key.slot != b.key.slot {
+			return int(a.key.slot - b.key.slot)
+		}
+		return strings.Compare(a.key.modelUUID, b.key.modelUUID)
+	})
+	return out
+}
+
+// done records that w was written; failed puts it back.
+func (o *oldFrame) done(w plannedWrite) {
+	if o.written[w.key] == nil {
+		o.written[w.key] = map[uint64]uint64{}
+	}
+	for field, bits := range w.bits {
+		o.written[w.key][field] |= bits
+	}
+}
+
+func (o *oldFrame) failed(w plannedWrite) {
+	if o.pending[w.key] == nil {
+		o.pending[w.key] = map[uint64]uint64{}
+	}
+	for field, bits := range w.bits {
+		o.pending[w.key][field] |= bits
+	}
+}
+
+// forget drops every document of slots before oldest.
+func (o *oldFrame) forget(oldest int64) {
+	for k := range o.written {
+		if k.slot < oldest {
+			delete(o.written, k)
+		}
+	}
+	for k := range o.pending {
+		if k.slot < oldest {
+			delete(o.pending, k)
+		}
+	}
+}

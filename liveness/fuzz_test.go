@@ -3,7 +3,7 @@ package liveness
 import (
 	"testing"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // FuzzDecodeSlotDoc feeds slot documents of any shape to the decoder the
@@ -17,7 +17,7 @@ func FuzzDecodeSlotDoc(f *testing.F) {
 		d, _ := decodeSlotDoc(data)
 		for part, words := range map[string]map[int64]uint64{"alive": d.alive, "dead": d.dead} {
 			for index, word := range words {
-				if index < 0 || index > bitfield.MaxIndex {
+				if index < 0 || index > layout.MaxFieldIndex {
 					t.Fatalf("%s: field index %d out of range", part, index)
 				}
 				if word >= 1<<63 {

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // pingSketch is PingBatcher.Ping's in-memory path, copied so that variants
@@ -27,7 +27,7 @@ type pingSketch struct {
 
 func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
 	field, ok := parseField(fieldKey)
-	if ps.closed.Load() || !bitfield.ValidFieldBit(fieldBit) || !ok || modelUUID == "" {
+	if ps.closed.Load() || !layout.ValidFieldBit(fieldBit) || !ok || modelUUID == "" {
 		return false
 	}
 	ps.mu.Lock()
@@ -75,7 +75,7 @@ func pingInParallel(b *testing.B, ping func(modelUUID string, slotNum int64, fie
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(p *testing.PB) {
-		fieldKey, fieldBit, _ := bitfield.Encode(next.Add(1))
+		fieldKey, fieldBit, _ := layout.FieldOf(next.Add(1))
 		for p.Next() {
 			if !ping("model", 1700000010, fieldKey, fieldBit) {
 				b.Error("ping refused")

@@ -4,7 +4,7 @@ import (
 	"math/bits"
 	"sync"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // pingShards is how many independently locked parts the pending pings are
@@ -40,7 +40,7 @@ type bucket struct {
 // included: it fails once the batcher is stopping, or when the arguments
 // could not have come from a Pinger.
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
-	if !bitfield.ValidFieldBit(fieldBit) {
+	if !layout.ValidFieldBit(fieldBit) {
 		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
 	}
 	field, ok := parseField(fieldKey)
@@ -77,7 +77,7 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 }
 
 // maxField is the largest field index a sequence can have.
-const maxField = bitfield.MaxIndex
+const maxField = layout.MaxFieldIndex
 
 // parseField reads a field name a Pinger made: the field's index in
 // lower-case hexadecimal. Pending pings are kept by index, which is cheaper

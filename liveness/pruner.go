@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -178,7 +178,7 @@ func (p *Pruner) liveSeqs(ctx context.Context, oldest int64) (map[int64]bool, er
 		}
 		for _, words := range []map[int64]uint64{d.alive, d.dead} {
 			for index, word := range words {
-				bitfield.EachSeq(index, word, func(seq int64) { live[seq] = true })
+				layout.EachSeq(index, word, func(seq int64) { live[seq] = true })
 			}
 		}
 	}

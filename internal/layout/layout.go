@@ -1,10 +1,12 @@
 // Package layout names presence's collections and documents, as Juju laid
-// them out: the collections that hang off a base collection, and the _id
-// of every document, which starts with the model UUID and a colon so that
-// models share collections without seeing each other.
+// them out: the collections that hang off a base collection, the _id of
+// every document, which starts with the model UUID and a colon so that
+// models share collections without seeing each other, and the fields of a
+// slot document, where each sequence is one bit.
 //
-// The engine and both driver adapters build names and ids here, so the two
-// faces write the same documents. Nothing here touches a database.
+// The engine and both driver adapters build names, ids and field names
+// here, so the two faces write the same documents. Nothing here touches a
+// database.
 package layout
 
 import (

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/mutate"
 )
 
@@ -60,7 +60,7 @@ func decodeCarefully(part []byte, dst map[int64]uint64, bad func(problem string)
 	it := bsonraw.NewIter(part)
 	for it.Next() {
 		e := it.Element()
-		index, err := bitfield.ParseFieldKey(string(e.Name))
+		index, err := layout.ParseFieldKey(string(e.Name))
 		if err != nil {
 			bad(err.Error())
 			continue
@@ -203,7 +203,7 @@ func nextField(data []byte) (field, []byte, bool) {
 			return f, nil, false
 		}
 	}
-	if f.index < 0 || f.index > bitfield.MaxIndex {
+	if f.index < 0 || f.index > layout.MaxFieldIndex {
 		return f, nil, false
 	}
 	data = data[end+1:]

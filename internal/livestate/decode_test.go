@@ -4,7 +4,7 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // FuzzDecodePart feeds parts of any shape to DecodePart: it must not
@@ -18,7 +18,7 @@ func FuzzDecodePart(f *testing.F) {
 		got := map[int64]uint64{}
 		careful := DecodePart(part, got, func(string) {})
 		for index := range got {
-			if index < 0 || index > bitfield.MaxIndex {
+			if index < 0 || index > layout.MaxFieldIndex {
 				t.Fatalf("field index %d out of range", index)
 			}
 		}

@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // View is what a watcher has read of its model's live slot documents. It
@@ -62,8 +62,8 @@ type partUpdate struct {
 
 // StateOf returns the state of seq in the view.
 func (v *View) StateOf(seq int64) State {
-	index := seq / bitfield.BitsPerField
-	return stateOf(v.word(index), uint64(1)<<uint(seq%bitfield.BitsPerField))
+	index := seq / layout.BitsPerField
+	return stateOf(v.word(index), uint64(1)<<uint(seq%layout.BitsPerField))
 }
 
 // word returns the alive and dead bits of field index over the live slots.
@@ -154,8 +154,8 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 		old, now := r.words(index)
 		r.after[index] = now
 		if diff := (old.Alive ^ now.Alive) | (old.Dead ^ now.Dead); diff != 0 {
-			bitfield.EachSeq(index, diff, func(seq int64) {
-				r.changes = append(r.changes, SeqState{seq, stateOf(now, uint64(1)<<uint(seq-index*bitfield.BitsPerField))})
+			layout.EachSeq(index, diff, func(seq int64) {
+				r.changes = append(r.changes, SeqState{seq, stateOf(now, uint64(1)<<uint(seq-index*layout.BitsPerField))})
 			})
 		}
 	}
@@ -196,12 +196,12 @@ func (r *Read) Changes() []SeqState { return r.changes }
 
 // StateOf returns the state of seq as the read leaves the view.
 func (r *Read) StateOf(seq int64) State {
-	index := seq / bitfield.BitsPerField
+	index := seq / layout.BitsPerField
 	w, ok := r.after[index]
 	if !ok {
 		w = r.view.word(index)
 	}
-	return stateOf(w, uint64(1)<<uint(seq%bitfield.BitsPerField))
+	return stateOf(w, uint64(1)<<uint(seq%layout.BitsPerField))
 }
 
 // Apply makes the read the view.

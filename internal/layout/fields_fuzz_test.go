@@ -1,4 +1,4 @@
-package bitfield
+package layout
 
 import (
 	"math"
@@ -6,7 +6,7 @@ import (
 )
 
 // FuzzParseFieldKey checks that any field name either fails or names an
-// index whose 63 sequences all fit in an int64, and that the names Encode
+// index whose 63 sequences all fit in an int64, and that the names FieldOf
 // writes parse back to the index they came from.
 func FuzzParseFieldKey(f *testing.F) {
 	for _, seed := range []string{"0", "1f", "AB", "", "-1", "+1", "0x1", "zz", "ffffffffffffffff", "208208208208208", "2082082082082082", "7fffffffffffffff", " 1", "1\x00"} {
@@ -17,24 +17,24 @@ func FuzzParseFieldKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if index < 0 || index > MaxIndex {
-			t.Fatalf("ParseFieldKey(%q) = %d, outside [0, %d]", fieldKey, index, MaxIndex)
+		if index < 0 || index > MaxFieldIndex {
+			t.Fatalf("ParseFieldKey(%q) = %d, outside [0, %d]", fieldKey, index, MaxFieldIndex)
 		}
-		if last := Seq(index, BitsPerField-1); last < 0 {
+		if last := SeqAt(index, BitsPerField-1); last < 0 {
 			t.Fatalf("ParseFieldKey(%q) = %d, whose last sequence %d overflows", fieldKey, index, last)
 		}
-		encoded, _, err := Encode(Seq(index, 0))
+		encoded, _, err := FieldOf(SeqAt(index, 0))
 		if err != nil {
-			t.Fatalf("Encode(Seq(%d, 0)): %v", index, err)
+			t.Fatalf("FieldOf(SeqAt(%d, 0)): %v", index, err)
 		}
 		if back, err := ParseFieldKey(encoded); err != nil || back != index {
-			t.Fatalf("ParseFieldKey(Encode(%d)) = %d, %v", index, back, err)
+			t.Fatalf("ParseFieldKey(FieldOf(%d)) = %d, %v", index, back, err)
 		}
 	})
 }
 
 // FuzzEachSeq checks that EachSeq yields, in increasing order, one
-// sequence for each bit of a field's word, and that Encode puts each back
+// sequence for each bit of a field's word, and that FieldOf puts each back
 // in that field at that bit.
 func FuzzEachSeq(f *testing.F) {
 	f.Add("0", uint64(5))
@@ -54,9 +54,9 @@ func FuzzEachSeq(f *testing.F) {
 				t.Fatalf("EachSeq(%d, %#x) yielded %d after %d", index, word, seq, last)
 			}
 			last = seq
-			key, bit, err := Encode(seq)
+			key, bit, err := FieldOf(seq)
 			if err != nil {
-				t.Fatalf("Encode(%d): %v", seq, err)
+				t.Fatalf("FieldOf(%d): %v", seq, err)
 			}
 			if back, _ := ParseFieldKey(key); back != index || word&bit == 0 || yielded&bit != 0 {
 				t.Fatalf("sequence %d encodes to %q bit %#x, not a bit of field %d = %#x yielded once", seq, key, bit, index, word)

@@ -1,13 +1,4 @@
-// Package bitfield encodes pinger sequence numbers as bits of the integer
-// fields of a ping document, and decodes them back.
-//
-// Sequence n lives in the field named hex(n / 63) (lower-case, no prefix) at
-// bit n % 63. Only 63 bits of each int64 are used so that the sign bit stays
-// clear and every stored value is a non-negative int64, which is how Juju
-// lays out its documents. The package deals in field names and words (a
-// field's bits as a uint64) and reads no document: the parts of a slot
-// document are read from their bytes by livestate.DecodePart.
-package bitfield
+package layout
 
 import (
 	"fmt"
@@ -16,22 +7,30 @@ import (
 	"strconv"
 )
 
+// How a sequence is recorded in a slot document: sequence n lives in the
+// field named hex(n / 63) (lower-case, no prefix) of its alive or dead
+// part, at bit n % 63. Only 63 bits of each int64 are used so that the
+// sign bit stays clear and every stored value is a non-negative int64,
+// which is how Juju lays out its documents. A field's bits are handled as
+// a word, a uint64.
+
 // BitsPerField is how many sequences share one field.
 const BitsPerField = 63
 
-// MaxIndex is the largest field index whose sequences all fit in an int64.
-const MaxIndex = (math.MaxInt64 - (BitsPerField - 1)) / BitsPerField
+// MaxFieldIndex is the largest field index whose sequences all fit in an
+// int64.
+const MaxFieldIndex = (math.MaxInt64 - (BitsPerField - 1)) / BitsPerField
 
-// Encode returns the field name and the bit mask that record seq. It
+// FieldOf returns the field name and the bit mask that record seq. It
 // reports an error for a negative seq, which no pinger is ever given.
-func Encode(seq int64) (fieldKey string, fieldBit uint64, err error) {
+func FieldOf(seq int64) (fieldKey string, fieldBit uint64, err error) {
 	if seq < 0 {
 		return "", 0, fmt.Errorf("sequence %d is negative", seq)
 	}
 	return strconv.FormatInt(seq/BitsPerField, 16), 1 << uint(seq%BitsPerField), nil
 }
 
-// ParseFieldKey returns the index named by a field name written by Encode.
+// ParseFieldKey returns the index named by a field name written by FieldOf.
 // Upper-case digits are accepted as Juju's reader accepts them; signs,
 // prefixes, empty names and indexes whose sequences would overflow are not.
 func ParseFieldKey(fieldKey string) (int64, error) {
@@ -45,7 +44,7 @@ func ParseFieldKey(fieldKey string) (int64, error) {
 		}
 	}
 	index, err := strconv.ParseInt(fieldKey, 16, 64)
-	if err != nil || index > MaxIndex {
+	if err != nil || index > MaxFieldIndex {
 		return 0, fmt.Errorf("field name %q is out of range", fieldKey)
 	}
 	return index, nil
@@ -56,8 +55,8 @@ func ValidFieldBit(fieldBit uint64) bool {
 	return fieldBit != 0 && fieldBit&(fieldBit-1) == 0 && fieldBit < 1<<BitsPerField
 }
 
-// Seq returns the sequence recorded at bit position bit of field index.
-func Seq(index int64, bit int) int64 {
+// SeqAt returns the sequence recorded at bit position bit of field index.
+func SeqAt(index int64, bit int) int64 {
 	return index*BitsPerField + int64(bit)
 }
 
@@ -67,6 +66,6 @@ func EachSeq(index int64, word uint64, fn func(seq int64)) {
 	for word != 0 {
 		bit := bits.TrailingZeros64(word)
 		word &= word - 1
-		fn(Seq(index, bit))
+		fn(SeqAt(index, bit))
 	}
 }

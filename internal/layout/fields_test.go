@@ -1,4 +1,4 @@
-package bitfield
+package layout
 
 import (
 	"math"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestEncodeLayout(t *testing.T) {
+func TestFieldOfLayout(t *testing.T) {
 	cases := []struct {
 		seq      int64
 		fieldKey string
@@ -22,28 +22,28 @@ func TestEncodeLayout(t *testing.T) {
 		{63*255 + 62, "ff", 1 << 62},
 	}
 	for _, c := range cases {
-		fieldKey, fieldBit, err := Encode(c.seq)
+		fieldKey, fieldBit, err := FieldOf(c.seq)
 		if err != nil || fieldKey != c.fieldKey || fieldBit != c.fieldBit {
-			t.Errorf("Encode(%d) = %q, %#x, %v; want %q, %#x", c.seq, fieldKey, fieldBit, err, c.fieldKey, c.fieldBit)
+			t.Errorf("FieldOf(%d) = %q, %#x, %v; want %q, %#x", c.seq, fieldKey, fieldBit, err, c.fieldKey, c.fieldBit)
 		}
 	}
-	if _, _, err := Encode(-1); err == nil {
-		t.Errorf("Encode(-1) gave no error")
+	if _, _, err := FieldOf(-1); err == nil {
+		t.Errorf("FieldOf(-1) gave no error")
 	}
 }
 
-func TestEncodeNeverUsesSignBit(t *testing.T) {
+func TestFieldOfNeverUsesSignBit(t *testing.T) {
 	for seq := int64(0); seq < 10*BitsPerField; seq++ {
-		_, fieldBit, _ := Encode(seq)
+		_, fieldBit, _ := FieldOf(seq)
 		if int64(fieldBit) <= 0 {
-			t.Fatalf("Encode(%d) bit %#x is not a positive int64", seq, fieldBit)
+			t.Fatalf("FieldOf(%d) bit %#x is not a positive int64", seq, fieldBit)
 		}
 	}
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, seq := range []int64{0, 1, 62, 63, 126, 1000, 99999, 123456789, MaxIndex*BitsPerField + 62} {
-		fieldKey, fieldBit, err := Encode(seq)
+	for _, seq := range []int64{0, 1, 62, 63, 126, 1000, 99999, 123456789, MaxFieldIndex*BitsPerField + 62} {
+		fieldKey, fieldBit, err := FieldOf(seq)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,8 +26,8 @@ type pingSketch struct {
 }
 
 func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
-	field, ok := parseField(fieldKey)
-	if ps.closed.Load() || !layout.ValidFieldBit(fieldBit) || !ok || modelUUID == "" {
+	field, fault := layout.ParseField(fieldKey, layout.AsWritten)
+	if ps.closed.Load() || !layout.ValidFieldBit(fieldBit) || fault != layout.FieldOK || modelUUID == "" {
 		return false
 	}
 	ps.mu.Lock()
@@ -41,7 +41,7 @@ func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fie
 		}
 		ps.last = b
 	}
-	b.fields.or(field, fieldBit)
+	b.fields.or(uint64(field), fieldBit)
 	if !ps.countAtomic {
 		ps.pings++
 	}

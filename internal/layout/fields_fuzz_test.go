@@ -2,6 +2,8 @@ package layout
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -65,6 +67,33 @@ func FuzzEachSeq(f *testing.F) {
 		})
 		if yielded != word {
 			t.Fatalf("EachSeq(%d, %#x) yielded the bits %#x", index, word, yielded)
+		}
+	})
+}
+
+// FuzzParseFieldSpellingsNest checks that the spellings nest: a name that
+// a narrower spelling takes, a wider one takes too, as the same index;
+// and that the widest takes exactly the hexadecimal names, of either
+// case, that strconv reads as an index no greater than MaxFieldIndex.
+func FuzzParseFieldSpellingsNest(f *testing.F) {
+	for _, seed := range []string{"0", "3e8", "A", "00000000000000001", "208208208208208", "ffffffffffffffff", "", "-1", "0x1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		taken := false // by a narrower spelling
+		var index int64
+		for _, spelling := range []Spelling{AsWritten, UpperCase, UpperCase | ZeroPadded} {
+			got, fault := ParseField(name, spelling)
+			if taken && (fault != FieldOK || got != index) {
+				t.Fatalf("ParseField(%q, %d) = %d, %d; a narrower spelling read %d", name, spelling, got, fault, index)
+			}
+			taken, index = fault == FieldOK, got
+		}
+		hex := name != "" && strings.Trim(name, "0123456789abcdefABCDEF") == ""
+		n, err := strconv.ParseInt(name, 16, 64)
+		want := hex && err == nil && n <= MaxFieldIndex
+		if taken != want || taken && index != n {
+			t.Fatalf("ParseField(%q, UpperCase|ZeroPadded) = %d, %v; strconv reads %d, %v", name, index, taken, n, err)
 		}
 	})
 }

@@ -91,3 +91,64 @@ func TestEachSeqOrder(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestParseFieldSpellings checks which names each spelling takes, the
+// index each names, and why the others name none.
+func TestParseFieldSpellings(t *testing.T) {
+	type result struct {
+		index int64
+		fault FieldFault
+	}
+	ok := func(index int64) result { return result{index, FieldOK} }
+	fault := func(f FieldFault) result { return result{0, f} }
+	for _, c := range []struct {
+		name                         string
+		asWritten, upperCase, padded result
+	}{
+		{"0", ok(0), ok(0), ok(0)},
+		{"a", ok(10), ok(10), ok(10)},
+		{"0a", ok(10), ok(10), ok(10)},
+		{"3e8", ok(1000), ok(1000), ok(1000)},
+		{"208208208208207", ok(MaxFieldIndex), ok(MaxFieldIndex), ok(MaxFieldIndex)},
+		{"208208208208208", fault(FieldBeyond), fault(FieldBeyond), fault(FieldBeyond)},
+		{"ffffffffffffffff", fault(FieldBeyond), fault(FieldBeyond), fault(FieldBeyond)},
+		{"", fault(FieldEmpty), fault(FieldEmpty), fault(FieldEmpty)},
+		{"A", fault(FieldNotHex), ok(10), ok(10)},
+		{"00A", fault(FieldNotHex), ok(10), ok(10)},
+		{"1.2", fault(FieldNotHex), fault(FieldNotHex), fault(FieldNotHex)},
+		{"$bit", fault(FieldNotHex), fault(FieldNotHex), fault(FieldNotHex)},
+		{"g", fault(FieldNotHex), fault(FieldNotHex), fault(FieldNotHex)},
+		{"-1", fault(FieldNotHex), fault(FieldNotHex), fault(FieldNotHex)},
+		{"0x1", fault(FieldNotHex), fault(FieldNotHex), fault(FieldNotHex)},
+		{"0000000000000001", ok(1), ok(1), ok(1)},
+		{"00000000000000001", fault(FieldTooLong), fault(FieldTooLong), ok(1)},
+		{"10000000000000000", fault(FieldTooLong), fault(FieldTooLong), fault(FieldBeyond)},
+		{"0000000000000000g", fault(FieldTooLong), fault(FieldTooLong), fault(FieldNotHex)},
+		{strings.Repeat("f", 40) + "g", fault(FieldTooLong), fault(FieldTooLong), fault(FieldNotHex)},
+	} {
+		for _, s := range []struct {
+			spelling Spelling
+			want     result
+		}{{AsWritten, c.asWritten}, {UpperCase, c.upperCase}, {UpperCase | ZeroPadded, c.padded}} {
+			index, fault := ParseField(c.name, s.spelling)
+			if got := (result{index, fault}); got != s.want {
+				t.Errorf("ParseField(%q, %d) = %v; want %v", c.name, s.spelling, got, s.want)
+			}
+			if index, fault := ParseField([]byte(c.name), s.spelling); (result{index, fault}) != s.want {
+				t.Errorf("ParseField([]byte(%q), %d) = %d, %d; want %v", c.name, s.spelling, index, fault, s.want)
+			}
+		}
+	}
+}
+
+// TestParseFieldAllocatesNothing checks that a ping's field name is read
+// without an allocation, from a string or from a document's bytes.
+func TestParseFieldAllocatesNothing(t *testing.T) {
+	name, raw := "3e8", []byte("3E8")
+	if n := testing.AllocsPerRun(100, func() {
+		ParseField(name, AsWritten)
+		ParseField(raw, UpperCase)
+	}); n != 0 {
+		t.Errorf("ParseField allocates %v times", n)
+	}
+}

@@ -171,8 +171,9 @@ type field struct {
 }
 
 // nextField reads the element at the start of data, accepting only what a
-// batcher writes: a hexadecimal name of at most 16 digits naming an index
-// whose sequences fit in an int64, and a positive int32 or int64.
+// batcher writes: a hexadecimal name of at most 16 digits (upper-case ones
+// too, as the careful decoder takes them) naming an index whose sequences
+// fit in an int64, and a positive int32 or int64.
 //
 // A field of no bits is refused, though a careful decode reads it well:
 // no batcher writes one (it ORs bits into a field, creating it with
@@ -187,25 +188,15 @@ func nextField(data []byte) (field, []byte, bool) {
 	f.typ = data[0]
 	data = data[1:]
 	end := bytes.IndexByte(data, 0)
-	if end <= 0 || end > 16 {
+	if end < 0 {
 		return f, nil, false
 	}
 	f.name = data[:end]
-	for _, c := range f.name {
-		switch {
-		case '0' <= c && c <= '9':
-			f.index = f.index<<4 | int64(c-'0')
-		case 'a' <= c && c <= 'f':
-			f.index = f.index<<4 | int64(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			f.index = f.index<<4 | int64(c-'A'+10)
-		default:
-			return f, nil, false
-		}
-	}
-	if f.index < 0 || f.index > layout.MaxFieldIndex {
+	index, fault := layout.ParseField(f.name, layout.UpperCase)
+	if fault != layout.FieldOK {
 		return f, nil, false
 	}
+	f.index = index
 	data = data[end+1:]
 	var n int64
 	switch f.typ {

@@ -11,7 +11,7 @@ import (
 // decoding must not panic and must return only sequences a pinger could
 // have been given. The seed corpus, valid documents and corrupt ones, is in
 // testdata/fuzz/FuzzDecodeSlotDoc; the parts' fast and careful paths are
-// compared by livestate's FuzzDecodePart.
+// compared by layout's FuzzDecodePart.
 func FuzzDecodeSlotDoc(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, _ := decodeSlotDoc(data)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 )
 
@@ -87,7 +88,7 @@ func decodeSlotDoc(doc []byte) (d slotDoc, problems []string) {
 		switch e.Type {
 		case bsonraw.TypeNull:
 		case bsonraw.TypeDocument:
-			livestate.DecodePart(e.Value, dst, func(problem string) {
+			layout.DecodePart(e.Value, dst, func(problem string) {
 				problems = append(problems, part+"."+problem)
 			})
 		default:

@@ -1,12 +1,13 @@
-// Package layout names presence's collections and documents, as Juju laid
-// them out: the collections that hang off a base collection, the _id of
-// every document, which starts with the model UUID and a colon so that
-// models share collections without seeing each other, and the fields of a
-// slot document, where each sequence is one bit.
+// Package layout is the home of presence's documents, as Juju laid them
+// out: the collections that hang off a base collection, the _id of every
+// document, which starts with the model UUID and a colon so that models
+// share collections without seeing each other, the fields of a slot
+// document, where each sequence is one bit, and the reading of a slot
+// document's alive and dead parts from their bytes.
 //
 // The engine and both driver adapters build names, ids and field names
-// here, so the two faces write the same documents. Nothing here touches a
-// database.
+// here, so the two faces write the same documents, and every reader reads
+// them here. Nothing here touches a database, a clock or a goroutine.
 package layout
 
 import (

@@ -279,7 +279,7 @@ func freshWords(docs []Doc) map[int64]Word {
 				continue
 			}
 			part := make(map[int64]uint64)
-			decodeCarefully(raw, part, func(string) {})
+			layout.DecodePartCarefully(raw, part, func(string) {})
 			for index, bits := range part {
 				w := words[index]
 				if p == alivePart {

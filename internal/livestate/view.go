@@ -38,7 +38,8 @@ type partView struct {
 	// careful is set when raw had to be decoded whole, field by field:
 	// its elements then cannot be compared one by one with the next read.
 	// While it is clear, raw is as the fast path accepts it, and words
-	// holds one entry for each of raw's elements, which grown relies on.
+	// holds one entry for each of raw's elements, which GrownPart relies
+	// on.
 	careful bool
 }
 
@@ -54,7 +55,7 @@ type partUpdate struct {
 	doc     *docView
 	part    int
 	raw     []byte
-	changes []wordChange
+	changes []layout.WordChange
 	overlay map[int64]uint64 // changes by index
 	whole   map[int64]uint64 // non-nil: replaces the part's words
 	careful bool             // whole had to be decoded field by field
@@ -140,14 +141,14 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 				r.after[index] = Word{}
 			}
 			for _, c := range u.changes {
-				r.after[c.index] = Word{}
+				r.after[c.Index] = Word{}
 			}
 			continue
 		}
 		u.overlay = make(map[int64]uint64, len(u.changes))
 		for _, c := range u.changes {
-			u.overlay[c.index] = c.word
-			r.after[c.index] = Word{}
+			u.overlay[c.Index] = c.Word
+			r.after[c.Index] = Word{}
 		}
 	}
 	for index := range r.after {
@@ -222,7 +223,7 @@ func (r *Read) Apply() {
 			pt.words = make(map[int64]uint64, len(u.changes))
 		}
 		for _, c := range u.changes {
-			pt.words[c.index] = c.word // grown reads no field of no bits
+			pt.words[c.Index] = c.Word // GrownPart reads no field of no bits
 		}
 	}
 	r.view.docs = r.live
@@ -255,7 +256,7 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	}
 	u := partUpdate{doc: d, part: p, raw: raw}
 	if !pt.careful {
-		if changes, ok := grown(pt.raw, raw, pt.words); ok {
+		if changes, ok := layout.GrownPart(pt.raw, raw, pt.words); ok {
 			u.changes = changes
 			return u, true
 		}
@@ -265,11 +266,11 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	u.whole = make(map[int64]uint64)
 	if raw != nil {
 		name := [2]string{"alive", "dead"}[p]
-		u.careful = DecodePart(raw, u.whole, func(problem string) { bad(name + "." + problem) })
+		u.careful = layout.DecodePart(raw, u.whole, func(problem string) { bad(name + "." + problem) })
 	}
 	for index, word := range pt.words {
 		if u.whole[index] != word {
-			u.changes = append(u.changes, wordChange{index, u.whole[index]})
+			u.changes = append(u.changes, layout.WordChange{Index: index, Word: u.whole[index]})
 		}
 	}
 	return u, true

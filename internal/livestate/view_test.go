@@ -264,7 +264,7 @@ func TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes(t *testing.T) {
 				t.Errorf("changes %v, want %v", got, c.want)
 			}
 			fresh := map[int64]uint64{}
-			decodeCarefully(c.now, fresh, func(string) {})
+			layout.DecodePartCarefully(c.now, fresh, func(string) {})
 			for _, index := range []int64{0, 1, 0xa} {
 				if got := v.word(index); got != (Word{Alive: fresh[index]}) {
 					t.Errorf("word of field %d is %#x, a fresh decode reads %#x", index, got.Alive, fresh[index])

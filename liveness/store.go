@@ -16,7 +16,8 @@ import (
 // documents, so workers on either see workers on the other.
 //
 // Documents are handed over as their raw BSON bytes, which both drivers
-// provide, and decoded here, once, by code that knows no driver. Every
+// provide, and decoded once, by package internal/layout, which knows no
+// driver. Every
 // method is one request to the database (a cursor's further batches
 // aside): how many ids go into one request is the engine's business, so
 // an implementation makes the call it is asked for and no more. Every

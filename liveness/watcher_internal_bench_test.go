@@ -110,7 +110,7 @@ func BenchmarkSlotDecode(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, problems := decodeSlotDoc(raw); problems != nil {
+				if _, problems := layout.DecodeSlotDoc(raw); problems != nil {
 					b.Fatal(problems)
 				}
 			}

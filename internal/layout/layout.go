@@ -2,8 +2,8 @@
 // out: the collections that hang off a base collection, the _id of every
 // document, which starts with the model UUID and a colon so that models
 // share collections without seeing each other, the fields of a slot
-// document, where each sequence is one bit, and the reading of a slot
-// document's alive and dead parts from their bytes.
+// document, where each sequence is one bit, and the decoding of slot and
+// being documents from their bytes, which anyone may have written.
 //
 // The engine and both driver adapters build names, ids and field names
 // here, so the two faces write the same documents, and every reader reads

@@ -18,12 +18,9 @@ type View struct {
 	docs []*docView // the documents of the live slots (at most two)
 }
 
-// Doc is one slot document as read: its slot, and the bytes of its alive
-// and dead parts (nil when absent or not a document).
-type Doc struct {
-	Slot        int64
-	Alive, Dead []byte
-}
+// Doc is one slot document as read, split into its slot and the bytes of
+// its alive and dead parts by layout.SplitSlotDoc.
+type Doc = layout.SlotParts
 
 // docView is what the view holds of one slot document.
 type docView struct {

@@ -103,7 +103,7 @@ func TestPingsAreWrittenUnderTheIndexName(t *testing.T) {
 		}
 	}
 	got := sortedFields(maps.Collect(pb.take()[bucketKey{"model", 30}].fields.all()))
-	want := []FieldBits{{"2", 1 << 3}, {"a", 1<<2 | 1<<4}, {"10", 1}}
+	want := []FieldBits{{Field: "2", Bits: 1 << 3}, {Field: "a", Bits: 1<<2 | 1<<4}, {Field: "10", Bits: 1}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("fields %v, want %v", got, want)
 	}

@@ -5,8 +5,10 @@
 // Presence reads documents that anyone may have written, so every length is
 // checked against the bytes that hold it and nothing here panics on any
 // input: a malformed document ends the iteration with an error that says
-// where it went wrong. The package knows nothing of drivers or of the
-// presence data model.
+// where it went wrong. A Builder writes documents element by element. The
+// package knows nothing of drivers or of the presence data model, which
+// package layout lays out; the test bridge walks the commands it rewrites
+// with it too.
 package bsonraw
 
 import (

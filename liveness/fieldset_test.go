@@ -4,6 +4,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // TestFieldSetHoldsWhatAMapHolds ORs random bits into random fields, near
@@ -51,6 +53,7 @@ func TestFieldSetHoldsWhatAMapHolds(t *testing.T) {
 // TestFieldSetAtTheEnds checks fields at both ends of the range a ping can
 // name.
 func TestFieldSetAtTheEnds(t *testing.T) {
+	const maxField = layout.MaxFieldIndex
 	var set fieldSet
 	for _, field := range []uint64{5, 0, 3, maxField, maxField - 1, 1} {
 		set.or(field, 1<<(field%63))

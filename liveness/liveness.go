@@ -41,6 +41,14 @@ func checkModelID(modelUUID string) error {
 	return nil
 }
 
+// ModelUUIDProblem says why this package's workers would refuse modelUUID,
+// or returns "" when they take it: they take model UUIDs in canonical
+// form (8-4-4-4-12 lower-case hexadecimal digits) alone. A tool can check
+// its input with it before it connects. This goes beyond Juju's API.
+func ModelUUIDProblem(modelUUID string) string {
+	return layout.ValidCanonicalUUID(modelUUID)
+}
+
 // checkModel refuses a model id the face does not take: this package's
 // takes model UUIDs in canonical form alone; Juju's takes any id Juju
 // took, such as "test-uuid".

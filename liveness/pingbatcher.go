@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -371,8 +370,8 @@ func (pb *PingBatcher) write(writes []plannedWrite) error {
 	return pb.store.WriteSlots(ctx, slotWrites)
 }
 
-// sortedFields returns fields in the order of their index, each named by
-// its index in hexadecimal.
+// sortedFields returns fields in the order of their index, each named as
+// layout.FieldKey names its index.
 func sortedFields(fields map[uint64]uint64) []FieldBits {
 	indexes := make([]uint64, 0, len(fields))
 	for field := range fields {
@@ -381,7 +380,7 @@ func sortedFields(fields map[uint64]uint64) []FieldBits {
 	slices.Sort(indexes)
 	out := make([]FieldBits, len(indexes))
 	for i, field := range indexes {
-		out[i] = FieldBits{Field: strconv.FormatUint(field, 16), Bits: fields[field]}
+		out[i] = FieldBits{Field: layout.FieldKey(int64(field)), Bits: fields[field]}
 	}
 	return out
 }

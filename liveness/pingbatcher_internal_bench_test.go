@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // pingSketch is PingBatcher.Ping's in-memory path, copied so that variants
@@ -26,8 +26,8 @@ type pingSketch struct {
 }
 
 func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) bool {
-	field, ok := parseField(fieldKey)
-	if ps.closed.Load() || !bitfield.ValidFieldBit(fieldBit) || !ok || modelUUID == "" {
+	field, fault := layout.ParseField(fieldKey, layout.AsWritten)
+	if ps.closed.Load() || !layout.ValidFieldBit(fieldBit) || fault != layout.FieldOK || modelUUID == "" {
 		return false
 	}
 	ps.mu.Lock()
@@ -41,7 +41,7 @@ func (ps *pingSketch) ping(modelUUID string, slotNum int64, fieldKey string, fie
 		}
 		ps.last = b
 	}
-	b.fields.or(field, fieldBit)
+	b.fields.or(uint64(field), fieldBit)
 	if !ps.countAtomic {
 		ps.pings++
 	}
@@ -75,7 +75,7 @@ func pingInParallel(b *testing.B, ping func(modelUUID string, slotNum int64, fie
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(p *testing.PB) {
-		fieldKey, fieldBit, _ := bitfield.Encode(next.Add(1))
+		fieldKey, fieldBit, _ := layout.FieldOf(next.Add(1))
 		for p.Next() {
 			if !ping("model", 1700000010, fieldKey, fieldBit) {
 				b.Error("ping refused")

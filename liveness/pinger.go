@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/tomb.v2"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -157,7 +157,7 @@ func (p *Pinger) prepare(ctx context.Context, clock *serverClock) error {
 	p.clock = clock
 	p.seq = seq
 	// seq is never negative: the counter starts at 1 and only grows.
-	p.fieldKey, p.fieldBit, _ = bitfield.Encode(seq)
+	p.fieldKey, p.fieldBit, _ = layout.FieldOf(seq)
 	p.lastSlot = 0
 	return nil
 }

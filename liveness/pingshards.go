@@ -4,7 +4,7 @@ import (
 	"math/bits"
 	"sync"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // pingShards is how many independently locked parts the pending pings are
@@ -40,15 +40,18 @@ type bucket struct {
 // included: it fails once the batcher is stopping (ErrStopped), or when the
 // arguments could not have come from a Pinger (errors.NotValid).
 func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fieldBit uint64) error {
-	if !bitfield.ValidFieldBit(fieldBit) {
+	if !layout.ValidFieldBit(fieldBit) {
 		return notValidf("ping bit %#x is not one of the 63 bits of a field", fieldBit)
 	}
-	field, ok := parseField(fieldKey)
-	if !ok {
-		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
-	}
-	if field > maxField {
+	// Pending pings are kept by field index, cheaper to hash than the
+	// name, and written under the index's own name.
+	field, fault := layout.ParseField(fieldKey, layout.AsWritten)
+	switch fault {
+	case layout.FieldOK:
+	case layout.FieldBeyond:
 		return notValidf("ping field %q is beyond the last field of a sequence", fieldKey)
+	default:
+		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
 	}
 	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
 	shard.mu.Lock()
@@ -72,37 +75,10 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 		}
 		b = shard.bucketLocked(bucketKey{modelUUID, slotNum})
 	}
-	b.fields.or(field, fieldBit)
+	b.fields.or(uint64(field), fieldBit)
 	shard.pingCount++
 	shard.mu.Unlock()
 	return nil
-}
-
-// maxField is the largest field index a sequence can have.
-const maxField = bitfield.MaxIndex
-
-// parseField reads a field name a Pinger made: the field's index in
-// lower-case hexadecimal. Pending pings are kept by index, which is cheaper
-// to hash than the name, and written under the index's own name, so a
-// name with leading zeros is written where watchers read it. Nothing but
-// hex digits gets through, which keeps '.', '$' and the like out of update
-// paths.
-func parseField(s string) (index uint64, ok bool) {
-	if s == "" || len(s) > 16 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			index = index<<4 | uint64(c-'0')
-		case 'a' <= c && c <= 'f':
-			index = index<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
-	}
-	return index, true
 }
 
 func (s *pingShard) bucketLocked(k bucketKey) *bucket {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
 )
@@ -172,13 +172,13 @@ func (p *Pruner) liveSeqs(ctx context.Context, oldest int64) (map[int64]bool, er
 	}
 	live := make(map[int64]bool)
 	for _, doc := range docs {
-		d, problems := decodeSlotDoc(doc)
+		d, problems := layout.DecodeSlotDoc(doc)
 		if len(problems) > 0 {
-			p.corrupt.report(p.store.Names().Pings, d.id, problems)
+			p.corrupt.report(p.store.Names().Pings, d.ID, problems)
 		}
-		for _, words := range []map[int64]uint64{d.alive, d.dead} {
+		for _, words := range []map[int64]uint64{d.Alive, d.Dead} {
 			for index, word := range words {
-				bitfield.EachSeq(index, word, func(seq int64) { live[seq] = true })
+				layout.EachSeq(index, word, func(seq int64) { live[seq] = true })
 			}
 		}
 	}
@@ -197,7 +197,7 @@ func (p *Pruner) superseded(ctx context.Context, live map[int64]bool) ([]int64, 
 	byKey := make(map[string]*seen)
 	beings := p.store.Names().Beings
 	err := p.store.AllBeings(ctx, p.modelUUID, func(doc []byte) {
-		id, seq, key, err := decodeBeing(doc, p.modelUUID, nil)
+		id, seq, key, err := layout.DecodeBeing(doc, p.modelUUID, nil)
 		if err != nil {
 			p.corrupt.report(beings, id, []string{err.Error()})
 			return

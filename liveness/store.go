@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/presence-go/presence/internal/bsonraw"
 	"github.com/presence-go/presence/internal/layout"
 )
 
@@ -16,7 +15,8 @@ import (
 // documents, so workers on either see workers on the other.
 //
 // Documents are handed over as their raw BSON bytes, which both drivers
-// provide, and decoded here, once, by code that knows no driver. Every
+// provide, and decoded once, by package internal/layout, which knows no
+// driver. Every
 // method is one request to the database (a cursor's further batches
 // aside): how many ids go into one request is the engine's business, so
 // an implementation makes the call it is asked for and no more. Every
@@ -112,32 +112,12 @@ type SlotWrite struct {
 }
 
 // Update returns the update that ORs w's bits into its slot document, as
-// BSON bytes: {$set: {slot: Slot}, $bit: {"alive.<Field>": {or: Bits},
-// "dead.<Field>": {or: Bits}}}, every number an int64. Stores send it as
-// it is, so that every face writes the same update.
+// BSON bytes (layout.SlotUpdate). Stores send it as it is, so that every
+// face writes the same update.
 func (w SlotWrite) Update() []byte {
-	var b bsonraw.Builder
-	b.Begin("$set")
-	b.Int64("slot", w.Slot)
-	b.End()
-	b.Begin("$bit")
-	for _, part := range []struct {
-		name   string
-		fields []FieldBits
-	}{{"alive.", w.Alive}, {"dead.", w.Dead}} {
-		for _, f := range part.fields {
-			b.Begin(part.name + f.Field)
-			b.Int64("or", int64(f.Bits))
-			b.End()
-		}
-	}
-	b.End()
-	return b.Bytes()
+	return layout.SlotUpdate(w.Slot, w.Alive, w.Dead)
 }
 
-// FieldBits is the bits of one field of a slot document: sequence n is bit
-// n%63 of field hex(n/63).
-type FieldBits struct {
-	Field string
-	Bits  uint64
-}
+// FieldBits is the bits of one field of a slot document, as package
+// layout lays them out (sequence n is bit n%63 of field hex(n/63)).
+type FieldBits = layout.FieldBits

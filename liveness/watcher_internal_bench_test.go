@@ -7,7 +7,6 @@ import (
 
 	"github.com/juju/mgo/v2/bson"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 )
@@ -20,10 +19,10 @@ const benchModel = "bench"
 // with its fields in index order, as a batcher writes them.
 func slotBytes(b *testing.B, slotNum int64, n int, killed bool) []byte {
 	var alive, dead bson.D
-	for index := int64(0); index <= int64(n)/bitfield.BitsPerField; index++ {
+	for index := int64(0); index <= int64(n)/layout.BitsPerField; index++ {
 		var word, deadWord uint64
-		for bit := int64(0); bit < bitfield.BitsPerField; bit++ {
-			if seq := index*bitfield.BitsPerField + bit; seq >= 1 && seq <= int64(n) {
+		for bit := int64(0); bit < layout.BitsPerField; bit++ {
+			if seq := index*layout.BitsPerField + bit; seq >= 1 && seq <= int64(n) {
 				word |= 1 << uint(bit)
 				if seq%100 == 0 {
 					deadWord |= 1 << uint(bit)
@@ -111,7 +110,7 @@ func BenchmarkSlotDecode(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, problems := decodeSlotDoc(raw); problems != nil {
+				if _, problems := layout.DecodeSlotDoc(raw); problems != nil {
 					b.Fatal(problems)
 				}
 			}

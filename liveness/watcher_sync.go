@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/livestate"
 	"github.com/presence-go/presence/internal/mutate"
 	"github.com/presence-go/presence/internal/slot"
@@ -79,7 +80,7 @@ func (w *Watcher) readDocs(raw [][]byte, slots []int64) *livestate.Read {
 	problems := make(map[int64][]string)
 	ids := make(map[int64]string, len(raw))
 	for _, doc := range raw {
-		d, id, docProblems := splitSlotDoc(doc, w.modelUUID, slots)
+		d, id, docProblems := layout.SplitSlotDoc(doc, w.modelUUID, slots)
 		if id == "" {
 			continue // not one of the documents asked for
 		}
@@ -186,7 +187,7 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 		return !known && read.StateOf(seq) != livestate.Unseen
 	}
 	take := func(doc []byte) {
-		id, seq, key, err := decodeBeing(doc, w.modelUUID, unresolved)
+		id, seq, key, err := layout.DecodeBeing(doc, w.modelUUID, unresolved)
 		if err != nil {
 			w.corrupt.report(beings, id, []string{err.Error()})
 			return

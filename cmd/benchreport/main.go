@@ -36,7 +36,7 @@ type pass struct {
 var passes = []pass{
 	{"A", []string{"test", "-run", "^$", "-benchmem", "-count", "1",
 		"-bench", "^(BenchmarkWatcherDecodeDiff|BenchmarkSlotDecode|BenchmarkPingSketchParallel|BenchmarkPingShardedSketchParallel|BenchmarkTrackerHeap|BenchmarkTrackerHeapBatch|BenchmarkDecode)$",
-		"./liveness", "./internal/livestate", "./internal/bitfield"}},
+		"./liveness", "./internal/livestate", "./internal/layout"}},
 	{"B", []string{"test", "-run", "^$", "-benchmem", "-count", "5",
 		"-bench", "^(BenchmarkPing|BenchmarkPingParallel|BenchmarkMillionPing|BenchmarkMillionPingShuffled|BenchmarkVersusJujuSync)$",
 		"./internal/benchsuite"}},

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/presence-go/presence/cmd/internal/cli"
-	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -59,7 +58,7 @@ func checkModel(model string) error {
 	if model == "" {
 		return usagef("--model is required: the UUID of the model")
 	}
-	if problem := layout.ValidCanonicalUUID(model); problem != "" {
+	if problem := liveness.ModelUUIDProblem(model); problem != "" {
 		return usagef("invalid --model: %s", problem)
 	}
 	return nil
@@ -107,19 +106,21 @@ func (c *connFlags) open(ctx context.Context) (*target, error) {
 		cn.Close()
 		return nil, fmt.Errorf("cannot list the collections of database %q on %s: %v", c.db, cn.Addr(), err)
 	}
+	// The store names the collections it reads, as "<db>.<collection>".
+	store := cn.Store(c.base)
 	have := make(map[string]bool, len(names))
 	for _, name := range names {
-		have[name] = true
+		have[c.db+"."+name] = true
 	}
-	for _, suffix := range []string{layout.BeingsSuffix, layout.PingsSuffix} {
-		if !have[c.base+suffix] {
+	for _, name := range []string{store.Names().Beings, store.Names().Pings} {
+		if !have[name] {
 			cn.Close()
-			return nil, fmt.Errorf("collection %s.%s%s does not exist on %s (wrong --db or --base?)", c.db, c.base, suffix, cn.Addr())
+			return nil, fmt.Errorf("collection %s does not exist on %s (wrong --db or --base?)", name, cn.Addr())
 		}
 	}
 	return &target{
 		conn:    cn,
-		store:   cn.Store(c.base),
+		store:   store,
 		model:   c.model,
 		period:  c.period,
 		timeout: c.timeout,

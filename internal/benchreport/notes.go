@@ -55,7 +55,7 @@ func writeFindings(b *strings.Builder, run *Run) {
 		slower = slower || ok1 && ok2 && ours > theirs
 	}
 	if slower {
-		items = append(items, "**A cold start is slower than the Juju sketch's** with the database taken out, at one size at least (see the targets). Profile `BenchmarkVersusJujuColdStart/impl=presence` (`-cpuprofile`): a cold start decodes every being of the model (`decodeBeing` in `liveness/slotdoc.go`) and fills the tracker in one batch.")
+		items = append(items, "**A cold start is slower than the Juju sketch's** with the database taken out, at one size at least (see the targets). Profile `BenchmarkVersusJujuColdStart/impl=presence` (`-cpuprofile`): a cold start decodes every being of the model (`layout.DecodeBeing` in `internal/layout/being.go`) and fills the tracker in one batch.")
 	}
 	cold := fmt.Sprintf(coldStart, "official", million)
 	if trips, ok := run.Metric(cold, "roundtrips/op"); ok && trips > 1000 {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -227,7 +227,7 @@ func stopWorker(b testing.TB, w worker) {
 
 // fieldOf returns the field and bit of seq, as a Pinger would send them.
 func fieldOf(b testing.TB, seq int64) (string, uint64) {
-	fieldKey, fieldBit, err := bitfield.Encode(seq)
+	fieldKey, fieldBit, err := layout.FieldOf(seq)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
@@ -81,7 +80,7 @@ func (f *fleet) seed() error {
 	ctx := context.Background()
 	alive, dead := map[int64]uint64{}, map[int64]uint64{}
 	for seq := int64(1); seq <= int64(f.n); seq++ {
-		index, bit := seq/bitfield.BitsPerField, uint64(1)<<uint(seq%bitfield.BitsPerField)
+		index, bit := seq/layout.BitsPerField, uint64(1)<<uint(seq%layout.BitsPerField)
 		alive[index] |= bit
 		if seq%100 == 0 {
 			dead[index] |= bit

@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/layout"
 	"github.com/presence-go/presence/liveness"
 )
@@ -124,7 +123,7 @@ func checkMillionDoc(b *testing.B, d *database) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	want := million/bitfield.BitsPerField + 1
+	want := million/layout.BitsPerField + 1
 	if len(elems) != want {
 		b.Fatalf("the slot document has %d fields, want %d", len(elems), want)
 	}

@@ -5,8 +5,10 @@
 // Presence reads documents that anyone may have written, so every length is
 // checked against the bytes that hold it and nothing here panics on any
 // input: a malformed document ends the iteration with an error that says
-// where it went wrong. The package knows nothing of drivers or of the
-// presence data model.
+// where it went wrong. A Builder writes documents element by element. The
+// package knows nothing of drivers or of the presence data model, which
+// package layout lays out; the test bridge walks the commands it rewrites
+// with it too.
 package bsonraw
 
 import (
@@ -15,13 +17,15 @@ import (
 	"math"
 )
 
-// BSON element types used by presence documents; the others are skipped
-// over by size.
+// BSON element types that presence's documents, or the commands the test
+// bridge rewrites, hold; the others are skipped over by size.
 const (
 	TypeDouble   byte = 0x01
 	TypeString   byte = 0x02
 	TypeDocument byte = 0x03
 	TypeArray    byte = 0x04
+	TypeBool     byte = 0x08
+	TypeDateTime byte = 0x09
 	TypeNull     byte = 0x0A
 	TypeInt32    byte = 0x10
 	TypeInt64    byte = 0x12
@@ -102,9 +106,9 @@ func TypeName(t byte) string {
 		return "undefined"
 	case 0x07:
 		return "objectId"
-	case 0x08:
+	case TypeBool:
 		return "bool"
-	case 0x09:
+	case TypeDateTime:
 		return "date"
 	case TypeNull:
 		return "null"
@@ -258,7 +262,7 @@ func valueSize(typ byte, data []byte) (int, error) {
 		return int(total), nil
 	}
 	switch typ {
-	case TypeDouble, 0x09, 0x11, TypeInt64: // double, date, timestamp, int64
+	case TypeDouble, TypeDateTime, 0x11, TypeInt64: // double, date, timestamp, int64
 		return fixed(8)
 	case TypeString, 0x0D, 0x0E: // string, javascript, symbol
 		size, err := prefixed(0, false)
@@ -277,7 +281,7 @@ func valueSize(typ byte, data []byte) (int, error) {
 		return 0, nil
 	case 0x07: // objectId
 		return fixed(12)
-	case 0x08: // bool
+	case TypeBool:
 		return fixed(1)
 	case 0x0B: // regex: two C strings
 		first := indexNUL(data)

@@ -197,9 +197,9 @@ func TestBuilderWritesWhatAnEncoderWrites(t *testing.T) {
 	}
 }
 
-// TestBuilderCopiesElements builds a document of strings and of elements
-// copied from another document, and compares its bytes with a real
-// encoder's.
+// TestBuilderCopiesElements builds a document of strings, numbers and of
+// elements copied from another document, and compares its bytes with a
+// real encoder's.
 func TestBuilderCopiesElements(t *testing.T) {
 	from := marshal(t, bson.D{
 		{Name: "n", Value: int32(7)},
@@ -217,13 +217,15 @@ func TestBuilderCopiesElements(t *testing.T) {
 	}
 	b.Begin("d")
 	b.String("k", "é")
+	b.Int32("code", -2)
+	b.Double("ok", 1)
 	got := b.Bytes()
 	want := marshal(t, bson.D{
 		{Name: "_id", Value: "m:30"},
 		{Name: "empty", Value: ""},
 		{Name: "n", Value: int32(7)},
 		{Name: "sub", Value: bson.D{{Name: "x", Value: 1.5}, {Name: "list", Value: []string{"a"}}}},
-		{Name: "d", Value: bson.D{{Name: "k", Value: "é"}}},
+		{Name: "d", Value: bson.D{{Name: "k", Value: "é"}, {Name: "code", Value: int32(-2)}, {Name: "ok", Value: 1.0}}},
 	})
 	if !bytes.Equal(got, want) {
 		t.Fatalf("built %x\nwant  %x", got, want)

@@ -1,6 +1,9 @@
 package bsonraw
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Builder writes one BSON document, element by element, with embedded
 // documents opened by Begin and closed by End:
@@ -51,6 +54,18 @@ func (b *Builder) End() {
 func (b *Builder) Int64(name string, v int64) {
 	b.head(TypeInt64, name)
 	b.buf = binary.LittleEndian.AppendUint64(b.buf, uint64(v))
+}
+
+// Int32 writes an int32 element.
+func (b *Builder) Int32(name string, v int32) {
+	b.head(TypeInt32, name)
+	b.buf = binary.LittleEndian.AppendUint32(b.buf, uint32(v))
+}
+
+// Double writes a double element.
+func (b *Builder) Double(name string, v float64) {
+	b.head(TypeDouble, name)
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, math.Float64bits(v))
 }
 
 // Bytes closes every open document and returns the whole.

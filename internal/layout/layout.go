@@ -1,10 +1,15 @@
-// Package layout names presence's collections and documents, as Juju laid
-// them out: the collections that hang off a base collection, and the _id
-// of every document, which starts with the model UUID and a colon so that
-// models share collections without seeing each other.
+// Package layout is the home of presence's documents, as Juju laid them
+// out: the collections that hang off a base collection, the _id of every
+// document, which starts with the model UUID and a colon so that models
+// share collections without seeing each other, the fields of a slot
+// document, where each sequence is one bit, the update that ORs bits into
+// a slot document, and the decoding of slot and being documents from
+// their bytes, which anyone may have written.
 //
-// The engine and both driver adapters build names and ids here, so the two
-// faces write the same documents. Nothing here touches a database.
+// The engine and both driver adapters build names, ids, field names and
+// updates here, so the two faces write the same documents, and every
+// reader reads them here. Nothing here touches a database, a clock or a
+// goroutine.
 package layout
 
 import (

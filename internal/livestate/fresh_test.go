@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // TestViewMatchesAFreshDecodeOfAnyBytes drives views through seeded
@@ -248,8 +248,8 @@ func checkViewHistory(t *testing.T, c *choices) {
 		}
 		for _, index := range indexes(before, after) {
 			b, a := before[index], after[index]
-			bitfield.EachSeq(index, b.Alive|b.Dead|a.Alive|a.Dead, func(seq int64) {
-				if got, want := r.StateOf(seq), stateOf(a, 1<<(seq-index*bitfield.BitsPerField)); got != want {
+			layout.EachSeq(index, b.Alive|b.Dead|a.Alive|a.Dead, func(seq int64) {
+				if got, want := r.StateOf(seq), stateOf(a, 1<<(seq-index*layout.BitsPerField)); got != want {
 					fail("the read leaves seq %d %v, a fresh decode %v", seq, got, want)
 				}
 			})
@@ -279,7 +279,7 @@ func freshWords(docs []Doc) map[int64]Word {
 				continue
 			}
 			part := make(map[int64]uint64)
-			decodeCarefully(raw, part, func(string) {})
+			layout.DecodePartCarefully(raw, part, func(string) {})
 			for index, bits := range part {
 				w := words[index]
 				if p == alivePart {
@@ -300,8 +300,8 @@ func moved(before, after map[int64]Word) []SeqState {
 	var changes []SeqState
 	for _, index := range indexes(before, after) {
 		b, a := before[index], after[index]
-		bitfield.EachSeq(index, (b.Alive^a.Alive)|(b.Dead^a.Dead), func(seq int64) {
-			changes = append(changes, SeqState{seq, stateOf(a, 1<<(seq-index*bitfield.BitsPerField))})
+		layout.EachSeq(index, (b.Alive^a.Alive)|(b.Dead^a.Dead), func(seq int64) {
+			changes = append(changes, SeqState{seq, stateOf(a, 1<<(seq-index*layout.BitsPerField))})
 		})
 	}
 	return changes

@@ -1,6 +1,6 @@
 package livestate
 
-import "github.com/presence-go/presence/internal/bitfield"
+import "github.com/presence-go/presence/internal/layout"
 
 // What a watcher tells of a key beyond its liveness: the sequence that
 // decides it, and the last live slot in which that sequence pinged.
@@ -21,8 +21,8 @@ func (v *View) LastPinged(seq int64) (slot int64, ok bool) {
 	if seq < 0 {
 		return 0, false
 	}
-	index := seq / bitfield.BitsPerField
-	bit := uint64(1) << uint(seq%bitfield.BitsPerField)
+	index := seq / layout.BitsPerField
+	bit := uint64(1) << uint(seq%layout.BitsPerField)
 	for _, d := range v.docs {
 		if d.parts[alivePart].words[index]&bit != 0 && (!ok || d.slot > slot) {
 			slot, ok = d.slot, true

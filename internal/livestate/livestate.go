@@ -3,10 +3,11 @@
 //
 // A View holds what a watcher read of the live slot documents and yields,
 // read after read, only the sequences whose state moved, so a sync costs
-// time in proportion to what changed. A Tracker keeps which key each seen
-// sequence belongs to and decides each key's liveness: among the sequences
-// seen for a key, the newest one wins, and it is alive when its alive bit
-// is set and its dead bit is not.
+// time in proportion to what changed; the parts of the documents are
+// decoded, whole or as they grew, by package layout. A Tracker keeps which
+// key each seen sequence belongs to and decides each key's liveness: among
+// the sequences seen for a key, the newest one wins, and it is alive when
+// its alive bit is set and its dead bit is not.
 //
 // Nothing here touches a database, a clock or a goroutine.
 package livestate

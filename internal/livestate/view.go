@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // View is what a watcher has read of its model's live slot documents. It
@@ -18,12 +18,9 @@ type View struct {
 	docs []*docView // the documents of the live slots (at most two)
 }
 
-// Doc is one slot document as read: its slot, and the bytes of its alive
-// and dead parts (nil when absent or not a document).
-type Doc struct {
-	Slot        int64
-	Alive, Dead []byte
-}
+// Doc is one slot document as read, split into its slot and the bytes of
+// its alive and dead parts by layout.SplitSlotDoc.
+type Doc = layout.SlotParts
 
 // docView is what the view holds of one slot document.
 type docView struct {
@@ -38,7 +35,8 @@ type partView struct {
 	// careful is set when raw had to be decoded whole, field by field:
 	// its elements then cannot be compared one by one with the next read.
 	// While it is clear, raw is as the fast path accepts it, and words
-	// holds one entry for each of raw's elements, which grown relies on.
+	// holds one entry for each of raw's elements, which GrownPart relies
+	// on.
 	careful bool
 }
 
@@ -54,7 +52,7 @@ type partUpdate struct {
 	doc     *docView
 	part    int
 	raw     []byte
-	changes []wordChange
+	changes []layout.WordChange
 	overlay map[int64]uint64 // changes by index
 	whole   map[int64]uint64 // non-nil: replaces the part's words
 	careful bool             // whole had to be decoded field by field
@@ -62,8 +60,8 @@ type partUpdate struct {
 
 // StateOf returns the state of seq in the view.
 func (v *View) StateOf(seq int64) State {
-	index := seq / bitfield.BitsPerField
-	return stateOf(v.word(index), uint64(1)<<uint(seq%bitfield.BitsPerField))
+	index := seq / layout.BitsPerField
+	return stateOf(v.word(index), uint64(1)<<uint(seq%layout.BitsPerField))
 }
 
 // word returns the alive and dead bits of field index over the live slots.
@@ -140,22 +138,22 @@ func (v *View) Read(docs []Doc, bad func(slot int64, problem string)) *Read {
 				r.after[index] = Word{}
 			}
 			for _, c := range u.changes {
-				r.after[c.index] = Word{}
+				r.after[c.Index] = Word{}
 			}
 			continue
 		}
 		u.overlay = make(map[int64]uint64, len(u.changes))
 		for _, c := range u.changes {
-			u.overlay[c.index] = c.word
-			r.after[c.index] = Word{}
+			u.overlay[c.Index] = c.Word
+			r.after[c.Index] = Word{}
 		}
 	}
 	for index := range r.after {
 		old, now := r.words(index)
 		r.after[index] = now
 		if diff := (old.Alive ^ now.Alive) | (old.Dead ^ now.Dead); diff != 0 {
-			bitfield.EachSeq(index, diff, func(seq int64) {
-				r.changes = append(r.changes, SeqState{seq, stateOf(now, uint64(1)<<uint(seq-index*bitfield.BitsPerField))})
+			layout.EachSeq(index, diff, func(seq int64) {
+				r.changes = append(r.changes, SeqState{seq, stateOf(now, uint64(1)<<uint(seq-index*layout.BitsPerField))})
 			})
 		}
 	}
@@ -196,12 +194,12 @@ func (r *Read) Changes() []SeqState { return r.changes }
 
 // StateOf returns the state of seq as the read leaves the view.
 func (r *Read) StateOf(seq int64) State {
-	index := seq / bitfield.BitsPerField
+	index := seq / layout.BitsPerField
 	w, ok := r.after[index]
 	if !ok {
 		w = r.view.word(index)
 	}
-	return stateOf(w, uint64(1)<<uint(seq%bitfield.BitsPerField))
+	return stateOf(w, uint64(1)<<uint(seq%layout.BitsPerField))
 }
 
 // Apply makes the read the view.
@@ -222,7 +220,7 @@ func (r *Read) Apply() {
 			pt.words = make(map[int64]uint64, len(u.changes))
 		}
 		for _, c := range u.changes {
-			pt.words[c.index] = c.word // grown reads no field of no bits
+			pt.words[c.Index] = c.Word // GrownPart reads no field of no bits
 		}
 	}
 	r.view.docs = r.live
@@ -255,7 +253,7 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	}
 	u := partUpdate{doc: d, part: p, raw: raw}
 	if !pt.careful {
-		if changes, ok := grown(pt.raw, raw, pt.words); ok {
+		if changes, ok := layout.GrownPart(pt.raw, raw, pt.words); ok {
 			u.changes = changes
 			return u, true
 		}
@@ -265,11 +263,11 @@ func (d *docView) update(p int, raw []byte, bad func(problem string)) (partUpdat
 	u.whole = make(map[int64]uint64)
 	if raw != nil {
 		name := [2]string{"alive", "dead"}[p]
-		u.careful = DecodePart(raw, u.whole, func(problem string) { bad(name + "." + problem) })
+		u.careful = layout.DecodePart(raw, u.whole, func(problem string) { bad(name + "." + problem) })
 	}
 	for index, word := range pt.words {
 		if u.whole[index] != word {
-			u.changes = append(u.changes, wordChange{index, u.whole[index]})
+			u.changes = append(u.changes, layout.WordChange{Index: index, Word: u.whole[index]})
 		}
 	}
 	return u, true

@@ -9,7 +9,7 @@ import (
 
 	"github.com/juju/mgo/v2/bson"
 
-	"github.com/presence-go/presence/internal/bitfield"
+	"github.com/presence-go/presence/internal/layout"
 )
 
 // fields encodes the alive or dead part of a slot document from
@@ -156,10 +156,10 @@ func TestViewMatchesAFreshDecode(t *testing.T) {
 		var w Word
 		for _, s := range live {
 			d := docs[s]
-			w.Alive |= d[0].words[seq/bitfield.BitsPerField]
-			w.Dead |= d[1].words[seq/bitfield.BitsPerField]
+			w.Alive |= d[0].words[seq/layout.BitsPerField]
+			w.Dead |= d[1].words[seq/layout.BitsPerField]
 		}
-		return stateOf(w, uint64(1)<<uint(seq%bitfield.BitsPerField))
+		return stateOf(w, uint64(1)<<uint(seq%layout.BitsPerField))
 	}
 	var v View
 	previous := make([]State, maxSeq)
@@ -191,11 +191,11 @@ func TestViewMatchesAFreshDecode(t *testing.T) {
 				break
 			}
 			seq := int64(rng.IntN(maxSeq))
-			index := seq / bitfield.BitsPerField
+			index := seq / layout.BitsPerField
 			if _, ok := p.words[index]; !ok {
 				p.order = append(p.order, index)
 			}
-			p.words[index] |= 1 << uint(seq%bitfield.BitsPerField)
+			p.words[index] |= 1 << uint(seq%layout.BitsPerField)
 		}
 		var read []Doc
 		var live []int64
@@ -264,7 +264,7 @@ func TestViewReadsTwoSpellingsOfAFieldAsAFreshDecodeDoes(t *testing.T) {
 				t.Errorf("changes %v, want %v", got, c.want)
 			}
 			fresh := map[int64]uint64{}
-			decodeCarefully(c.now, fresh, func(string) {})
+			layout.DecodePartCarefully(c.now, fresh, func(string) {})
 			for _, index := range []int64{0, 1, 0xa} {
 				if got := v.word(index); got != (Word{Alive: fresh[index]}) {
 					t.Errorf("word of field %d is %#x, a fresh decode reads %#x", index, got.Alive, fresh[index])

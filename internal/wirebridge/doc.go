@@ -79,6 +79,8 @@
 //     in its debug builds): the bridge would refuse what FerretDB refuses,
 //     NaN doubles for instance, instead of passing the bytes on.
 //
-// What the bridge needs is small (a header, three message layouts, walking
-// BSON elements without decoding them) and is fuzzed in this package.
+// What the bridge needs is small (a header and three message layouts) and
+// is fuzzed in this package. It walks and writes BSON elements, without
+// decoding their values, with package internal/bsonraw, as the library
+// reads its documents.
 package wirebridge

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/presence-go/presence/internal/bsonraw"
 )
 
 // Wire protocol op codes the bridge knows about.
@@ -345,37 +347,17 @@ func parseReply(body []byte) (flags int32, docs [][]byte, err error) {
 	return flags, docs, nil
 }
 
-// element is one element of a BSON document, kept as raw bytes.
-type element struct {
-	kind  byte
-	name  string
-	raw   []byte // the whole element: kind, name, NUL and value
-	value []byte // the value alone
-	at    int    // offset of the value in the document
-}
-
-// elements walks a BSON document without decoding its values.
-func elements(doc []byte) ([]element, error) {
-	if err := checkDocument(doc); err != nil {
-		return nil, err
+// elements returns the elements of a BSON document, walked by bsonraw
+// without decoding their values. The element names and values point into
+// doc.
+func elements(doc []byte) ([]bsonraw.Element, error) {
+	var out []bsonraw.Element
+	it := bsonraw.NewIter(doc)
+	for it.Next() {
+		out = append(out, it.Element())
 	}
-	var out []element
-	rest := doc[4 : len(doc)-1]
-	for len(rest) > 0 {
-		kind := rest[0]
-		name, n, err := cstring(rest[1:])
-		if err != nil {
-			return nil, fmt.Errorf("element name: %w", err)
-		}
-		start := 1 + n
-		size, err := valueSize(kind, rest[start:])
-		if err != nil {
-			return nil, fmt.Errorf("element %q: %w", name, err)
-		}
-		end := start + size
-		at := len(doc) - 1 - len(rest) + start
-		out = append(out, element{kind: kind, name: name, raw: rest[:end], value: rest[start:end], at: at})
-		rest = rest[end:]
+	if err := it.Err(); err != nil {
+		return nil, malformed("%v", err)
 	}
 	return out, nil
 }
@@ -419,115 +401,6 @@ func cstring(buf []byte) (s string, n int, err error) {
 	return string(buf[:i]), i + 1, nil
 }
 
-// valueSize returns how many bytes of buf the value of a BSON element of the
-// given kind takes.
-func valueSize(kind byte, buf []byte) (int, error) {
-	fixed := func(n int) (int, error) {
-		if len(buf) < n {
-			return 0, malformed("value of kind 0x%02x truncated", kind)
-		}
-		return n, nil
-	}
-	prefixed := func(extra int) (int, error) {
-		if len(buf) < 4 {
-			return 0, malformed("value of kind 0x%02x truncated", kind)
-		}
-		n := int64(int32(binary.LittleEndian.Uint32(buf)))
-		if n < 0 {
-			return 0, malformed("negative length in value of kind 0x%02x", kind)
-		}
-		total := 4 + n + int64(extra)
-		if total > int64(len(buf)) {
-			return 0, malformed("value of kind 0x%02x truncated", kind)
-		}
-		return int(total), nil
-	}
-	switch kind {
-	case 0x06, 0x0A, 0x7F, 0xFF: // undefined, null, max key, min key
-		return 0, nil
-	case 0x08: // bool
-		return fixed(1)
-	case 0x10: // int32
-		return fixed(4)
-	case 0x01, 0x09, 0x11, 0x12: // double, datetime, timestamp, int64
-		return fixed(8)
-	case 0x07: // ObjectId
-		return fixed(12)
-	case 0x13: // decimal128
-		return fixed(16)
-	case 0x02, 0x0D, 0x0E: // string, JavaScript, symbol
-		return prefixed(0)
-	case 0x05: // binary: length, subtype, bytes
-		return prefixed(1)
-	case 0x0C: // DBPointer: string, ObjectId
-		return prefixed(12)
-	case 0x03, 0x04, 0x0F: // document, array, code with scope: length includes itself
-		if len(buf) < 4 {
-			return 0, malformed("value of kind 0x%02x truncated", kind)
-		}
-		n := int(int32(binary.LittleEndian.Uint32(buf)))
-		if n < 5 || n > len(buf) {
-			return 0, malformed("value of kind 0x%02x truncated", kind)
-		}
-		return n, nil
-	case 0x0B: // regex: pattern and options, both C strings
-		_, n1, err := cstring(buf)
-		if err != nil {
-			return 0, err
-		}
-		_, n2, err := cstring(buf[n1:])
-		if err != nil {
-			return 0, err
-		}
-		return n1 + n2, nil
-	default:
-		return 0, malformed("unknown BSON kind 0x%02x", kind)
-	}
-}
-
-// docBuilder assembles a BSON document from raw elements.
-type docBuilder struct {
-	buf []byte
-}
-
-func newDocBuilder() *docBuilder {
-	return &docBuilder{buf: make([]byte, 4, 64)}
-}
-
-// appendRaw appends a whole raw element.
-func (b *docBuilder) appendRaw(raw []byte) {
-	b.buf = append(b.buf, raw...)
-}
-
-// appendValue appends an element made of a kind, a name and a raw value.
-func (b *docBuilder) appendValue(kind byte, name string, value []byte) {
-	b.buf = append(b.buf, kind)
-	b.buf = append(b.buf, name...)
-	b.buf = append(b.buf, 0)
-	b.buf = append(b.buf, value...)
-}
-
-func (b *docBuilder) appendString(name, s string) {
-	v := binary.LittleEndian.AppendUint32(nil, uint32(len(s)+1))
-	v = append(v, s...)
-	b.appendValue(0x02, name, append(v, 0))
-}
-
-func (b *docBuilder) appendInt32(name string, n int32) {
-	b.appendValue(0x10, name, binary.LittleEndian.AppendUint32(nil, uint32(n)))
-}
-
-func (b *docBuilder) appendDouble(name string, f float64) {
-	b.appendValue(0x01, name, binary.LittleEndian.AppendUint64(nil, math.Float64bits(f)))
-}
-
-// done terminates the document and returns it.
-func (b *docBuilder) done() []byte {
-	b.buf = append(b.buf, 0)
-	binary.LittleEndian.PutUint32(b.buf, uint32(len(b.buf)))
-	return b.buf
-}
-
 // commandFromQuery returns the command held by an OP_QUERY document,
 // unwrapping {$query: <command>, $readPreference: ...} when the driver sent
 // one. The read preference is dropped: the bridge serves one server.
@@ -540,15 +413,16 @@ func commandFromQuery(doc []byte) ([]byte, error) {
 		return nil, malformed("empty command")
 	}
 	// Drivers wrap with "$query", or with "query" next to "$" modifiers.
-	wrapped := elems[0].name == "$query" ||
-		elems[0].name == "query" && len(elems) > 1 && strings.HasPrefix(elems[1].name, "$")
+	first := string(elems[0].Name)
+	wrapped := first == "$query" ||
+		first == "query" && len(elems) > 1 && bytes.HasPrefix(elems[1].Name, []byte("$"))
 	if !wrapped {
 		return doc, nil
 	}
-	if elems[0].kind != 0x03 {
-		return nil, malformed("%s is not a document", elems[0].name)
+	if elems[0].Type != bsonraw.TypeDocument {
+		return nil, malformed("%s is not a document", first)
 	}
-	inner := elems[0].value
+	inner := elems[0].Value
 	innerElems, err := elements(inner)
 	if err != nil {
 		return nil, err
@@ -568,7 +442,7 @@ func commandName(cmd []byte) (string, error) {
 	if len(elems) == 0 {
 		return "", malformed("empty command")
 	}
-	return elems[0].name, nil
+	return string(elems[0].Name), nil
 }
 
 // appendDB appends {$db: db} at the end of cmd, where OP_MSG wants it; the
@@ -578,41 +452,41 @@ func appendDB(cmd []byte, db string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newDocBuilder()
+	var b bsonraw.Builder
 	for _, e := range elems {
-		if e.name == "$db" {
+		if string(e.Name) == "$db" {
 			return cmd, nil
 		}
-		b.appendRaw(e.raw)
+		b.Element(e)
 	}
-	b.appendString("$db", db)
-	return b.done(), nil
+	b.String("$db", db)
+	return b.Bytes(), nil
 }
 
 // errorDoc builds the {$err, code} document of a QueryFailure reply.
 func errorDoc(msg string, code int32) []byte {
-	b := newDocBuilder()
-	b.appendString("$err", msg)
-	b.appendInt32("code", code)
-	b.appendDouble("ok", 0)
-	return b.done()
+	var b bsonraw.Builder
+	b.String("$err", msg)
+	b.Int32("code", code)
+	b.Double("ok", 0)
+	return b.Bytes()
 }
 
 // commandErrorDoc builds a failed command's reply {ok: 0, errmsg, code}.
 func commandErrorDoc(msg string, code int32) []byte {
-	b := newDocBuilder()
-	b.appendDouble("ok", 0)
-	b.appendString("errmsg", msg)
-	b.appendInt32("code", code)
-	return b.done()
+	var b bsonraw.Builder
+	b.Double("ok", 0)
+	b.String("errmsg", msg)
+	b.Int32("code", code)
+	return b.Bytes()
 }
 
 // nonceDoc is the bridge's own answer to getnonce.
 func nonceDoc(nonce uint64) []byte {
-	b := newDocBuilder()
-	b.appendString("nonce", strconv.FormatUint(nonce, 16))
-	b.appendDouble("ok", 1)
-	return b.done()
+	var b bsonraw.Builder
+	b.String("nonce", strconv.FormatUint(nonce, 16))
+	b.Double("ok", 1)
+	return b.Bytes()
 }
 
 // addToDateTime returns a copy of doc whose top-level UTC datetime element
@@ -629,20 +503,26 @@ func setDateTime(doc []byte, name string, ms int64) []byte {
 }
 
 // changeDateTime returns doc with the datetime element name changed by
-// change, or doc itself when it has no such element.
+// change, or doc itself when it has no such element. Only the first such
+// element changes; every other byte is copied unchanged.
 func changeDateTime(doc []byte, name string, change func(ms int64) int64) []byte {
 	elems, err := elements(doc)
 	if err != nil {
 		return doc
 	}
-	for _, e := range elems {
-		if e.name != name || e.kind != 0x09 {
-			continue
-		}
-		out := bytes.Clone(doc)
-		t := int64(binary.LittleEndian.Uint64(e.value))
-		binary.LittleEndian.PutUint64(out[e.at:], uint64(change(t)))
-		return out
+	at := slices.IndexFunc(elems, func(e bsonraw.Element) bool {
+		return string(e.Name) == name && e.Type == bsonraw.TypeDateTime
+	})
+	if at < 0 {
+		return doc
 	}
-	return doc
+	var b bsonraw.Builder
+	for i, e := range elems {
+		if i == at {
+			t := int64(binary.LittleEndian.Uint64(e.Value))
+			e.Value = binary.LittleEndian.AppendUint64(nil, uint64(change(t)))
+		}
+		b.Element(e)
+	}
+	return b.Bytes()
 }

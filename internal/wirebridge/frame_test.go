@@ -394,15 +394,22 @@ func TestMalformedInputGivesErrors(t *testing.T) {
 	negativeString := marshal(t, bson.D{{Name: "s", Value: "abc"}})
 	binary.LittleEndian.PutUint32(negativeString[7:], 0xffffffff)
 	unterminatedName := []byte{10, 0, 0, 0, 0x10, 'a', 'b', 'c', 'd', 0}
+	// A string value must end with its NUL: the bridge reads commands
+	// with bsonraw, as the library reads documents, and refuses such a
+	// command itself rather than pass it on to a server that must refuse
+	// it too.
+	unterminatedString := marshal(t, bson.D{{Name: "s", Value: "abc"}})
+	unterminatedString[len(unterminatedString)-2] = 'd'
 	docs := map[string][]byte{
-		"empty":             {},
-		"truncated":         truncated,
-		"length mismatch":   badLength,
-		"unknown kind":      badKind,
-		"no final NUL":      noNul,
-		"huge string":       hugeString,
-		"negative string":   negativeString,
-		"unterminated name": unterminatedName,
+		"empty":               {},
+		"truncated":           truncated,
+		"length mismatch":     badLength,
+		"unknown kind":        badKind,
+		"no final NUL":        noNul,
+		"huge string":         hugeString,
+		"negative string":     negativeString,
+		"unterminated name":   unterminatedName,
+		"unterminated string": unterminatedString,
 	}
 	for name, doc := range docs {
 		if _, err := elements(doc); err == nil {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/juju/mgo/v2/bson"
+
+	"github.com/presence-go/presence/internal/bsonraw"
 )
 
 // MaxUpdateChunk is the largest number of statements the bridge sends to the
@@ -43,14 +45,14 @@ func updateStatements(cmd msgCommand) (statements [][]byte, ordered bool, err er
 		return nil, false, err
 	}
 	ordered = true
-	var array *element
+	var array *bsonraw.Element
 	for i, e := range elems {
-		switch e.name {
+		switch string(e.Name) {
 		case "updates":
 			array = &elems[i]
 		case "ordered":
-			if e.kind == 0x08 && len(e.value) == 1 {
-				ordered = e.value[0] != 0
+			if e.Type == bsonraw.TypeBool && len(e.Value) == 1 {
+				ordered = e.Value[0] != 0
 			}
 		}
 	}
@@ -62,18 +64,18 @@ func updateStatements(cmd msgCommand) (statements [][]byte, ordered bool, err er
 		return seq.docs, ordered, nil
 	case array == nil:
 		return nil, false, malformed("update command without updates")
-	case array.kind != 0x04:
+	case array.Type != bsonraw.TypeArray:
 		return nil, false, malformed("updates is not an array")
 	}
-	items, err := elements(array.value)
+	items, err := elements(array.Value)
 	if err != nil {
 		return nil, false, fmt.Errorf("updates: %w", err)
 	}
 	for _, item := range items {
-		if item.kind != 0x03 {
-			return nil, false, malformed("update statement %s is not a document", item.name)
+		if item.Type != bsonraw.TypeDocument {
+			return nil, false, malformed("update statement %s is not a document", item.Name)
 		}
-		statements = append(statements, item.value)
+		statements = append(statements, item.Value)
 	}
 	return statements, ordered, nil
 }
@@ -115,20 +117,19 @@ func withUpdatesArray(cmd msgCommand, statements [][]byte) (msgCommand, error) {
 	if err != nil {
 		return msgCommand{}, err
 	}
-	array := newDocBuilder()
+	var array bsonraw.Builder
 	for i, s := range statements {
-		array.appendValue(0x03, strconv.Itoa(i), s)
+		array.Element(bsonraw.Element{Type: bsonraw.TypeDocument, Name: []byte(strconv.Itoa(i)), Value: s})
 	}
-	arrayDoc := array.done()
-	b := newDocBuilder()
+	arrayDoc := array.Bytes()
+	var b bsonraw.Builder
 	for _, e := range elems {
-		if e.name == "updates" {
-			b.appendValue(0x04, "updates", arrayDoc)
-		} else {
-			b.appendRaw(e.raw)
+		if string(e.Name) == "updates" {
+			e.Type, e.Value = bsonraw.TypeArray, arrayDoc
 		}
+		b.Element(e)
 	}
-	return msgCommand{body: b.done(), sequences: cmd.sequences}, nil
+	return msgCommand{body: b.Bytes(), sequences: cmd.sequences}, nil
 }
 
 // withUpdatesSequence returns cmd with the documents of its updates

@@ -1,9 +1,8 @@
-package liveness
+package layout
 
 import (
 	"testing"
 
-	"github.com/presence-go/presence/internal/layout"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -12,13 +11,13 @@ import (
 func TestIsDocIDMatchesDocID(t *testing.T) {
 	const model = "0b5e4c1a-2d7f-4b6e-9c3a-8f1e2d3c4b5a"
 	for _, seq := range []int64{0, 1, 9, 10, 63, 1000000, -1, 1<<63 - 1, -1 << 63} {
-		id := layout.DocID(model, seq)
+		id := DocID(model, seq)
 		if !isDocID([]byte(id), model, seq) {
 			t.Errorf("isDocID(%q, %d) = false", id, seq)
 		}
 		for _, other := range []string{
-			layout.DocID(model, seq+1),
-			layout.DocID(model[1:]+"0", seq),
+			DocID(model, seq+1),
+			DocID(model[1:]+"0", seq),
 			model + ";" + id[len(model)+1:],
 			id + "0",
 			id[:len(id)-1],
@@ -46,43 +45,16 @@ func TestDecodeBeingLeavesOutUnwantedKeys(t *testing.T) {
 		return doc
 	}
 	none := func(int64) bool { return false }
-	id, seq, key, err := decodeBeing(being("m:7", 7, "unit-a/0"), model, none)
+	id, seq, key, err := DecodeBeing(being("m:7", 7, "unit-a/0"), model, none)
 	if err != nil || seq != 7 || key != "" || id != "" {
 		t.Fatalf("unwanted being: id %q seq %d key %q err %v", id, seq, key, err)
 	}
-	id, seq, key, err = decodeBeing(being("m:7", 7, "unit-a/0"), model, nil)
+	id, seq, key, err = DecodeBeing(being("m:7", 7, "unit-a/0"), model, nil)
 	if err != nil || seq != 7 || key != "unit-a/0" || id != "" {
 		t.Fatalf("wanted being: id %q seq %d key %q err %v", id, seq, key, err)
 	}
-	id, _, _, err = decodeBeing(being("m:8", 7, "unit-a/0"), model, none)
+	id, _, _, err = DecodeBeing(being("m:8", 7, "unit-a/0"), model, none)
 	if err == nil || id != `"m:8"` {
 		t.Fatalf("mismatched _id: id %q err %v", id, err)
-	}
-}
-
-// TestReadWholeModelWhenTheUnknownAreMany checks when a watcher reads all
-// the model's beings rather than looking the unknown sequences up by id:
-// a starting watcher with more than a few to find, or a model most of
-// whose agents restarted, but never a handful of new agents in a large
-// model.
-func TestReadWholeModelWhenTheUnknownAreMany(t *testing.T) {
-	for _, c := range []struct {
-		unknown, known int
-		want           bool
-	}{
-		{1, 0, false},
-		{rangeReadAbove, 0, false},
-		{rangeReadAbove + 1, 0, true},
-		{1000, 0, true},
-		{1000000, 0, true},
-		{rangeReadAbove + 1, 1000000, false},
-		{5000, 1000000, false},
-		{500000, 1000000, true},
-		{1000, 1500, true},
-		{1000, 3000, false},
-	} {
-		if got := readWholeModel(c.unknown, c.known); got != c.want {
-			t.Errorf("readWholeModel(%d unknown, %d known) = %v, want %v", c.unknown, c.known, got, c.want)
-		}
 	}
 }

@@ -1,18 +1,18 @@
-package livestate
+package layout
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
 
-	"github.com/presence-go/presence/internal/bitfield"
 	"github.com/presence-go/presence/internal/bsonraw"
 	"github.com/presence-go/presence/internal/mutate"
 )
 
-// How a part of a slot document is read: whole, fast when a batcher
-// wrote it and field by field otherwise, or, for a View, by comparing it
-// element by element with the bytes it had.
+// How the alive or dead part of a slot document is read: whole, fast when
+// a batcher wrote it and field by field otherwise, or, for a reader that
+// keeps the bytes it read last (livestate's View), by comparing it element
+// by element with them.
 
 // DecodePart reads the alive or dead part of a slot document into dst,
 // which must start empty: field index → bits, fields of no bits left out.
@@ -26,7 +26,7 @@ func DecodePart(part []byte, dst map[int64]uint64, bad func(problem string)) (ca
 		return false
 	}
 	clear(dst)
-	decodeCarefully(part, dst, bad)
+	DecodePartCarefully(part, dst, bad)
 	return true
 }
 
@@ -53,14 +53,15 @@ func decodeFast(part []byte, dst map[int64]uint64) bool {
 	return true
 }
 
-// decodeCarefully reads every field of a part it can into dst, and passes
-// each it cannot to bad with the reason. A repeated name keeps its last
-// value, as every BSON reader does.
-func decodeCarefully(part []byte, dst map[int64]uint64, bad func(problem string)) {
+// DecodePartCarefully reads every field of a part it can into dst, field
+// by field, and passes each it cannot to bad with the reason. A repeated
+// name keeps its last value, as every BSON reader does. It is what the
+// fast paths are held to: where one accepts a part, it reads the same.
+func DecodePartCarefully(part []byte, dst map[int64]uint64, bad func(problem string)) {
 	it := bsonraw.NewIter(part)
 	for it.Next() {
 		e := it.Element()
-		index, err := bitfield.ParseFieldKey(string(e.Name))
+		index, err := ParseFieldKey(string(e.Name))
 		if err != nil {
 			bad(err.Error())
 			continue
@@ -81,19 +82,20 @@ func decodeCarefully(part []byte, dst map[int64]uint64, bad func(problem string)
 	}
 }
 
-// wordChange is a field whose word a read changed.
-type wordChange struct {
-	index int64
-	word  uint64
+// WordChange is a field whose word a read changed.
+type WordChange struct {
+	Index int64
+	Word  uint64
 }
 
-// grown compares the bytes of a part with those it had, element by
-// element: elements with the same name and type whose value differs are
-// changed words, and elements after the old ones are new words. It
-// reports false when the part is not the old one grown that way (an
-// element renamed, removed or moved), or holds anything the careful
-// decoder would question, and the caller then decodes it whole.
-func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
+// GrownPart compares now, the bytes of a part, with old, those it had,
+// whose words by field index are words, element by element: elements with
+// the same name and type whose value differs are changed words, and
+// elements after the old ones are new words. It reports false when the
+// part is not the old one grown that way (an element renamed, removed or
+// moved), or holds anything the careful decoder would question, and the
+// caller then decodes it whole.
+func GrownPart(old, now []byte, words map[int64]uint64) ([]WordChange, bool) {
 	if now == nil {
 		return nil, old == nil
 	}
@@ -105,7 +107,7 @@ func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
 	if old != nil && !ok {
 		return nil, false
 	}
-	var changes []wordChange
+	var changes []WordChange
 	lastAdded := int64(-1)
 	var added map[int64]bool // needed only when added fields come out of order
 	for len(newRest) > 0 {
@@ -123,7 +125,7 @@ func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
 			if o.typ == e.typ && bytes.Equal(o.value, e.value) {
 				continue
 			}
-			changes = append(changes, wordChange{e.index, e.word})
+			changes = append(changes, WordChange{e.index, e.word})
 			continue
 		}
 		if _, dup := words[e.index]; dup {
@@ -133,7 +135,7 @@ func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
 			if added == nil {
 				added = make(map[int64]bool)
 				for _, c := range changes {
-					added[c.index] = true
+					added[c.Index] = true
 				}
 			}
 			if added[e.index] {
@@ -144,7 +146,7 @@ func grown(old, now []byte, words map[int64]uint64) ([]wordChange, bool) {
 			added[e.index] = true
 		}
 		lastAdded = max(lastAdded, e.index)
-		changes = append(changes, wordChange{e.index, e.word})
+		changes = append(changes, WordChange{e.index, e.word})
 	}
 	if len(oldRest) > 0 {
 		return nil, false
@@ -171,14 +173,15 @@ type field struct {
 }
 
 // nextField reads the element at the start of data, accepting only what a
-// batcher writes: a hexadecimal name of at most 16 digits naming an index
-// whose sequences fit in an int64, and a positive int32 or int64.
+// batcher writes: a hexadecimal name of at most 16 digits (upper-case ones
+// too, as the careful decoder takes them) naming an index whose sequences
+// fit in an int64, and a positive int32 or int64.
 //
 // A field of no bits is refused, though a careful decode reads it well:
 // no batcher writes one (it ORs bits into a field, creating it with
 // them), and the fast paths see that a part names an index twice only by
 // finding the index in the part's words, where a field of no bits leaves
-// none. Accepting {"000": 0, "0": 4} would let grown, once "000" gains
+// none. Accepting {"000": 0, "0": 4} would let GrownPart, once "000" gains
 // bits, take them for field 0's word, where every BSON reader keeps the
 // last value. With every accepted field leaving a word, a repeated index
 // is always seen.
@@ -187,25 +190,15 @@ func nextField(data []byte) (field, []byte, bool) {
 	f.typ = data[0]
 	data = data[1:]
 	end := bytes.IndexByte(data, 0)
-	if end <= 0 || end > 16 {
+	if end < 0 {
 		return f, nil, false
 	}
 	f.name = data[:end]
-	for _, c := range f.name {
-		switch {
-		case '0' <= c && c <= '9':
-			f.index = f.index<<4 | int64(c-'0')
-		case 'a' <= c && c <= 'f':
-			f.index = f.index<<4 | int64(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			f.index = f.index<<4 | int64(c-'A'+10)
-		default:
-			return f, nil, false
-		}
-	}
-	if f.index < 0 || f.index > bitfield.MaxIndex {
+	index, fault := ParseField(f.name, UpperCase)
+	if fault != FieldOK {
 		return f, nil, false
 	}
+	f.index = index
 	data = data[end+1:]
 	var n int64
 	switch f.typ {

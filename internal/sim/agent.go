@@ -156,4 +156,3 @@ func mustField(name string) uint64 {
 
 // keyOf names agent i's key.
 func keyOf(i int) string { return "unit-" + strconv.Itoa(i) }
-

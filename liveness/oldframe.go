@@ -1,6 +1,8 @@
 package liveness
 
 import (
+	"iter"
+	"maps"
 	"time"
 
 	"slices"
@@ -32,15 +34,33 @@ func newOldFrame(period time.Duration) *oldFrame {
 
 // add takes the pings of b, in the old frame's slot oldSlot now.
 func (o *oldFrame) add(b *bucket, oldSlot int64) {
+	o.addBits(b.modelUUID, b.fields.all(), oldSlot)
+}
+
+// addBits takes bits of a model, in the old frame's slot oldSlot now.
+func (o *oldFrame) addBits(modelUUID string, fields iter.Seq2[uint64, uint64], oldSlot int64) {
 	for _, s := range []int64{oldSlot, oldSlot + slot.Seconds(o.period)} {
-		k := bucketKey{b.modelUUID, s}
-		for field, bits := range b.fields.all() {
+		k := bucketKey{modelUUID, s}
+		for field, bits := range fields {
 			if fresh := bits &^ o.written[k][field]; fresh != 0 {
 				if o.pending[k] == nil {
 					o.pending[k] = map[uint64]uint64{}
 				}
 				o.pending[k][field] |= fresh
 			}
+		}
+	}
+}
+
+// carry takes every bit the plan wrote into the live slots of the old frame
+// (oldSlot, the old frame's slot now, and the one before): at a move, the
+// sequences that were alive in the old frame must stay so there until
+// their pingers ping again, which may be a period away.
+func (o *oldFrame) carry(plan *writePlan, oldSlot int64) {
+	periodSeconds := slot.Seconds(o.period)
+	for k, d := range plan.docs {
+		if (k.slot == oldSlot || k.slot == oldSlot-periodSeconds) && len(d.written) > 0 {
+			o.addBits(k.modelUUID, maps.All(d.written), oldSlot)
 		}
 	}
 }

@@ -195,10 +195,13 @@ func (pb *PingBatcher) loop() error {
 			when = dueAll
 		case <-moved:
 			// The frame moved: what is held was held by the old frame's
-			// reckoning; writing it now never eats the slack.
+			// reckoning; writing it now never eats the slack. And what
+			// was alive in the old frame must stay so there.
 			timer.Stop()
 			moved = pb.clock.movesChan()
 			when = dueAll
+			f := pb.clock.current()
+			pb.old.carry(pb.plan, f.oldSlot(pb.cfg.clock.Now(), pb.cfg.period))
 		}
 		err := pb.flush(when)
 		for _, reply := range replies {

@@ -19,12 +19,12 @@ func TestWorkersRunOnTheStore(t *testing.T) {
 		a, b := server.NewStore("controller-a"), server.NewStore("controller-b")
 		batcher := liveness.NewPingBatcher(a)
 		defer batcher.Stop()
-		pinger := liveness.NewPinger(a, "model", "machine-0", batcher)
+		pinger := liveness.NewPinger(a, workersModel, "machine-0", batcher)
 		if err := pinger.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer pinger.Stop()
-		watcher := liveness.NewWatcher(b, "model")
+		watcher := liveness.NewWatcher(b, workersModel)
 		defer watcher.Stop()
 
 		if err := batcher.Sync(); err != nil {
@@ -50,3 +50,6 @@ func TestWorkersRunOnTheStore(t *testing.T) {
 		}
 	})
 }
+
+// workersModel is the model UUID of the workers run on the store.
+const workersModel = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"

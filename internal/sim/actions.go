@@ -46,7 +46,8 @@ func (w *world) act() {
 		c.mu.Unlock()
 		rec.raceStop.Store(true)
 	case r < 833:
-		w.goOwned(func() { w.restartController(w.ctls[w.rng.IntN(len(w.ctls))]) })
+		c := w.ctls[w.rng.IntN(len(w.ctls))]
+		w.goOwned(func() { w.restartController(c) })
 	}
 }
 

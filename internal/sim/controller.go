@@ -152,6 +152,9 @@ func (c *controller) startWatcher(m int) {
 	c.w.goOwned(func() {
 		defer close(wr.done)
 		for change := range wr.ch {
+			if t := time.Since(c.w.start); t >= c.w.cfg.TraceOps.From && t < c.w.cfg.TraceOps.To {
+				c.w.trace("op: watcher %v says %s %v", id, change.Key, change.Alive)
+			}
 			c.w.o.said(id, change.Key, change.Alive, true)
 		}
 	})

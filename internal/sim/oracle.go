@@ -130,6 +130,8 @@ type oracle struct {
 	lastPrune map[string]time.Time
 	// moves are the server clock's steps.
 	moves []step
+	// high is the highest time the server's clock read before a step.
+	high time.Time
 	// stalls are the pings the driver held back, as an overloaded host
 	// would: a stalled ping leaves the key alive for less than the
 	// silence after a quiet stop.
@@ -220,17 +222,31 @@ func (o *oracle) addFault(f fault) {
 	o.countLocked("fault " + f.kind)
 }
 
-// step is one step of the server's clock, by how much.
+// step is one step of the server's clock, by how much, and until when
+// (true time) slots it wrote before may come round again.
 type step struct {
-	at time.Time
-	by time.Duration
+	at    time.Time
+	by    time.Duration
+	until time.Time
 }
 
-// serverStep records a step of the server's clock by by.
+// serverStep records a step of the server's clock by by, made just now.
+// After a step back, the slots of the server's time before the step come
+// round again, with the pings they hold, until the server's clock has
+// passed the highest time it read before: o.high.
 func (o *oracle) serverStep(by time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.moves = append(o.moves, step{time.Now(), by})
+	now := time.Now()
+	before := o.serverNow().Add(-by)
+	if before.After(o.high) {
+		o.high = before
+	}
+	st := step{at: now, by: by, until: now}
+	if behind := o.high.Sub(o.serverNow()); behind > 0 {
+		st.until = now.Add(behind)
+	}
+	o.moves = append(o.moves, st)
 	o.countLocked("server clock steps")
 }
 
@@ -245,12 +261,9 @@ func (o *oracle) afterStepLocked(t time.Time) time.Duration {
 		if m.at.After(t) {
 			continue
 		}
-		window := o.b.remeasure + o.b.grace + 2*o.b.period
-		if m.by < 0 {
-			window += -m.by + o.b.period
-		}
-		if t.Sub(m.at) < window {
-			extra = max(extra, window)
+		window := o.b.remeasure + o.b.grace + 3*o.b.period
+		if end := m.until.Add(window); t.Before(end) {
+			extra = max(extra, end.Sub(m.at))
 		}
 	}
 	return extra

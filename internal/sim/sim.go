@@ -180,6 +180,9 @@ func (w *world) observe(e memstore.Event) {
 // and makes the last checks.
 func (w *world) run() {
 	w.trace("seed %d: period %v, %d controllers, %d models, %d agents", w.cfg.Seed, w.period, len(w.ctls), len(w.models), len(w.agents))
+	for m, uuid := range w.models {
+		w.trace("model %d: %s", m, uuid)
+	}
 	for _, c := range w.ctls {
 		w.trace("c%d: clock %v off, drift %.0f ppm, flush every %v", c.id, c.clock.skew.Round(time.Second), c.clock.drift*1e6, c.flush)
 		c.startBatcher()

@@ -131,10 +131,15 @@ func (w *world) checkHangReported(c *controller, d time.Duration) {
 		if !same {
 			return // restarted meanwhile
 		}
-		if state, _ := pb.Report()["state"].(string); state == "running" {
+		// A batcher with nothing to write meets no hang; one whose
+		// oldest unacknowledged write began before the hang and the
+		// limit must have stopped.
+		r := pb.Report()
+		since, pending := r["unacknowledged-since"].(time.Time)
+		if state, _ := r["state"].(string); state == "running" && pending && c.clock.Now().Sub(since) >= limit {
 			w.o.mu.Lock()
-			w.o.violateLocked("hang unreported", "c%d's batcher still runs %v into a hang of %v (flush failures: %v)",
-				c.id, limit, d, pb.Report()["flush-failures"])
+			w.o.violateLocked("hang unreported", "c%d's batcher still runs %v into a hang of %v, a write unacknowledged since %v ago (flush failures: %v)",
+				c.id, limit, d, c.clock.Now().Sub(since), r["flush-failures"])
 			w.o.mu.Unlock()
 		}
 	})

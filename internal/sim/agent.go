@@ -108,8 +108,9 @@ func (a *agent) stop(w *world, how endKind) {
 		err = p.Stop()
 	}
 	if err != nil && how != endQuiet {
-		w.o.amendEnd(a.model, a.key, endMaybeKilled)
+		how = endMaybeKilled
 	}
+	w.o.returned(a.model, a.key, how)
 	w.trace("%s %s on c%d: %v", how, a.key, a.ctl.id, err)
 }
 

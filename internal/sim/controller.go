@@ -227,4 +227,24 @@ func (c *controller) probe(m int, key string) {
 	c.w.o.said(wr.id, key, alive, false)
 }
 
+// describeKey traces what the controller's watcher of model m knows of key.
+func (c *controller) describeKey(m int, key string) {
+	c.mu.Lock()
+	wr := c.watchers[m]
+	c.mu.Unlock()
+	if wr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.w.period)
+	defer cancel()
+	states, err := wr.w.KeyStatesContext(ctx)
+	for _, st := range states {
+		if st.Key == key {
+			c.w.trace("watcher %v sees %s as seq %d, alive %v, last slot %d", wr.id, key, st.Seq, st.Alive, st.LastSlot)
+			return
+		}
+	}
+	c.w.trace("watcher %v sees no sequence of %s (%v)", wr.id, key, err)
+}
+
 var errOutage = errors.New("sim: the database is unreachable")

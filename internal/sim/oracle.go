@@ -195,12 +195,13 @@ func (o *oracle) endedAt(model int, key string, how endKind, at time.Time) {
 	}
 }
 
-// amendEnd changes how an agent's last run ended.
-func (o *oracle) amendEnd(model int, key string, how endKind) {
+// returned records that the call that ended an agent's last run
+// returned, and how the run ended after all.
+func (o *oracle) returned(model int, key string, how endKind) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if r := o.key(model, key).current(); r != nil && r.ended != endNone {
-		r.ended = how
+		r.ended, r.returned = how, time.Now()
 	}
 }
 
@@ -261,7 +262,11 @@ func (o *oracle) afterStepLocked(t time.Time) time.Duration {
 		if m.at.After(t) {
 			continue
 		}
-		window := o.b.remeasure + o.b.grace + 3*o.b.period
+		// A controller sees the step at its next measure (a retry may
+		// delay it past remeasureEvery), writes the old frame's slot and
+		// the next through its grace, and those slots stay live for two
+		// periods more, read at the latest a period later.
+		window := 2*o.b.remeasure + o.b.grace + 4*o.b.period
 		if end := m.until.Add(window); t.Before(end) {
 			extra = max(extra, end.Sub(m.at))
 		}
@@ -318,8 +323,11 @@ func (o *oracle) faultedLocked(from, to time.Time, ctl int) bool {
 			return true
 		}
 	}
+	// Until a controller measures a step of the server's clock (at its
+	// next measure, which a failure may put off), its frame is not the
+	// server's.
 	for _, m := range o.moves {
-		if !m.at.Before(from.Add(-o.b.remeasure-o.b.period)) && !m.at.After(to) {
+		if !m.at.Before(from.Add(-2*o.b.remeasure-o.b.period)) && !m.at.After(to) {
 			return true
 		}
 	}
@@ -525,8 +533,9 @@ func (o *oracle) checkWrites(final int) {
 
 // checkDeaths judges, for every run that ended long enough ago, that every
 // watcher of its model that ran throughout said its key dead by the
-// documented bound.
-func (o *oracle) checkDeaths(checked map[*run]bool) {
+// documented bound. It returns the watchers and keys it found wanting,
+// for the trace to say what they see.
+func (o *oracle) checkDeaths(checked map[*run]bool) (wanting []watcherKey) {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -537,7 +546,13 @@ func (o *oracle) checkDeaths(checked map[*run]bool) {
 		}
 		bound := o.b.deathBound(r.ended)
 		bound += o.afterStepLocked(r.end.Add(bound))
-		deadline := r.end.Add(bound)
+		// A kill is seen a period after its dead bit is written, which
+		// may be a while after the call, when the pinger was busy.
+		from := r.end
+		if !r.returned.IsZero() && (r.ended == endKill || r.ended == endGraceful) {
+			from = r.returned
+		}
+		deadline := from.Add(bound)
 		if now.Before(deadline.Add(o.b.lag)) {
 			continue
 		}
@@ -554,8 +569,16 @@ func (o *oracle) checkDeaths(checked map[*run]bool) {
 			}
 			o.violateLocked("death not seen", "watcher %v still says %s alive %v after its %s at %v (bound %v)",
 				id, k.key, now.Sub(r.end), r.ended, r.end.Sub(o.start), bound)
+			wanting = append(wanting, watcherKey{id, k.key})
 		}
 	}
+	return wanting
+}
+
+// watcherKey names a key as one watcher sees it.
+type watcherKey struct {
+	id  watcherID
+	key string
 }
 
 // checkStorage judges the slot documents per model: between two prunes,

@@ -204,7 +204,9 @@ func (w *world) run() {
 		time.Sleep(time.Duration(w.rng.ExpFloat64() * float64(2*time.Second)))
 		w.act()
 		w.o.checkWrites(-1)
-		w.o.checkDeaths(checked)
+		for _, wk := range w.o.checkDeaths(checked) {
+			w.ctls[wk.id.ctl].describeKey(wk.id.model, wk.key)
+		}
 		if time.Now().After(nextStorage) {
 			w.checkStorage()
 			nextStorage = nextStorage.Add(5 * time.Minute)

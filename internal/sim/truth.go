@@ -37,6 +37,8 @@ type run struct {
 	// landed is when its first ping landed in the database; zero until
 	// then.
 	landed time.Time
+	// returned is when the call that ended it returned.
+	returned time.Time
 }
 
 // up reports whether the run was running at t.

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,6 +84,7 @@ func (w *world) connectionFault() {
 	switch w.rng.IntN(4) {
 	case 0:
 		c.setFault(memstore.Fault{Err: errOutage, Landed: w.rng.IntN(2) == 0}, d)
+		c.setOutage(now, d)
 		w.o.addFault(fault{ctl: c.id, kind: "outage", from: now, to: now.Add(d), excuses: excuses})
 		w.trace("c%d: outage for %v", c.id, d)
 	case 1:
@@ -196,55 +198,68 @@ func (w *world) farPing() {
 
 // aliasField rewrites, as another program might, the alive part of a
 // model's current slot document with a second spelling of one of its
-// fields ahead of it: first holding no bits, later a part of the field's
-// bits. A reader that keeps the last value of a repeated name, as every
-// BSON reader does, reads the same bits either way.
+// fields ahead of it, holding no bits; half a period later, when watchers
+// have read it, it puts part of the field's bits in that spelling. A
+// reader that keeps the last value of a repeated name, as every BSON
+// reader does, reads the same bits throughout.
 func (w *world) aliasField() {
 	periodSeconds := slot.Seconds(w.period)
 	model := w.models[w.rng.IntN(len(w.models))]
-	current := slot.Of(w.serverNow().Unix(), periodSeconds)
-	for _, n := range []int64{current - periodSeconds, current} {
-		id := model + ":" + strconv.FormatInt(n, 10)
-		raw, ok := w.server.Doc(memstore.Pings, id)
-		if !ok {
-			continue
-		}
-		var doc bson.D
-		if bson.Unmarshal(raw, &doc) != nil {
-			continue
-		}
-		for i, e := range doc {
-			alive, ok := e.Value.(bson.D)
-			if e.Key != "alive" || !ok || len(alive) == 0 {
-				continue
-			}
-			f := alive[w.rng.IntN(len(alive))]
-			bits, ok := f.Value.(int64)
-			if !ok {
-				return
-			}
-			alias := "0" + f.Key
-			var aliasBits int64
-			if w.rng.IntN(2) == 0 {
-				aliasBits = bits & int64(w.rng.Uint64()>>1)
-			}
-			rebuilt := bson.D{{Key: alias, Value: aliasBits}}
-			for _, g := range alive {
-				if g.Key != alias {
-					rebuilt = append(rebuilt, g)
-				}
-			}
-			doc[i].Value = rebuilt
-			out, err := bson.Marshal(doc)
-			if err != nil {
-				return
-			}
-			if w.server.Put(memstore.Pings, out) == nil {
-				w.trace("another writer spells field %s of %s also as %s, holding %#x", f.Key, id, alias, aliasBits)
-			}
-			return
-		}
+	id := model + ":" + strconv.FormatInt(slot.Of(w.serverNow().Unix(), periodSeconds), 10)
+	pick, mask := w.rng.Uint64(), w.rng.Uint64()>>1
+	if field, ok := w.spellAgain(id, pick, 0); ok {
+		w.after(w.period/2, func() { w.spellAgain(id, pick, mask) })
+		w.trace("another writer spells field %s of %s also as 0%s", field, id, field)
 	}
+}
+
+// spellAgain puts, ahead of field number pick (modulo their count) of the
+// alive part of document id, the field's name with a leading zero,
+// holding the field's bits under mask. It reports the field and whether
+// it did.
+func (w *world) spellAgain(id string, pick, mask uint64) (string, bool) {
+	raw, ok := w.server.Doc(memstore.Pings, id)
+	if !ok {
+		return "", false
+	}
+	var doc bson.D
+	if bson.Unmarshal(raw, &doc) != nil {
+		return "", false
+	}
+	for i, e := range doc {
+		alive, ok := e.Value.(bson.D)
+		if e.Key != "alive" || !ok {
+			continue
+		}
+		var canonical []bson.E
+		for _, f := range alive {
+			if !strings.HasPrefix(f.Key, "0") || f.Key == "0" {
+				canonical = append(canonical, f)
+			}
+		}
+		if len(canonical) == 0 {
+			return "", false
+		}
+		f := canonical[pick%uint64(len(canonical))]
+		bits, ok := f.Value.(int64)
+		if !ok {
+			return "", false
+		}
+		alias := "0" + f.Key
+		rebuilt := bson.D{{Key: alias, Value: bits & int64(mask)}}
+		for _, g := range alive {
+			if g.Key != alias {
+				rebuilt = append(rebuilt, g)
+			}
+		}
+		doc[i].Value = rebuilt
+		out, err := bson.Marshal(doc)
+		if err != nil || w.server.Put(memstore.Pings, out) != nil {
+			return "", false
+		}
+		return f.Key, true
+	}
+	return "", false
 }
 
 // docID returns a document's _id, or "".

@@ -42,6 +42,9 @@ type controller struct {
 	// fault is the connection's fault while one lasts.
 	fault    memstore.Fault
 	faultEnd time.Time
+	// outageFrom and outageEnd bound an outage in which every operation
+	// fails at once.
+	outageFrom, outageEnd time.Time
 }
 
 // opts returns the options of every worker of the controller.
@@ -115,7 +118,10 @@ func (r *recorder) Ping(modelUUID string, slotNum int64, fieldKey string, fieldB
 		time.Sleep(d)
 	}
 	if r.raceStop.Swap(false) {
+		// The batcher is told to stop as the ping comes: the ping is
+		// either refused or written by the final flush.
 		r.ctl.w.trace("c%d's batcher stops as a ping comes", r.ctl.id)
+		r.pb.Kill()
 		r.ctl.w.goOwned(func() { r.ctl.w.restartController(r.ctl) })
 	}
 	err := r.pb.Ping(modelUUID, slotNum, fieldKey, fieldBit)
@@ -202,6 +208,25 @@ func (c *controller) faultOf(memstore.Call) memstore.Fault {
 	return memstore.Fault{}
 }
 
+// setOutage records that every operation fails from from, for d.
+func (c *controller) setOutage(from time.Time, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outageFrom, c.outageEnd = from, from.Add(d)
+}
+
+// failingFor returns how long every operation of the controller has been
+// failing at once, or zero.
+func (c *controller) failingFor() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if now.Before(c.outageFrom) || !now.Before(c.outageEnd) {
+		return 0
+	}
+	return now.Sub(c.outageFrom)
+}
+
 // setFault gives the controller's connection f for d.
 func (c *controller) setFault(f memstore.Fault, d time.Duration) {
 	c.mu.Lock()
@@ -223,6 +248,13 @@ func (c *controller) probe(m int, key string) {
 	alive, err := wr.w.AliveContext(ctx, key)
 	if err != nil {
 		return // a stale view, a stopped watcher: no answer is no lie
+	}
+	// A watcher whose reads have all failed for longer than a period and
+	// a retry answers with an error, never from its view.
+	if failing := c.failingFor(); failing > c.w.period+2*time.Second+c.w.b.lag {
+		c.w.o.mu.Lock()
+		c.w.o.violateLocked("stale answer", "watcher %v answered %s %v while every read has failed for %v", wr.id, key, alive, failing)
+		c.w.o.mu.Unlock()
 	}
 	c.w.o.said(wr.id, key, alive, false)
 }

@@ -188,7 +188,7 @@ func (w *world) run() {
 		c.startBatcher()
 	}
 	for _, a := range w.agents {
-		if w.rng.IntN(4) > 0 {
+		if a.badPeriod || w.rng.IntN(4) > 0 {
 			a.start(w)
 		}
 	}

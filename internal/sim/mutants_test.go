@@ -1,0 +1,41 @@
+//go:build presence_mutants
+
+package sim
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/presence-go/presence/internal/mutate"
+)
+
+var mutantSeedsFlag = flag.Int("sim.mutant.seeds", 40, "the most seeds the mutation test runs for each defect before it gives up")
+
+// TestSimFindsEveryDefect puts back, one at a time, each defect that
+// reviews found in the engine (see internal/mutate), and checks that the
+// simulator reports a violation within a bounded number of seeds. Built
+// only with the tag presence_mutants: make sim runs it.
+func TestSimFindsEveryDefect(t *testing.T) {
+	defer mutate.Set(mutate.None)
+	for _, m := range mutate.All() {
+		mutate.Set(m)
+		found := uint64(0)
+		var first Result
+		seeds := make([]uint64, *mutantSeedsFlag)
+		for i := range seeds {
+			seeds[i] = uint64(i + 1)
+		}
+		began := time.Now()
+		runSeeds(t, seeds, Config{Duration: time.Hour, Faults: true}, func(res Result) {
+			if found == 0 || res.Seed < found {
+				found, first = res.Seed, res
+			}
+		})
+		if found == 0 {
+			t.Errorf("%v: no violation in %d seeds", m, len(seeds))
+			continue
+		}
+		t.Logf("%v: found by seed %d (%s), %d seeds in %v", m, found, first.Violations[0].kind, len(seeds), time.Since(began).Round(time.Millisecond))
+	}
+}

@@ -93,7 +93,8 @@ func (w *Watcher) readAsked(timer clock.Timer) error {
 // fresh view are served.
 func (w *Watcher) read() error {
 	began := time.Now()
-	w.outage.begin(w.cfg.clock.Now())
+	start := w.cfg.clock.Now()
+	w.outage.begin(start)
 	err := w.sync()
 	if err != nil && w.ctx.Err() != nil {
 		return nil // the watcher is stopping: its read was cut short, not failed
@@ -106,7 +107,10 @@ func (w *Watcher) read() error {
 	w.outage.ended()
 	w.lastErr = nil
 	w.retry = 0
-	w.lastRead = w.cfg.clock.Now()
+	// The view is of the database as it was at some moment of the read:
+	// its age is counted from the read's start, so that a slow read does
+	// not make an old view look fresh.
+	w.lastRead = start
 	w.stats.syncs++
 	w.stats.lastSyncDuration = time.Since(began)
 	deferred := w.deferred
@@ -127,7 +131,8 @@ func backoff(previous, period time.Duration) time.Duration {
 }
 
 // fresh reports whether the view may be answered from: it has been read,
-// and reads have not been failing for longer than a period since.
+// and reads have not been failing for longer than a period since the last
+// good one began.
 func (w *Watcher) fresh() bool {
 	if w.lastRead.IsZero() {
 		return false

@@ -173,7 +173,14 @@ func (w *world) hostStep() {
 	}
 	c.clock.step(by)
 	now := time.Now()
-	w.o.addFault(fault{ctl: c.id, kind: "host clock step", from: now, to: now.Add(w.b.remeasure + w.b.grace + 2*w.period), excuses: true})
+	// Until it measures again, the controller pings and reads in a frame
+	// off by the step; then, through its grace, it writes that frame too,
+	// whose slots, after a step forward, come round again later.
+	size := by
+	if size < 0 {
+		size = -size
+	}
+	w.o.addFault(fault{ctl: c.id, kind: "host clock step", from: now, to: now.Add(2*w.b.remeasure + w.b.grace + size + 4*w.period), excuses: true})
 	w.trace("c%d's clock steps by %v", c.id, by)
 }
 

@@ -250,11 +250,19 @@ func (c *controller) probe(m int, key string) {
 		return // a stale view, a stopped watcher: no answer is no lie
 	}
 	// A watcher whose reads have all failed for longer than a period and
-	// a retry answers with an error, never from its view.
-	if failing := c.failingFor(); failing > c.w.period+2*time.Second+c.w.b.lag {
-		c.w.o.mu.Lock()
-		c.w.o.violateLocked("stale answer", "watcher %v answered %s %v while every read has failed for %v", wr.id, key, alive, failing)
-		c.w.o.mu.Unlock()
+	// a retry since its last good read answers with an error, never from
+	// its view.
+	if failing := c.failingFor(); failing > 0 {
+		since := time.Now().Add(-failing)
+		if last, ok := c.w.lastReads.Load(c.store.Name() + "/" + c.w.models[m]); ok && last.(time.Time).After(since) {
+			since = last.(time.Time)
+		}
+		if stale := time.Since(since); stale > c.w.period+2*time.Second+c.w.b.lag {
+			c.w.o.mu.Lock()
+			c.w.o.violateLocked("stale answer", "watcher %v answered %s %v, its last good read %v ago, every read failing for %v",
+				wr.id, key, alive, stale, failing)
+			c.w.o.mu.Unlock()
+		}
 	}
 	c.w.o.said(wr.id, key, alive, false)
 }

@@ -390,7 +390,7 @@ func (o *oracle) said(id watcherID, key string, alive, event bool) {
 	if r := k.current(); r != nil && r.ended == endQuiet {
 		silence = o.silenceLocked(r.ctl, r.end)
 	}
-	first, must := k.mustLive(now, silence)
+	first, must := k.mustLive(now, silence, silence-o.b.flush*6/5-o.b.lag)
 	if !must || first.landed.IsZero() {
 		return // no ping of the key has landed yet
 	}

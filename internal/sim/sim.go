@@ -64,6 +64,9 @@ type world struct {
 	serverOffset time.Duration
 
 	stopping atomic.Bool
+	// lastReads holds when each store last read each model's slots:
+	// "store/model" → time.Time.
+	lastReads sync.Map
 	wg       sync.WaitGroup // the run's goroutines of its own
 
 	traceMu sync.Mutex
@@ -172,6 +175,10 @@ func (w *world) observe(e memstore.Event) {
 	case memstore.OpRemoveOldSlots:
 		if e.Err == nil {
 			w.o.pruned(e.ModelUUID)
+		}
+	case memstore.OpReadSlots:
+		if e.Err == nil {
+			w.lastReads.Store(e.Store+"/"+e.ModelUUID, time.Now())
 		}
 	}
 }

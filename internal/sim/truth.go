@@ -74,9 +74,10 @@ func (k *keyTruth) lastBefore(t time.Time) int {
 // mustLive reports whether no watcher may read the key dead at t: a run
 // is up, or the last one stopped quietly less than silence ago (its last
 // ping keeps the key alive at least that long). It returns the first of
-// the runs joined by quiet stops each followed by a Start within silence:
-// from when its first ping landed, the key has been alive throughout.
-func (k *keyTruth) mustLive(t time.Time, silence time.Duration) (first *run, ok bool) {
+// the runs joined by quiet stops each followed by a Start within join
+// (the silence less the time a new run's first ping takes to land): from
+// when its first ping landed, the key has been alive throughout.
+func (k *keyTruth) mustLive(t time.Time, silence, join time.Duration) (first *run, ok bool) {
 	i := k.lastBefore(t)
 	if i < 0 {
 		return nil, false
@@ -85,7 +86,7 @@ func (k *keyTruth) mustLive(t time.Time, silence time.Duration) (first *run, ok 
 	if !r.up(t) && (r.ended != endQuiet || t.Sub(r.end) >= silence) {
 		return nil, false
 	}
-	for i > 0 && k.runs[i-1].ended == endQuiet && k.runs[i].start.Sub(k.runs[i-1].end) < silence {
+	for i > 0 && k.runs[i-1].ended == endQuiet && k.runs[i].start.Sub(k.runs[i-1].end) < join {
 		i--
 	}
 	return k.runs[i], true

@@ -67,7 +67,7 @@ type world struct {
 	// lastReads holds when each store last read each model's slots:
 	// "store/model" → time.Time.
 	lastReads sync.Map
-	wg       sync.WaitGroup // the run's goroutines of its own
+	wg        sync.WaitGroup // the run's goroutines of its own
 
 	traceMu sync.Mutex
 	ring    []string

@@ -257,12 +257,7 @@ func (c *controller) probe(m int, key string) {
 		if last, ok := c.w.lastReads.Load(c.store.Name() + "/" + c.w.models[m]); ok && last.(time.Time).After(since) {
 			since = last.(time.Time)
 		}
-		if stale := time.Since(since); stale > c.w.period+2*time.Second+c.w.b.lag {
-			c.w.o.mu.Lock()
-			c.w.o.violateLocked("stale answer", "watcher %v answered %s %v, its last good read %v ago, every read failing for %v",
-				wr.id, key, alive, stale, failing)
-			c.w.o.mu.Unlock()
-		}
+		c.w.o.staleAnswer(wr.id, key, alive, since, failing)
 	}
 	c.w.o.said(wr.id, key, alive, false)
 }

@@ -408,6 +408,21 @@ func (o *oracle) said(id watcherID, key string, alive, event bool) {
 	o.violateLocked("false death", "watcher %v said %s dead; %s", id, key, o.describeLocked(k, now))
 }
 
+// staleAnswer judges an answer a watcher gave while every read of its
+// controller has failed for failing, its last good read having taken
+// effect at since: past a period and a retry, it must have been an error.
+// A step of the host's clock, which makes a view look younger to a clock
+// with no monotonic reading, excuses it.
+func (o *oracle) staleAnswer(id watcherID, key string, alive bool, since time.Time, failing time.Duration) {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if stale := now.Sub(since); stale > o.b.period+2*time.Second+o.b.lag && !o.excusedLocked(since, now, id.ctl) {
+		o.violateLocked("stale answer", "watcher %v answered %s %v, its last good read %v ago, every read failing for %v",
+			id, key, alive, stale, failing)
+	}
+}
+
 // ctlsOf returns the controllers whose faults may excuse what a watcher of
 // controller watcher says of k: its own, and those of k's runs.
 func (o *oracle) ctlsOf(k *keyTruth, watcher int) []int {

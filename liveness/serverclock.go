@@ -36,9 +36,6 @@ type serverClock struct {
 	// key is the clock's entry in the registry; nil for a clock of its own.
 	key *clockKey
 
-	// measuring serialises measures, so that callers that find the frame
-	// unknown at once wait for one measure instead of each making one.
-	measuring sync.Mutex
 
 	// mu guards the fields below.
 	mu         sync.Mutex
@@ -51,6 +48,10 @@ type serverClock struct {
 	moves      int64         // moves ever
 	failures   int64         // measures that failed
 	moved      chan struct{} // closed at the next move, then replaced
+	// measuring is closed when the measure in flight ends; nil when none
+	// is. Callers that need a measure while one is in flight wait for it,
+	// or for their context, rather than make another.
+	measuring chan struct{}
 	users      int           // workers holding the clock (registry clocks)
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the measuring goroutine ends
@@ -329,20 +330,30 @@ func (c *serverClock) frameLocked() frame {
 	return frame{now: c.now, known: c.known, previous: c.previous, movedAt: c.movedAt}
 }
 
-// get returns the frame, measuring it first if it never was.
+// get returns the frame, measuring it first if it never was; it gives up
+// when ctx ends.
 func (c *serverClock) get(ctx context.Context) (frame, error) {
-	if f := c.current(); f.known {
-		return f, nil
+	for {
+		c.mu.Lock()
+		if c.known {
+			f := c.frameLocked()
+			c.mu.Unlock()
+			return f, nil
+		}
+		inflight := c.measuring
+		c.mu.Unlock()
+		if inflight == nil {
+			if err := c.measureNow(ctx); err != nil {
+				return frame{}, err
+			}
+			continue
+		}
+		select {
+		case <-inflight:
+		case <-ctx.Done():
+			return frame{}, bareAnnotatef(ctx.Err(), "%s", clockSyncText)
+		}
 	}
-	c.measuring.Lock()
-	defer c.measuring.Unlock()
-	if f := c.current(); f.known {
-		return f, nil
-	}
-	if err := c.measureLocked(ctx); err != nil {
-		return frame{}, err
-	}
-	return c.current(), nil
 }
 
 // moves returns a channel closed at the next move of the frame.
@@ -352,15 +363,33 @@ func (c *serverClock) movesChan() <-chan struct{} {
 	return c.moved
 }
 
-// measureNow measures the clock and adopts the result.
+// measureNow measures the clock and adopts the result, unless another
+// measure is in flight, whose end it waits for (or for ctx).
 func (c *serverClock) measureNow(ctx context.Context) error {
-	c.measuring.Lock()
-	defer c.measuring.Unlock()
+	c.mu.Lock()
+	if inflight := c.measuring; inflight != nil {
+		c.mu.Unlock()
+		select {
+		case <-inflight:
+			return nil
+		case <-ctx.Done():
+			return bareAnnotatef(ctx.Err(), "%s", clockSyncText)
+		}
+	}
+	done := make(chan struct{})
+	c.measuring = done
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.measuring = nil
+		c.mu.Unlock()
+		close(done)
+	}()
 	return c.measureLocked(ctx)
 }
 
-// measureLocked measures the clock, with measuring held, and adopts the
-// result.
+// measureLocked measures the clock, as the measure in flight, and adopts
+// the result.
 func (c *serverClock) measureLocked(ctx context.Context) error {
 	var best sample
 	taken := 0

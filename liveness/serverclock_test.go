@@ -207,3 +207,60 @@ func TestSampleClockBoundsItsError(t *testing.T) {
 		t.Errorf("offset %v is further than its error bound %v from the truth, 10s", s.now.offset(), s.errBound)
 	}
 }
+
+// heldClockStore is a Store whose ServerTime waits until release is closed,
+// or its context ends.
+type heldClockStore struct {
+	Store
+	release chan struct{}
+	entered chan struct{}
+}
+
+func (s *heldClockStore) ServerTime(ctx context.Context) (time.Time, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+		return time.Now(), nil
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+}
+
+// TestWaitForAMeasureEndsWithItsContext is the regression test of a worker
+// that needs the server's clock while another's first measure hangs: it
+// waited on a lock for the other's round trip, whatever its own context
+// said, so a watcher could not stop, nor Start give up, until the hung
+// measure timed out. It now waits for the measure or its context.
+func TestWaitForAMeasureEndsWithItsContext(t *testing.T) {
+	store := &heldClockStore{release: make(chan struct{}), entered: make(chan struct{}, 1)}
+	c := privateServerClock(store, newConfig(nil))
+	defer c.release()
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.get(context.Background())
+		first <- err
+	}()
+	<-store.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.get(ctx)
+		second <- err
+	}()
+	cancel()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the waiting get = %v; want its context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a get whose context ended still waits for another's measure")
+	}
+	close(store.release)
+	if err := <-first; err != nil {
+		t.Errorf("the measuring get = %v", err)
+	}
+}

@@ -76,7 +76,7 @@ func (w *world) agentAction() {
 // library promises that nobody reads dead; above, it does not.
 func (w *world) connectionFault() {
 	c := w.ctls[w.rng.IntN(len(w.ctls))]
-	d := time.Duration((0.05 + 2.45*w.rng.Float64()) * float64(w.b.slack))
+	d := time.Duration((0.05 + 3.95*w.rng.Float64()) * float64(max(w.b.slack, w.period)))
 	// A write delayed by d lands late by d and a flush: past the slack
 	// less three flushes, the library promises nothing.
 	excuses := d > w.b.slack-3*c.flush
@@ -85,6 +85,12 @@ func (w *world) connectionFault() {
 	case 0:
 		c.setFault(memstore.Fault{Err: errOutage, Landed: w.rng.IntN(2) == 0}, d)
 		c.setOutage(now, d)
+		if late := w.period + 5*time.Second; d > late+time.Second {
+			// Once reads have failed for longer than a period, the
+			// watchers must answer with errors: ask one then.
+			a := w.agents[w.rng.IntN(len(w.agents))]
+			w.after(late, func() { c.probe(a.model, a.key) })
+		}
 		w.o.addFault(fault{ctl: c.id, kind: "outage", from: now, to: now.Add(d), excuses: excuses})
 		w.trace("c%d: outage for %v", c.id, d)
 	case 1:
@@ -206,25 +212,25 @@ func (w *world) farPing() {
 // aliasField rewrites, as another program might, the alive part of a
 // model's current slot document with a second spelling of one of its
 // fields ahead of it, holding no bits; half a period later, when watchers
-// have read it, it puts part of the field's bits in that spelling. A
-// reader that keeps the last value of a repeated name, as every BSON
-// reader does, reads the same bits throughout.
+// have read it, it puts other bits in that spelling: the field's with
+// some flipped. A reader that keeps the last value of a repeated name, as
+// every BSON reader does, reads the same bits throughout.
 func (w *world) aliasField() {
 	periodSeconds := slot.Seconds(w.period)
 	model := w.models[w.rng.IntN(len(w.models))]
 	id := model + ":" + strconv.FormatInt(slot.Of(w.serverNow().Unix(), periodSeconds), 10)
-	pick, mask := w.rng.Uint64(), w.rng.Uint64()>>1
+	pick, flip := w.rng.Uint64(), w.rng.Uint64()>>1
 	if field, ok := w.spellAgain(id, pick, 0); ok {
-		w.after(w.period/2, func() { w.spellAgain(id, pick, mask) })
+		w.after(w.period/2, func() { w.spellAgain(id, pick, flip) })
 		w.trace("another writer spells field %s of %s also as 0%s", field, id, field)
 	}
 }
 
 // spellAgain puts, ahead of field number pick (modulo their count) of the
 // alive part of document id, the field's name with a leading zero,
-// holding the field's bits under mask. It reports the field and whether
-// it did.
-func (w *world) spellAgain(id string, pick, mask uint64) (string, bool) {
+// holding the field's bits with those of flip flipped, or no bits when
+// flip is zero. It reports the field and whether it did.
+func (w *world) spellAgain(id string, pick, flip uint64) (string, bool) {
 	raw, ok := w.server.Doc(memstore.Pings, id)
 	if !ok {
 		return "", false
@@ -253,7 +259,11 @@ func (w *world) spellAgain(id string, pick, mask uint64) (string, bool) {
 			return "", false
 		}
 		alias := "0" + f.Key
-		rebuilt := bson.D{{Key: alias, Value: bits & int64(mask)}}
+		var aliasBits int64
+		if flip != 0 {
+			aliasBits = (bits ^ int64(flip)) & (1<<63 - 1)
+		}
+		rebuilt := bson.D{{Key: alias, Value: aliasBits}}
 		for _, g := range alive {
 			if g.Key != alias {
 				rebuilt = append(rebuilt, g)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"runtime"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -122,6 +123,7 @@ func (r *recorder) Ping(modelUUID string, slotNum int64, fieldKey string, fieldB
 		// either refused or written by the final flush.
 		r.ctl.w.trace("c%d's batcher stops as a ping comes", r.ctl.id)
 		r.pb.Kill()
+		runtime.Gosched() // let the batcher's loop begin its final flush
 		r.ctl.w.goOwned(func() { r.ctl.w.restartController(r.ctl) })
 	}
 	err := r.pb.Ping(modelUUID, slotNum, fieldKey, fieldBit)

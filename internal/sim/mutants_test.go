@@ -5,6 +5,7 @@ package sim
 import (
 	"flag"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/presence-go/presence/internal/mutate"
@@ -38,4 +39,28 @@ func TestSimFindsEveryDefect(t *testing.T) {
 		}
 		t.Logf("%v: found by seed %d (%s), %d seeds in %v", m, found, first.Violations[0].kind, len(seeds), time.Since(began).Round(time.Millisecond))
 	}
+}
+
+var mutantFlag = flag.String("sim.mutant", "", "with sim.seed, the defect TestSimMutant puts back")
+
+// TestSimMutant replays one seed with one defect put back, and its whole
+// trace, to see how the simulator finds it:
+//
+//	go test -tags presence_mutants ./internal/sim -run TestSimMutant -sim.mutant=stale-answers -sim.seed=3 -v
+func TestSimMutant(t *testing.T) {
+	if *mutantFlag == "" || *seedFlag == 0 {
+		t.Skip("replays a defect and a seed given by -sim.mutant and -sim.seed")
+	}
+	defer mutate.Set(mutate.None)
+	for _, m := range mutate.All() {
+		if m.String() == *mutantFlag {
+			mutate.Set(m)
+		}
+	}
+	cfg := Config{Duration: *durationFlag, Faults: true, TraceLines: 1 << 20}
+	cfg.TraceOps.From, cfg.TraceOps.To = *opsFromFlag, *opsToFlag
+	cfg.Seed = *seedFlag
+	var res Result
+	synctest.Test(t, func(*testing.T) { res = Run(cfg) })
+	t.Logf("%d violations\n%s", len(res.Violations), report(res, true))
 }

@@ -36,7 +36,6 @@ type serverClock struct {
 	// key is the clock's entry in the registry; nil for a clock of its own.
 	key *clockKey
 
-
 	// mu guards the fields below.
 	mu         sync.Mutex
 	now        reading       // the last measure: the server's clock, and the local one then
@@ -52,9 +51,9 @@ type serverClock struct {
 	// is. Callers that need a measure while one is in flight wait for it,
 	// or for their context, rather than make another.
 	measuring chan struct{}
-	users      int           // workers holding the clock (registry clocks)
-	cancel     context.CancelFunc
-	done       chan struct{} // closed when the measuring goroutine ends
+	users     int // workers holding the clock (registry clocks)
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the measuring goroutine ends
 }
 
 // remeasureEvery is how often a clock in use measures the server's clock

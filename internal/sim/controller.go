@@ -2,9 +2,9 @@ package sim
 
 import (
 	"context"
-	"runtime"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"

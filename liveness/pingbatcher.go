@@ -2,7 +2,6 @@ package liveness
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -221,12 +220,6 @@ func (pb *PingBatcher) loop() error {
 // so a failed final flush is tried once more; if that fails too, its error
 // is what Stop returns.
 func (pb *PingBatcher) finalFlush() error {
-	if mutate.Enabled && mutate.Active(mutate.StopRacesPing) {
-		for _, b := range pb.take() {
-			pb.plan.add(b, pb.clock.current().slot(pb.cfg.clock.Now(), pb.cfg.period))
-		}
-		runtime.Gosched()
-	}
 	pb.closed.Store(true)
 	err := pb.flush(dueAll)
 	if err != nil {

@@ -3,8 +3,10 @@ package liveness
 import (
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/presence-go/presence/internal/layout"
+	"github.com/presence-go/presence/internal/mutate"
 )
 
 // pingShards is how many independently locked parts the pending pings are
@@ -54,6 +56,18 @@ func (pb *PingBatcher) Ping(modelUUID string, slotNum int64, fieldKey string, fi
 		return notValidf("ping field %q is not a hexadecimal field name", fieldKey)
 	}
 	shard := &pb.shards[bits.TrailingZeros64(fieldBit)%pingShards]
+	if mutate.Enabled && mutate.Active(mutate.StopRacesPing) {
+		// The defect: the closed mark read before the shard's lock is
+		// taken, with the window held open for a moment.
+		if pb.closed.Load() {
+			return pb.stoppedErr()
+		}
+		time.Sleep(time.Millisecond)
+		shard.mu.Lock()
+		shard.bucketLocked(bucketKey{modelUUID, slotNum}).fields.or(uint64(field), fieldBit)
+		shard.mu.Unlock()
+		return nil
+	}
 	shard.mu.Lock()
 	// Checked under the shard's lock: the final flush marks the batcher
 	// closed before it takes each shard under its lock, so a ping either

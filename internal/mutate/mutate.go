@@ -40,8 +40,9 @@ const (
 	// RequeueByLocalClock: whether a failed write is too old to keep is
 	// judged by the local clock, not the server's.
 	RequeueByLocalClock
-	// StopRacesPing: the final flush takes the pending pings before the
-	// batcher refuses new ones.
+	// StopRacesPing: Ping reads the batcher's closed mark before it takes
+	// its shard's lock, so a final flush may come in between and miss the
+	// ping it then accepts.
 	StopRacesPing
 	// PrunerLocalClock: a watcher's pruner judges slots by the local clock.
 	PrunerLocalClock

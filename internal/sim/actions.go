@@ -87,9 +87,13 @@ func (w *world) connectionFault() {
 		c.setOutage(now, d)
 		if late := w.period + 5*time.Second; d > late+time.Second {
 			// Once reads have failed for longer than a period, the
-			// watchers must answer with errors: ask one then.
-			a := w.agents[w.rng.IntN(len(w.agents))]
-			w.after(late, func() { c.probe(a.model, a.key) })
+			// watchers must answer with errors: ask each then.
+			key := w.agents[w.rng.IntN(len(w.agents))].key
+			w.after(late, func() {
+				for m := range w.models {
+					c.probe(m, key)
+				}
+			})
 		}
 		w.o.addFault(fault{ctl: c.id, kind: "outage", from: now, to: now.Add(d), excuses: excuses})
 		w.trace("c%d: outage for %v", c.id, d)
@@ -186,7 +190,7 @@ func (w *world) hostStep() {
 	if size < 0 {
 		size = -size
 	}
-	w.o.addFault(fault{ctl: c.id, kind: "host clock step", from: now, to: now.Add(2*w.b.remeasure + w.b.grace + size + 4*w.period), excuses: true})
+	w.o.addFault(fault{ctl: c.id, kind: hostStep, from: now, to: now.Add(2*w.b.remeasure + w.b.grace + size + 4*w.period), excuses: true})
 	w.trace("c%d's clock steps by %v", c.id, by)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,15 +117,22 @@ func (r *recorder) Ping(modelUUID string, slotNum int64, fieldKey string, fieldB
 	if d := time.Duration(r.stall.Swap(0)); d > 0 {
 		time.Sleep(d)
 	}
-	if r.raceStop.Swap(false) {
+	racing := r.raceStop.Swap(false)
+	if racing {
 		// The batcher is told to stop as the ping comes: the ping is
 		// either refused or written by the final flush.
 		r.ctl.w.trace("c%d's batcher stops as a ping comes", r.ctl.id)
-		r.pb.Kill()
-		runtime.Gosched() // let the batcher's loop begin its final flush
-		r.ctl.w.goOwned(func() { r.ctl.w.restartController(r.ctl) })
+		pb := r.pb
+		r.ctl.w.goOwned(func() {
+			time.Sleep(500 * time.Microsecond) // while the ping is being taken
+			pb.Kill()
+			r.ctl.w.restartController(r.ctl)
+		})
 	}
 	err := r.pb.Ping(modelUUID, slotNum, fieldKey, fieldBit)
+	if racing {
+		r.ctl.w.trace("c%d: the ping racing its batcher's stop: %v", r.ctl.id, err)
+	}
 	if err == nil {
 		r.ctl.w.o.accept(r.ctl.id, pingRef{docKey{modelUUID, slotNum}, mustField(fieldKey), fieldBit})
 	}
@@ -201,13 +207,20 @@ func (c *controller) stopWatchers() {
 
 // faultOf is the rule the controller's store applies to every operation:
 // the fault the driver set, while it lasts.
-func (c *controller) faultOf(memstore.Call) memstore.Fault {
+func (c *controller) faultOf(call memstore.Call) memstore.Fault {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Now().Before(c.faultEnd) {
-		return c.fault
+	if !time.Now().Before(c.faultEnd) {
+		return memstore.Fault{}
 	}
-	return memstore.Fault{}
+	f := c.fault
+	if !call.Op.IsWrite() {
+		// A read that fails has not told its caller anything, whether or
+		// not it reached the server: the oracle counts the reads that
+		// took effect as the watchers' good ones.
+		f.Landed = false
+	}
+	return f
 }
 
 // setOutage records that every operation fails from from, for d.
@@ -248,6 +261,10 @@ func (c *controller) probe(m int, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.w.period)
 	defer cancel()
 	alive, err := wr.w.AliveContext(ctx, key)
+	if t := time.Since(c.w.start); t >= c.w.cfg.TraceOps.From && t < c.w.cfg.TraceOps.To {
+		last, _ := c.w.lastReads.Load(c.store.Name() + "/" + c.w.models[m])
+		c.w.trace("op: watcher %v answers %s %v, %v (last good read %v, failing for %v)", wr.id, key, alive, err, last, c.failingFor())
+	}
 	if err != nil {
 		return // a stale view, a stopped watcher: no answer is no lie
 	}

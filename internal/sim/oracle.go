@@ -251,6 +251,17 @@ func (o *oracle) serverStep(by time.Duration) {
 	o.countLocked("server clock steps")
 }
 
+// steppedLocked reports whether the server's clock stepped in [from, to],
+// or shortly before, while controllers may have been in another frame.
+func (o *oracle) steppedLocked(from, to time.Time) bool {
+	for _, m := range o.moves {
+		if !m.at.Before(from.Add(-2*o.b.remeasure-o.b.period)) && !m.at.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
 // afterStepLocked returns how much longer than the documented bounds a key
 // may read alive at t after a step of the server's clock: within the grace
 // after it, a watcher reads the old frame's slots too; and after a step
@@ -294,6 +305,17 @@ func (o *oracle) silenceLocked(ctl int, end time.Time) time.Duration {
 		}
 	}
 	return silence
+}
+
+// hostSteppedLocked reports whether the clock of controller ctl stepped in
+// a way that still touches [from, to].
+func (o *oracle) hostSteppedLocked(from, to time.Time, ctl int) bool {
+	for _, f := range o.faults {
+		if f.kind == hostStep && f.ctl == ctl && !f.to.Before(from) && !f.from.After(to) {
+			return true
+		}
+	}
+	return false
 }
 
 // excusedLocked reports whether a fault the library does not promise to
@@ -417,7 +439,7 @@ func (o *oracle) staleAnswer(id watcherID, key string, alive bool, since time.Ti
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if stale := now.Sub(since); stale > o.b.period+2*time.Second+o.b.lag && !o.excusedLocked(since, now, id.ctl) {
+	if stale := now.Sub(since); stale > o.b.period+2*time.Second+o.b.lag && !o.hostSteppedLocked(since, now, id.ctl) {
 		o.violateLocked("stale answer", "watcher %v answered %s %v, its last good read %v ago, every read failing for %v",
 			id, key, alive, stale, failing)
 	}
@@ -521,8 +543,17 @@ func (o *oracle) checkWrites(final int) {
 		if landed {
 			to = landedAt
 		}
+		if final == a.ctl && !landed {
+			// The batcher stopped cleanly: its final flush wrote every
+			// ping it held but those of slots no longer read.
+			if stillRead && !o.steppedLocked(a.at, now) {
+				o.violateLocked("lost ping", "controller %d's ping of %v (bit %#x of field %x), accepted at %v, not written by a final flush that succeeded",
+					a.ctl, a.ref.doc, a.ref.bit, a.ref.field, a.at.Sub(o.start))
+			}
+			continue
+		}
 		if o.faultedLocked(a.at, to, a.ctl) || o.excusedLocked(a.at, to, a.ctl) {
-			if !landed && stillRead && final != a.ctl && !o.excusedLocked(a.at, to, a.ctl) {
+			if !landed && stillRead && !o.excusedLocked(a.at, to, a.ctl) {
 				kept = append(kept, a) // a fault delays it; it must land still
 			}
 			continue
@@ -531,7 +562,7 @@ func (o *oracle) checkWrites(final int) {
 		case landed:
 			o.violateLocked("late write", "controller %d's ping of %v (bit %#x of field %x), accepted at %v, landed at %v, after %v",
 				a.ctl, a.ref.doc, a.ref.bit, a.ref.field, a.at.Sub(o.start), landedAt.Sub(o.start), deadline.Sub(o.start))
-		case stillRead || final == a.ctl:
+		case stillRead:
 			o.violateLocked("lost ping", "controller %d's ping of %v (bit %#x of field %x), accepted at %v, never landed",
 				a.ctl, a.ref.doc, a.ref.bit, a.ref.field, a.at.Sub(o.start))
 		}

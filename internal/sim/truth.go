@@ -107,6 +107,9 @@ func (k *keyTruth) mayLive(t time.Time, visible time.Duration) bool {
 	return false
 }
 
+// hostStep is the kind of the fault a step of a host's clock is.
+const hostStep = "host clock step"
+
 // fault is one fault of a controller's connection, or a clock event,
 // while it lasts.
 type fault struct {

@@ -58,6 +58,45 @@ func (r *routedStore) ReadSlots(ctx context.Context, model string, slots []int64
 	return r.of(model).ReadSlots(ctx, model, slots)
 }
 
+// ReadSlotsOfModels reads the models of each store in one request: as
+// many as the stores the models live in, where one database would take
+// one (the engine names at most a thousand ids a request, and the fleet
+// runs that count requests put as many models in a database).
+func (r *routedStore) ReadSlotsOfModels(ctx context.Context, models []string, slots []int64) ([][]byte, error) {
+	byStore := make([][]string, len(r.stores))
+	for _, model := range models {
+		i := r.group[model]
+		byStore[i] = append(byStore[i], model)
+	}
+	var docs [][]byte
+	for i, ms := range byStore {
+		if len(ms) > 0 {
+			found, err := r.stores[i].ReadSlotsOfModels(ctx, ms, slots)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, found...)
+		}
+	}
+	return docs, nil
+}
+
+func (r *routedStore) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func([]byte)) error {
+	byStore := make([][]liveness.ModelSeqs, len(r.stores))
+	for _, s := range seqs {
+		i := r.group[s.ModelUUID]
+		byStore[i] = append(byStore[i], s)
+	}
+	for i, ss := range byStore {
+		if len(ss) > 0 {
+			if err := r.stores[i].BeingsOfModels(ctx, ss, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (r *routedStore) SlotsFrom(ctx context.Context, model string, from int64) ([][]byte, error) {
 	return r.of(model).SlotsFrom(ctx, model, from)
 }

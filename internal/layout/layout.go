@@ -8,6 +8,7 @@
 package layout
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -62,4 +63,15 @@ func ValidModelUUID(modelUUID string) string {
 		return "model UUID " + strconv.Quote(modelUUID) + " contains ':'"
 	}
 	return ""
+}
+
+// ModelOfID returns the model UUID a document's _id starts with: the
+// bytes before its first ':'. ok is false for an id with no separator or
+// nothing before it.
+func ModelOfID(id []byte) (model []byte, ok bool) {
+	i := bytes.IndexByte(id, ':')
+	if i <= 0 {
+		return nil, false
+	}
+	return id[:i], true
 }

@@ -15,7 +15,8 @@
 // for either package. The *WithOptions constructors take liveness's
 // options, re-exported here: WithPeriod, WithClock, WithLogger,
 // WithFlushInterval, WithClockSkew, WithOutageTolerance,
-// WithOperationTimeout, WithPruning and WithGracefulStop.
+// WithOperationTimeout, WithPruning, WithGracefulStop and
+// WithSharedReader.
 //
 // Three collections hang off the caller's base collection B (Juju passes
 // "presence"): B.seqs, B.beings and B.pings. RemovePresenceForModel

@@ -85,6 +85,11 @@ func WithOperationTimeout(d time.Duration) Option { return liveness.WithOperatio
 // Juju's API.
 func WithGracefulStop(graceful bool) Option { return liveness.WithGracefulStop(graceful) }
 
+// WithSharedReader turns on or off the reads a Watcher shares with the
+// other watchers of its session's collections (on by default); see
+// liveness.WithSharedReader. Beyond Juju's API.
+func WithSharedReader(shared bool) Option { return liveness.WithSharedReader(shared) }
+
 // MaxAliveKeySeries is the most alive keys of one watcher the collector
 // exposes one series each.
 const MaxAliveKeySeries = liveness.MaxAliveKeySeries

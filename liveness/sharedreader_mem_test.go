@@ -198,3 +198,38 @@ func TestSharedReaderEndsWithItsLastWatcher(t *testing.T) {
 	}
 	goleak.VerifyNone(t, before)
 }
+
+// TestPollOfAThousandModelsMakesTwoReads has the watchers of a thousand
+// steady models poll: their two live slots each, two thousand ids, come in
+// two requests, as the package doc says, with nothing to look up.
+func TestPollOfAThousandModelsMakesTwoReads(t *testing.T) {
+	d := newDriven(t)
+	store := memstore.New()
+	models := sharedModels(1000)
+	for _, model := range models {
+		putBeing(t, store.Server(), model, 1, "k", startSlot)
+	}
+	for _, model := range models {
+		w := liveness.NewWatcher(store, model, memOpts(d.clock)...)
+		d.addTimers(1)
+		t.Cleanup(func() { w.Stop() })
+		assertAlive(t, w, "k", true)
+	}
+	log := observe(store.Server())
+	if err := d.clock.WaitAdvance(period, waitTimeout, len(models)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.clock.WaitAdvance(0, waitTimeout, len(models)); err != nil {
+		t.Fatal(err)
+	}
+	ops := log.take()
+	if len(ops) != 2 {
+		t.Fatalf("a period's poll of %d models made %d operations; want 2", len(models), len(ops))
+	}
+	for i, op := range ops {
+		want := "ReadSlotsOfModels " + strings.Join(models[i*500:(i+1)*500], ",")
+		if op != want {
+			t.Errorf("request %d of the poll read %.60s…; want the models %d to %d", i, op, i*500, (i+1)*500-1)
+		}
+	}
+}

@@ -20,7 +20,7 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-# Runs the benchmarks (about twenty minutes on two cores; the database ones
+# Runs the benchmarks (about half an hour on two cores; the database ones
 # are in internal/benchsuite) and writes BENCHMARKS.md, benchmarks.txt (raw,
 # for benchstat) and benchmarks-sync.svg.
 bench:

@@ -15,7 +15,8 @@
 // for either package. The *WithOptions constructors take liveness's
 // options, re-exported here: WithPeriod, WithClock, WithLogger,
 // WithFlushInterval, WithClockSkew, WithOutageTolerance,
-// WithOperationTimeout, WithPruning and WithGracefulStop.
+// WithOperationTimeout, WithPruning, WithGracefulStop and
+// WithSharedReader.
 //
 // Where Juju's package returned an error text of its own, these workers
 // return it byte for byte, as Juju's tests match whole texts: "PingBatcher

@@ -108,6 +108,11 @@ func jujuFace(opts []Option) []Option {
 	return append(opts[:len(opts):len(opts)], liveness.WithJujuFace(true))
 }
 
+// WithSharedReader turns on or off the reads a Watcher shares with the
+// other watchers of its session's collections (on by default); see
+// liveness.WithSharedReader. Beyond Juju's API.
+func WithSharedReader(shared bool) Option { return liveness.WithSharedReader(shared) }
+
 // MaxAliveKeySeries is the most alive keys of one watcher the collector
 // exposes one series each.
 const MaxAliveKeySeries = liveness.MaxAliveKeySeries

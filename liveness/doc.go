@@ -27,6 +27,20 @@
 // each read sends at most one Change per key, from its state before the
 // read to its state after, so an agent that restarts shows nothing.
 //
+// The watchers of a controller share their periodic reads: watchers whose
+// stores use one connection and the same collections, with one clock and
+// one slot period, are served by one shared reader. Once a period it
+// reads the live slot documents of every model they watch, by _id, a
+// thousand ids a request, then the beings of the sequences any of them
+// has not met, a thousand a request; each watcher applies its model's
+// documents in its own loop, as it applies a read of its own. A
+// controller watching a thousand steady models thus makes two reads a
+// period rather than a thousand. A watcher still reads its model alone
+// for its first read and when asked (Sync, StartSync), which costs what
+// that model changed. The reads go by _id, which every collection
+// indexes: no index is made, and a database Juju's code wrote is read as
+// it is.
+//
 // Three collections hang off the base collection B: B.seqs holds one
 // sequence counter per model, B.beings maps each sequence to its key, and
 // B.pings holds one document per model and slot, whose alive and dead
@@ -55,6 +69,11 @@
 // period; a watcher that cannot read for longer than its outage tolerance
 // (a period by default) stops with an error. A read costs in proportion to
 // what changed since the last one, whatever the size of the model.
+// Watchers that share a reader keep these guarantees each: a failed poll
+// is a failed read of every watcher it serves, one that has not answered
+// for longer than a period since their last read makes them answer with
+// an error, and one model's corrupt documents are skipped by its watcher
+// alone.
 //
 // Mistakes in arguments (an empty or malformed model UUID, a bad key, a nil
 // store) give errors for which errors.Is(err, errors.NotValid) holds, from
@@ -88,7 +107,9 @@
 // prune (WithPruning), WithGracefulStop, under which a pinger's Stop
 // records its death so watchers see it at their next read (a restart then
 // shows a dead→alive pair), WithRandSource (replayable draws), and
-// WithJujuFace (Juju's error texts and model ids). A Watcher can follow a
+// WithJujuFace (Juju's error texts and model ids). Juju's watchers each
+// read their own model every period; sharing those reads goes beyond it,
+// and WithSharedReader(false) turns it off for a watcher. A Watcher can follow a
 // whole model without naming keys (WatchModel), list the alive keys in one
 // call (AliveKeys), and tell of every key the sequence that decides its
 // liveness and the last slot that sequence pinged (KeyStates). Pingers,
@@ -99,5 +120,6 @@
 // returns its first error, Stop does both; a Watcher also has Dead and Err.
 // A pinger and a batcher each run one goroutine; a watcher runs one, and
 // now and then a second for a prune of its model (WithPruning), which Stop
-// ends too.
+// ends too. The watchers that share a reader share its goroutine, which
+// ends when the last of them stops.
 package liveness

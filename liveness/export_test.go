@@ -49,3 +49,18 @@ func NewIdleWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 // ConnectionOf returns what names store's connection in the registry of
 // server clocks: stores with equal ones share a clock.
 func ConnectionOf(store Store) any { return connectionOf(store) }
+
+// ReaderOf returns what names w's shared reader: watchers with equal ones
+// share it. It is nil for a watcher that polls on its own.
+func ReaderOf(w *Watcher) any {
+	if w.reader == nil {
+		return nil
+	}
+	return w.reader
+}
+
+// ReaderSharesClock reports whether w's shared reader works out slots by
+// w's own server clock.
+func ReaderSharesClock(w *Watcher) bool {
+	return w.reader != nil && w.reader.clock == w.clock
+}

@@ -75,6 +75,10 @@ type env struct {
 	// warm opens a connection of the store's driver, so that a test can
 	// count goroutines from there.
 	warm func() error
+	// face names the store's face; storeOf returns another store of the
+	// same connection, of the base collection named base.
+	face    string
+	storeOf func(t *testing.T, base string) liveness.Store
 
 	*driven
 }
@@ -135,11 +139,13 @@ func newEnv(t *testing.T, face string, faults bool) *env {
 			mdb.Session.SetSyncTimeout(faultSyncTimeout)
 		}
 		return &env{
-			t:      t,
-			store:  mgoStore(t, mdb, baseName),
-			db:     server.Client(t).Database(mdb.Name),
-			warm:   mdb.Session.Ping,
-			driven: d,
+			t:       t,
+			store:   mgoStore(t, mdb, baseName),
+			db:      server.Client(t).Database(mdb.Name),
+			warm:    mdb.Session.Ping,
+			face:    mgoFace,
+			storeOf: func(t *testing.T, base string) liveness.Store { return mgoStore(t, mdb, base) },
+			driven:  d,
 		}
 	case officialFace:
 		db := server.MongoDatabase(t)
@@ -153,7 +159,9 @@ func newEnv(t *testing.T, face string, faults bool) *env {
 			warm: func() error {
 				return db.Client().Ping(context.Background(), nil)
 			},
-			driven: d,
+			face:    officialFace,
+			storeOf: func(t *testing.T, base string) liveness.Store { return officialStore(t, db.Collection(base)) },
+			driven:  d,
 		}
 	}
 	t.Fatalf("no face %q", face)
@@ -200,11 +208,15 @@ func bothFacesOn(t *testing.T, mgoBase, officialBase string) (onMgo, onOfficial 
 	client := server.Client(t)
 	onMgo = &env{
 		t: t, store: mgoStore(t, mdb, mgoBase), db: fixtures,
-		warm: mdb.Session.Ping, driven: d,
+		warm: mdb.Session.Ping, driven: d, face: mgoFace,
+		storeOf: func(t *testing.T, base string) liveness.Store { return mgoStore(t, mdb, base) },
 	}
 	onOfficial = &env{
 		t: t, store: officialStore(t, client.Database(mdb.Name).Collection(officialBase)), db: fixtures,
-		warm: func() error { return client.Ping(context.Background(), nil) }, driven: d,
+		warm: func() error { return client.Ping(context.Background(), nil) }, driven: d, face: officialFace,
+		storeOf: func(t *testing.T, base string) liveness.Store {
+			return officialStore(t, client.Database(mdb.Name).Collection(base))
+		},
 	}
 	return onMgo, onOfficial
 }

@@ -134,3 +134,11 @@ func (b brokenStore) CountOldSlots(context.Context, string, int64) (int, error) 
 func (b brokenStore) RemoveOldSlots(context.Context, string, int64) (int, error)    { return 0, b.err }
 func (b brokenStore) RemoveBeings(context.Context, string, []int64) (int, error)    { return 0, b.err }
 func (b brokenStore) RemoveModel(context.Context, string) error                     { return b.err }
+
+func (b brokenStore) ReadSlotsOfModels(context.Context, []string, []int64) ([][]byte, error) {
+	return nil, b.err
+}
+
+func (b brokenStore) BeingsOfModels(context.Context, []ModelSeqs, func([]byte)) error {
+	return b.err
+}

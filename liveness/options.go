@@ -39,6 +39,7 @@ type config struct {
 	toleranceSet  bool
 	opTimeout     time.Duration
 	gracefulStop  bool
+	sharedReader  bool
 	random        *lockedRand // nil: the global source
 	face          face
 	rejected      []string
@@ -53,6 +54,7 @@ func newConfig(opts []Option) config {
 		measureSkew:   true,
 		pruning:       true,
 		opTimeout:     DefaultOperationTimeout,
+		sharedReader:  true,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -187,6 +189,21 @@ func (c config) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // expires. This goes beyond Juju's API.
 func WithGracefulStop(graceful bool) Option {
 	return func(c *config) { c.gracefulStop = graceful }
+}
+
+// WithSharedReader turns on or off the shared reader of a Watcher (on by
+// default). With it on, the watchers of one store (one connection to the
+// server, and the same collections), one clock and one slot period stop
+// polling on their own: once a period, one poll reads the live slot
+// documents of every model they watch, a thousand ids a request, and one
+// lookup finds the keys of the sequences any of them has not met, so a
+// controller that watches a thousand models reads its database a few
+// times a period rather than a thousand. Each watcher keeps its own view,
+// events, errors and pruning, and still reads its model alone for its
+// first read, Sync and StartSync. Off, a watcher reads its own model
+// every period, as Juju's did. This goes beyond Juju's API.
+func WithSharedReader(shared bool) Option {
+	return func(c *config) { c.sharedReader = shared }
 }
 
 // WithRandSource sets where a worker draws its random numbers (the jitter of

@@ -52,6 +52,13 @@ type Store interface {
 	// exist, in any order (_id $in).
 	ReadSlots(ctx context.Context, modelUUID string, slots []int64) ([][]byte, error)
 
+	// ReadSlotsOfModels returns the slot documents of the given slots of
+	// each of the models that exist, in any order (_id $in over every
+	// model's ids of those slots): one request for the live slots of many
+	// models, which is how the watchers of one store share a poll. The
+	// engine names at most 1,000 ids (models times slots) at a time.
+	ReadSlotsOfModels(ctx context.Context, modelUUIDs []string, slots []int64) ([][]byte, error)
+
 	// SlotsFrom returns the model's slot documents whose slot field is at
 	// least from.
 	SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error)
@@ -61,6 +68,12 @@ type Store interface {
 	// order (_id $in). The engine asks for at most 1,000 at a time. fn
 	// must neither keep nor modify doc.
 	BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error
+
+	// BeingsOfModels is BeingsOf for the sequences of several models in
+	// one request (_id $in over every model's ids of its sequences), for
+	// the watchers of one store that share a poll. The engine names at
+	// most 1,000 sequences at a time. fn must neither keep nor modify doc.
+	BeingsOfModels(ctx context.Context, seqs []ModelSeqs, fn func(doc []byte)) error
 
 	// AllBeings calls fn with every being document of the model,
 	// projected onto _id, seq and key, reading the model's range of ids on
@@ -95,6 +108,12 @@ func inBatches(seqs []int64, fn func(batch []int64) error) error {
 		}
 	}
 	return nil
+}
+
+// ModelSeqs names sequences of one model.
+type ModelSeqs struct {
+	ModelUUID string
+	Seqs      []int64
 }
 
 // Names are the full names ("db.collection") of a store's collections.

@@ -16,7 +16,9 @@ import (
 // It reads the two live slot documents of its model every period (or when
 // asked), works out which keys are alive, and sends a Change to every
 // channel watching a key whose liveness changed. One goroutine owns all its
-// state; the methods only send it requests.
+// state; the methods only send it requests. The watchers of one store,
+// clock and period share their periodic reads (see WithSharedReader);
+// each still reads its model alone for its first read and when asked.
 //
 // A watcher answers only from what it has read. Until its first read
 // succeeds, Alive and Watch wait for it (a watcher whose database stays
@@ -45,6 +47,9 @@ type Watcher struct {
 	// clock is the server's clock, shared with the controller's other
 	// workers; nil for a watcher made dead.
 	clock *serverClock
+	// reader polls for the watcher, and for every other watcher of the
+	// same store, clock and period; nil when the watcher polls on its own.
+	reader *sharedReader
 
 	// The fields below belong to the loop goroutine.
 	lastRead     time.Time          // when the view was last read (clock time); zero before the first read
@@ -65,6 +70,11 @@ type Watcher struct {
 	pruneSince   int        // periods since the last prune started
 	pruneDone    chan error // the prune goroutine's result
 	stats        watcherStats
+	readDue      time.Time     // when the next read of the period is due (clock time)
+	shared       *subscription // the watcher's place in reader, from its first read on
+	polling      bool          // it asked reader for a poll whose outcome has not come
+	pendingPoll  *pendingPoll  // a poll's read waiting for the beings of its new sequences
+	ownReadEnd   int64         // reader's ticket as the watcher's last own read ended
 }
 
 // watcherStats are the loop's figures for Report.
@@ -153,10 +163,15 @@ func NewWatcher(store Store, modelUUID string, opts ...Option) *Watcher {
 	if mutate.Enabled && mutate.Active(mutate.LonelyBatcherClock) {
 		w.clock.release()
 		w.clock = privateServerClock(store, cfg)
+	} else {
+		w.reader = acquireSharedReader(store, cfg)
 	}
 	w.ctx = w.tomb.Context(context.Background())
 	w.tomb.Go(func() error {
 		defer w.clock.release()
+		if w.reader != nil {
+			defer w.reader.release()
+		}
 		return w.loop()
 	})
 	return w

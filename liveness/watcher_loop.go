@@ -19,13 +19,21 @@ import (
 const firstRetry = time.Second
 
 // loop owns the watcher's state. It reads the database at once, then every
-// period, when asked, and sooner after a failure; in between it answers
-// requests and delivers events.
+// period (through its shared reader, if it has one), when asked, and
+// sooner after a failure; in between it answers requests and delivers
+// events.
 func (w *Watcher) loop() error {
 	if err := w.read(); err != nil {
 		return err
 	}
+	var delivered <-chan struct{}
+	if w.reader != nil {
+		w.shared = w.reader.subscribe(w.modelUUID, w.cfg.opTimeout)
+		defer w.shared.leave()
+		delivered = w.shared.notify
+	}
 	timer := w.cfg.clock.NewTimer(w.nextRead())
+	w.readDue = w.cfg.clock.Now().Add(w.nextRead())
 	defer timer.Stop()
 	for {
 		var out chan<- Change
@@ -37,11 +45,13 @@ func (w *Watcher) loop() error {
 		case <-w.tomb.Dying():
 			return tomb.ErrDying
 		case <-timer.Chan():
-			if err := w.read(); err != nil {
+			if err := w.readOfPeriod(timer); err != nil {
 				return err
 			}
-			w.maybePrune()
-			timer.Reset(w.nextRead())
+		case <-delivered:
+			if err := w.takeDeliveries(timer); err != nil {
+				return err
+			}
 		case err := <-w.pruneDone:
 			w.pruning = false
 			w.stats.prunes++
@@ -65,6 +75,34 @@ func (w *Watcher) loop() error {
 	}
 }
 
+// schedule sets the timer for the next read of the period, in d.
+func (w *Watcher) schedule(timer clock.Timer, d time.Duration) {
+	w.readDue = w.cfg.clock.Now().Add(d)
+	timer.Reset(d)
+}
+
+// readOfPeriod reads when the timer fires: on its own, or by asking the
+// shared reader for a poll, whose outcome sets the timer again. A fire
+// that a later schedule came too late to stop sets the timer again for
+// when the read is due.
+func (w *Watcher) readOfPeriod(timer clock.Timer) error {
+	now := w.cfg.clock.Now()
+	if now.Before(w.readDue) {
+		timer.Reset(w.readDue.Sub(now))
+		return nil
+	}
+	if w.shared != nil {
+		w.askPoll()
+		return nil
+	}
+	if err := w.read(); err != nil {
+		return err
+	}
+	w.maybePrune()
+	w.schedule(timer, w.nextRead())
+	return nil
+}
+
 // nextRead returns how long to wait before the next read: a period after a
 // success, the backoff after a failure.
 func (w *Watcher) nextRead() time.Duration {
@@ -81,36 +119,64 @@ func (w *Watcher) readAsked(timer clock.Timer) error {
 		return err
 	}
 	if w.retry > 0 {
-		timer.Reset(w.retry)
+		w.schedule(timer, w.retry)
 	}
 	return nil
 }
 
-// read brings the view up to date, measuring the clock skew first if that
-// is still to do. A failure is logged and retried after a backoff; it is
-// returned, ending the watcher, only once failures have lasted longer than
-// the outage tolerance. After a success, the requests that waited for a
-// fresh view are served.
+// read brings the view up to date with a read of the watcher's own,
+// measuring the clock skew first if that is still to do. A failure is
+// logged and retried after a backoff; it is returned, ending the watcher,
+// only once failures have lasted longer than the outage tolerance. After
+// a success, the requests that waited for a fresh view are served.
 func (w *Watcher) read() error {
 	began := time.Now()
 	start := w.cfg.clock.Now()
 	w.outage.begin(start)
+	if w.shared != nil {
+		w.shared.ownReadBegins()
+	}
 	err := w.sync()
+	if w.shared != nil {
+		w.ownReadEnd = w.shared.ownReadEnded()
+	}
 	if err != nil && w.ctx.Err() != nil {
 		return nil // the watcher is stopping: its read was cut short, not failed
 	}
 	if err != nil {
-		w.lastErr = err
-		w.retry = backoff(w.retry, w.cfg.period)
-		return w.outage.failed(w.cfg, "watcher of model "+strconv.Quote(w.modelUUID), err, "model", w.modelUUID)
+		return w.readFailed(err)
 	}
+	// A poll's read still waiting for its beings was worked out on the
+	// view as it was: it no longer applies.
+	w.pendingPoll = nil
+	w.readSucceeded(start, began)
+	if w.polling {
+		// The poll asked for is still out: a read not yet acknowledged.
+		w.outage.begin(w.cfg.clock.Now())
+	}
+	return nil
+}
+
+// readFailed records that a read failed with err, and sets the backoff.
+// It returns an error once failures have lasted longer than the outage
+// tolerance.
+func (w *Watcher) readFailed(err error) error {
+	w.lastErr = err
+	w.retry = backoff(w.retry, w.cfg.period)
+	return w.outage.failed(w.cfg, "watcher of model "+strconv.Quote(w.modelUUID), err, "model", w.modelUUID)
+}
+
+// readSucceeded records that a read begun at readAt (clock time; began on
+// the wall clock) succeeded, and serves the requests that waited for
+// a fresh view.
+func (w *Watcher) readSucceeded(readAt, began time.Time) {
 	w.outage.ended()
 	w.lastErr = nil
 	w.retry = 0
 	// The view is of the database as it was at some moment of the read:
 	// its age is counted from the read's start, so that a slow read does
 	// not make an old view look fresh.
-	w.lastRead = start
+	w.lastRead = readAt
 	w.stats.syncs++
 	w.stats.lastSyncDuration = time.Since(began)
 	deferred := w.deferred
@@ -118,7 +184,6 @@ func (w *Watcher) read() error {
 	for _, req := range deferred {
 		w.handle(req, nil)
 	}
-	return nil
 }
 
 // backoff returns the wait before the next read after a failure, given
@@ -227,6 +292,11 @@ func (w *Watcher) staleError(key string) error {
 	if key == "" {
 		what = "list the alive keys"
 	}
+	if w.lastErr == nil {
+		// A poll of the shared reader is out, and has not answered.
+		return errorf("cannot %s in model %q: the database was last read at %s and a read has waited for an answer since %s",
+			what, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339))
+	}
 	return annotatef(w.lastErr, "cannot %s in model %q: the database was last read at %s and reads have failed since %s",
 		what, w.modelUUID, w.lastRead.Format(time.RFC3339), w.outage.since.Format(time.RFC3339))
 }
@@ -294,6 +364,7 @@ func (w *Watcher) report() map[string]interface{} {
 		"prune-failures":     w.stats.pruneFailures,
 		"last-sync":          w.lastRead,
 		"last-sync-duration": w.stats.lastSyncDuration,
+		"shared-reader":      w.reader != nil,
 	}
 }
 

@@ -179,36 +179,53 @@ func (w *Watcher) lookup(ctx context.Context, read *livestate.Read, seqs []int64
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	beings := w.store.Names().Beings
-	var found []seqKey
-	// Only sequences live in this read and not yet known are wanted.
-	unresolved := func(seq int64) bool {
-		_, known := w.tracker.KeyOf(seq)
-		return !known && read.StateOf(seq) != livestate.Unseen
-	}
-	take := func(doc []byte) {
-		id, seq, key, err := layout.DecodeBeing(doc, w.modelUUID, unresolved)
-		if err != nil {
-			w.corrupt.report(beings, id, []string{err.Error()})
-			return
-		}
-		if !unresolved(seq) {
-			return
-		}
-		found = append(found, seqKey{seq, key})
-	}
+	keys := w.keysFor(read)
 	var err error
 	if readWholeModel(len(seqs), w.tracker.SeqCount()) {
-		err = w.store.AllBeings(ctx, w.modelUUID, take)
+		err = w.store.AllBeings(ctx, w.modelUUID, keys.take)
 	} else {
 		err = inBatches(seqs, func(batch []int64) error {
-			return w.store.BeingsOf(ctx, w.modelUUID, batch, take)
+			return w.store.BeingsOf(ctx, w.modelUUID, batch, keys.take)
 		})
 	}
 	if err != nil {
 		return nil, err
 	}
-	return found, nil
+	return keys.found, nil
+}
+
+// keyFinder gathers the keys of the sequences a read leaves unresolved
+// from their being documents, reporting the corrupt ones.
+type keyFinder struct {
+	w     *Watcher
+	read  *livestate.Read
+	found []seqKey
+}
+
+// keysFor returns a keyFinder for the sequences read leaves in the view
+// whose keys the watcher does not know.
+func (w *Watcher) keysFor(read *livestate.Read) *keyFinder {
+	return &keyFinder{w: w, read: read}
+}
+
+// unresolved reports whether seq is live in the read and its key unknown.
+func (k *keyFinder) unresolved(seq int64) bool {
+	_, known := k.w.tracker.KeyOf(seq)
+	return !known && k.read.StateOf(seq) != livestate.Unseen
+}
+
+// take reads one being document; it neither keeps nor modifies doc.
+func (k *keyFinder) take(doc []byte) {
+	w := k.w
+	id, seq, key, err := layout.DecodeBeing(doc, w.modelUUID, k.unresolved)
+	if err != nil {
+		w.corrupt.report(w.store.Names().Beings, id, []string{err.Error()})
+		return
+	}
+	if !k.unresolved(seq) {
+		return
+	}
+	k.found = append(k.found, seqKey{seq, key})
 }
 
 // readWholeModel tells whether the keys of unknown sequences are better

@@ -193,9 +193,23 @@ func (s *Store) WriteSlots(ctx context.Context, writes []liveness.SlotWrite) err
 
 // ReadSlots implements liveness.Store.
 func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) ([][]byte, error) {
-	docs, err := s.readRaw(ctx, s.pings, idsIn(modelUUID, slots))
+	docs, err := s.readRaw(ctx, s.pings, idsIn(modelUUID, slots), layout.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read slots %v of model %q from %s: %w", slots, modelUUID, s.pings.FullName, err)
+	}
+	return docs, nil
+}
+
+// ReadSlotsOfModels implements liveness.Store with one lookup by _id,
+// whose first batch can hold every document named.
+func (s *Store) ReadSlotsOfModels(ctx context.Context, modelUUIDs []string, slots []int64) ([][]byte, error) {
+	ids := make([]string, 0, len(modelUUIDs)*len(slots))
+	for _, model := range modelUUIDs {
+		ids = appendIDs(ids, model, slots)
+	}
+	docs, err := s.readRaw(ctx, s.pings, idIn(ids), len(ids)+1)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read slots %v of %d models from %s: %w", slots, len(modelUUIDs), s.pings.FullName, err)
 	}
 	return docs, nil
 }
@@ -203,18 +217,19 @@ func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) 
 // SlotsFrom implements liveness.Store.
 func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error) {
 	query := append(modelIDs(modelUUID), bson.DocElem{Name: "slot", Value: bson.D{{Name: "$gte", Value: from}}})
-	docs, err := s.readRaw(ctx, s.pings, query)
+	docs, err := s.readRaw(ctx, s.pings, query, layout.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the pings of model %q from slot %d in %s: %w", modelUUID, from, s.pings.FullName, err)
 	}
 	return docs, nil
 }
 
-// readRaw returns the documents query matches in c, as raw bytes.
-func (s *Store) readRaw(ctx context.Context, c *mgo.Collection, query bson.D) ([][]byte, error) {
+// readRaw returns the documents query matches in c, as raw bytes, batch
+// documents a round trip.
+func (s *Store) readRaw(ctx context.Context, c *mgo.Collection, query bson.D, batch int) ([][]byte, error) {
 	var docs [][]byte
 	err := with(ctx, c, func(c *mgo.Collection) error {
-		iter := c.Find(query).Batch(layout.Batch).Iter()
+		iter := c.Find(query).Batch(batch).Iter()
 		var raw bson.Raw
 		for iter.Next(&raw) {
 			docs = append(docs, raw.Data)
@@ -233,11 +248,21 @@ func modelIDs(modelUUID string) bson.D {
 
 // idsIn matches the documents of a model named by the numbers ns.
 func idsIn(modelUUID string, ns []int64) bson.D {
-	ids := make([]string, len(ns))
-	for i, n := range ns {
-		ids[i] = layout.DocID(modelUUID, n)
-	}
+	return idIn(appendIDs(make([]string, 0, len(ns)), modelUUID, ns))
+}
+
+// idIn matches the documents whose _id is one of ids.
+func idIn(ids []string) bson.D {
 	return bson.D{{Name: "_id", Value: bson.D{{Name: "$in", Value: ids}}}}
+}
+
+// appendIDs appends the _ids of a model's documents named by the numbers
+// ns to ids.
+func appendIDs(ids []string, modelUUID string, ns []int64) []string {
+	for _, n := range ns {
+		ids = append(ids, layout.DocID(modelUUID, n))
+	}
+	return ids
 }
 
 // beingFields projects a being document onto what readers need.
@@ -247,6 +272,19 @@ var beingFields = bson.D{{Name: "seq", Value: 1}, {Name: "key", Value: 1}}
 func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
 	if err := s.eachBeing(ctx, idsIn(modelUUID, seqs), layout.Batch, fn); err != nil {
 		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.beings.FullName, err)
+	}
+	return nil
+}
+
+// BeingsOfModels implements liveness.Store with one lookup by _id, whose
+// first batch can hold every document named.
+func (s *Store) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func(doc []byte)) error {
+	ids := []string{}
+	for _, m := range seqs {
+		ids = appendIDs(ids, m.ModelUUID, m.Seqs)
+	}
+	if err := s.eachBeing(ctx, idIn(ids), len(ids)+1, fn); err != nil {
+		return fmt.Errorf("cannot read %d beings of %d models from %s: %w", len(ids), len(seqs), s.beings.FullName, err)
 	}
 	return nil
 }

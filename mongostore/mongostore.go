@@ -153,6 +153,23 @@ func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) 
 	return docs, nil
 }
 
+// ReadSlotsOfModels implements liveness.Store with one lookup by _id,
+// whose first batch can hold every document named.
+func (s *Store) ReadSlotsOfModels(ctx context.Context, modelUUIDs []string, slots []int64) ([][]byte, error) {
+	ids := make([]string, 0, len(modelUUIDs)*len(slots))
+	for _, model := range modelUUIDs {
+		ids = appendIDs(ids, model, slots)
+	}
+	var docs [][]byte
+	err := each(ctx, s.pings, idIn(ids), nil, len(ids)+1, func(doc []byte) {
+		docs = append(docs, append([]byte(nil), doc...))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read slots %v of %d models from %s: %w", slots, len(modelUUIDs), s.names.Pings, err)
+	}
+	return docs, nil
+}
+
 // SlotsFrom implements liveness.Store.
 func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error) {
 	query := append(modelIDs(modelUUID), bson.E{Key: "slot", Value: bson.D{{Key: "$gte", Value: from}}})
@@ -173,6 +190,19 @@ var beingFields = bson.D{{Key: "seq", Value: 1}, {Key: "key", Value: 1}}
 func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn func(doc []byte)) error {
 	if err := each(ctx, s.beings, idsIn(modelUUID, seqs), beingFields, layout.Batch, fn); err != nil {
 		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.names.Beings, err)
+	}
+	return nil
+}
+
+// BeingsOfModels implements liveness.Store with one lookup by _id, whose
+// first batch can hold every document named.
+func (s *Store) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func(doc []byte)) error {
+	ids := []string{}
+	for _, m := range seqs {
+		ids = appendIDs(ids, m.ModelUUID, m.Seqs)
+	}
+	if err := each(ctx, s.beings, idIn(ids), beingFields, len(ids)+1, fn); err != nil {
+		return fmt.Errorf("cannot read %d beings of %d models from %s: %w", len(ids), len(seqs), s.names.Beings, err)
 	}
 	return nil
 }
@@ -273,9 +303,19 @@ func modelIDs(modelUUID string) bson.D {
 
 // idsIn matches the documents of a model named by the numbers ns.
 func idsIn(modelUUID string, ns []int64) bson.D {
-	ids := make([]string, len(ns))
-	for i, n := range ns {
-		ids[i] = layout.DocID(modelUUID, n)
-	}
+	return idIn(appendIDs(make([]string, 0, len(ns)), modelUUID, ns))
+}
+
+// idIn matches the documents whose _id is one of ids.
+func idIn(ids []string) bson.D {
 	return bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+}
+
+// appendIDs appends the _ids of a model's documents named by the numbers
+// ns to ids.
+func appendIDs(ids []string, modelUUID string, ns []int64) []string {
+	for _, n := range ns {
+		ids = append(ids, layout.DocID(modelUUID, n))
+	}
+	return ids
 }

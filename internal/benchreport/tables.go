@@ -261,5 +261,5 @@ func writeLoad(b *strings.Builder, run *Run) {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nThe models are spread over databases of twenty models each (a routing store in the benchmark), because the test server scans a whole collection for every lookup by `_id`; the workers see one store, and the server gets the same statements and reads as from one database, in more commands. A kill is seen at the watcher's next poll, up to a period later; the kill → Change delay is to the read that decided the Change.\n\n")
+	b.WriteString("\nEach watcher polls its own model (`WithSharedReader(false)`), as before the shared reader, so that these figures compare with earlier reports; the next section plays the shared reader, the default, side by side. The models are spread over databases of twenty models each (a routing store in the benchmark), because the test server scans a whole collection for every lookup by `_id`; the workers see one store, and the server gets the same statements and reads as from one database, in more commands. A kill is seen at the watcher's next poll, up to a period later; the kill → Change delay is to the read that decided the Change.\n\n")
 }

@@ -48,7 +48,11 @@ type runPlan struct {
 	// modelsPerDatabase spreads the models over databases of this many
 	// models each (see routedStore); 0 keeps them in one.
 	modelsPerDatabase int
-	seed              uint64
+	// sharedReader has the watchers share their periodic reads, as they
+	// do by default; without it each polls its own model, as before the
+	// shared reader.
+	sharedReader bool
+	seed         uint64
 }
 
 // runResult is what a fleet run measured over the slots from measureFrom
@@ -70,6 +74,8 @@ type runResult struct {
 	falseLives      int // alive Changes for keys that had not started again
 	missedDeaths    int // killed or stopped keys never reported dead before they started again
 	prunes          int // deletes of old slot documents by the run, among the counted writes
+	pruneReads      int // reads the watchers' pruners asked for (SlotsFrom, AllBeings), among the counted reads
+	requests        int // reads the workers asked of their store: as many as one database would receive
 }
 
 // agentState is what the run did to one agent last.
@@ -155,13 +161,16 @@ func (t *truth) up(key string) {
 
 // readLog is a liveness.Store that notes, on the way to the real one,
 // when each model's watcher last read its slots: the instant a Change it
-// sends was decided. (The next read of the model is a period later.)
+// sends was decided. (The next read of the model is a period later.) It
+// also counts the reads only pruners ask for in a run: every model's
+// beings at once, and its slots from a slot on.
 type readLog struct {
 	liveness.Store
-	clock  *drivenClock
-	mu     sync.Mutex
-	models map[string]int
-	lastAt []time.Time
+	clock      *drivenClock
+	mu         sync.Mutex
+	models     map[string]int
+	lastAt     []time.Time
+	pruneReads int
 }
 
 func (l *readLog) ReadSlots(ctx context.Context, model string, slots []int64) ([][]byte, error) {
@@ -169,6 +178,38 @@ func (l *readLog) ReadSlots(ctx context.Context, model string, slots []int64) ([
 	l.lastAt[l.models[model]] = l.clock.Now()
 	l.mu.Unlock()
 	return l.Store.ReadSlots(ctx, model, slots)
+}
+
+func (l *readLog) ReadSlotsOfModels(ctx context.Context, models []string, slots []int64) ([][]byte, error) {
+	l.mu.Lock()
+	now := l.clock.Now()
+	for _, model := range models {
+		l.lastAt[l.models[model]] = now
+	}
+	l.mu.Unlock()
+	return l.Store.ReadSlotsOfModels(ctx, models, slots)
+}
+
+func (l *readLog) SlotsFrom(ctx context.Context, model string, from int64) ([][]byte, error) {
+	l.countPruneRead()
+	return l.Store.SlotsFrom(ctx, model, from)
+}
+
+func (l *readLog) AllBeings(ctx context.Context, model string, fn func([]byte)) error {
+	l.countPruneRead()
+	return l.Store.AllBeings(ctx, model, fn)
+}
+
+func (l *readLog) countPruneRead() {
+	l.mu.Lock()
+	l.pruneReads++
+	l.mu.Unlock()
+}
+
+func (l *readLog) pruneReadCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pruneReads
 }
 
 func (l *readLog) last(model int) time.Time {
@@ -299,7 +340,7 @@ func runFleet(b *testing.B, plan runPlan) runResult {
 	for m := range watchers {
 		at := start.Add(2*time.Second + time.Duration(rng.Int64N(int64(benchPeriod))))
 		schedule(at, func() error {
-			w := liveness.NewWatcher(reads, models[m], opts...)
+			w := liveness.NewWatcher(reads, models[m], append(opts, liveness.WithSharedReader(plan.sharedReader))...)
 			watchers[m] = w
 			for _, a := range byModel[m] {
 				w.Watch(a.key, changes)
@@ -404,6 +445,8 @@ func runFleet(b *testing.B, plan runPlan) runResult {
 	measureAt := slotAt(float64(plan.measureFrom))
 	var cpuFrom time.Duration
 	var countsFrom = s.snapshot()
+	var pruneReadsFrom int
+	var requestsFrom int64
 	var bytesFrom wireBytes
 	var realFrom time.Time
 	for {
@@ -420,6 +463,7 @@ func runFleet(b *testing.B, plan runPlan) runResult {
 				b.Fatal(err)
 			}
 			measuring, cpuFrom, countsFrom, realFrom = true, cpuTime(), s.snapshot(), time.Now()
+			pruneReadsFrom, requestsFrom = reads.pruneReadCount(), routed.reads.Load()
 			if wc != nil {
 				bytesFrom = wc.snapshot()
 			}
@@ -448,6 +492,8 @@ func runFleet(b *testing.B, plan runPlan) runResult {
 	res.cpu = cpuTime() - cpuFrom
 	res.real = time.Since(realFrom)
 	res.counts = s.since(countsFrom)
+	res.pruneReads = reads.pruneReadCount() - pruneReadsFrom
+	res.requests = int(routed.reads.Load() - requestsFrom)
 	if wc != nil {
 		res.bytes = wc.snapshot().since(bytesFrom)
 	}

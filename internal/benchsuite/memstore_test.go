@@ -78,6 +78,24 @@ func (m *memStore) BeingsOf(_ context.Context, model string, seqs []int64, fn fu
 	return nil
 }
 
+func (m *memStore) ReadSlotsOfModels(ctx context.Context, models []string, slots []int64) ([][]byte, error) {
+	var docs [][]byte
+	for _, model := range models {
+		found, _ := m.ReadSlots(ctx, model, slots)
+		docs = append(docs, found...)
+	}
+	return docs, nil
+}
+
+func (m *memStore) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func([]byte)) error {
+	for _, s := range seqs {
+		if err := m.BeingsOf(ctx, s.ModelUUID, s.Seqs, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // beingsByID serves the Juju sketch's lookups by _id.
 func (m *memStore) beingsByID(ids []string, fn func([]byte)) error {
 	for _, id := range ids {

@@ -2,6 +2,7 @@ package benchsuite
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/presence-go/presence/liveness"
@@ -18,6 +19,9 @@ import (
 type routedStore struct {
 	stores []liveness.Store
 	group  map[string]int // model → index in stores
+	// reads counts the read requests the engine made of the store: as
+	// many as one database would receive, however many they became.
+	reads atomic.Int64
 }
 
 var _ liveness.Store = (*routedStore)(nil)
@@ -55,18 +59,63 @@ func (r *routedStore) WriteSlots(ctx context.Context, writes []liveness.SlotWrit
 }
 
 func (r *routedStore) ReadSlots(ctx context.Context, model string, slots []int64) ([][]byte, error) {
+	r.reads.Add(1)
 	return r.of(model).ReadSlots(ctx, model, slots)
 }
 
+// ReadSlotsOfModels reads the models of each store in one request: as
+// many as the stores the models live in, where one database would take
+// one (the engine names at most a thousand ids a request, and the fleet
+// runs that count requests put as many models in a database).
+func (r *routedStore) ReadSlotsOfModels(ctx context.Context, models []string, slots []int64) ([][]byte, error) {
+	r.reads.Add(1)
+	byStore := make([][]string, len(r.stores))
+	for _, model := range models {
+		i := r.group[model]
+		byStore[i] = append(byStore[i], model)
+	}
+	var docs [][]byte
+	for i, ms := range byStore {
+		if len(ms) > 0 {
+			found, err := r.stores[i].ReadSlotsOfModels(ctx, ms, slots)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, found...)
+		}
+	}
+	return docs, nil
+}
+
+func (r *routedStore) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func([]byte)) error {
+	r.reads.Add(1)
+	byStore := make([][]liveness.ModelSeqs, len(r.stores))
+	for _, s := range seqs {
+		i := r.group[s.ModelUUID]
+		byStore[i] = append(byStore[i], s)
+	}
+	for i, ss := range byStore {
+		if len(ss) > 0 {
+			if err := r.stores[i].BeingsOfModels(ctx, ss, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (r *routedStore) SlotsFrom(ctx context.Context, model string, from int64) ([][]byte, error) {
+	r.reads.Add(1)
 	return r.of(model).SlotsFrom(ctx, model, from)
 }
 
 func (r *routedStore) BeingsOf(ctx context.Context, model string, seqs []int64, fn func([]byte)) error {
+	r.reads.Add(1)
 	return r.of(model).BeingsOf(ctx, model, seqs, fn)
 }
 
 func (r *routedStore) AllBeings(ctx context.Context, model string, fn func([]byte)) error {
+	r.reads.Add(1)
 	return r.of(model).AllBeings(ctx, model, fn)
 }
 

@@ -13,6 +13,7 @@
 package layout
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -102,4 +103,15 @@ func ValidCanonicalUUID(modelUUID string) string {
 		return "model UUID " + strconv.Quote(modelUUID) + " has upper-case digits: model UUIDs are lower-case"
 	}
 	return ""
+}
+
+// ModelOfID returns the model UUID a document's _id starts with: the
+// bytes before its first ':'. ok is false for an id with no separator or
+// nothing before it.
+func ModelOfID(id []byte) (model []byte, ok bool) {
+	i := bytes.IndexByte(id, ':')
+	if i <= 0 {
+		return nil, false
+	}
+	return id[:i], true
 }

@@ -59,3 +59,15 @@ func TestValidCanonicalUUID(t *testing.T) {
 		}
 	}
 }
+
+func TestModelOfID(t *testing.T) {
+	for id, want := range map[string]string{"m:1": "m", "m:beings": "m", "a-b:c:d": "a-b", ":1": "", "m": "", "": ""} {
+		got, ok := ModelOfID([]byte(id))
+		if string(got) != want || ok != (want != "") {
+			t.Errorf("ModelOfID(%q) = %q, %v; want %q", id, got, ok, want)
+		}
+	}
+	if model, _ := ModelOfID([]byte(DocID("a7c1c8a2-6d0e", 30))); string(model) != "a7c1c8a2-6d0e" {
+		t.Errorf("ModelOfID(DocID) = %q", model)
+	}
+}

@@ -30,22 +30,26 @@ const (
 	OpRemoveOldSlots
 	OpRemoveBeings
 	OpRemoveModel
+	OpReadSlotsOfModels
+	OpBeingsOfModels
 )
 
 var opNames = [...]string{
-	OpAny:            "any",
-	OpServerTime:     "ServerTime",
-	OpNextSeq:        "NextSeq",
-	OpInsertBeing:    "InsertBeing",
-	OpWriteSlots:     "WriteSlots",
-	OpReadSlots:      "ReadSlots",
-	OpSlotsFrom:      "SlotsFrom",
-	OpBeingsOf:       "BeingsOf",
-	OpAllBeings:      "AllBeings",
-	OpCountOldSlots:  "CountOldSlots",
-	OpRemoveOldSlots: "RemoveOldSlots",
-	OpRemoveBeings:   "RemoveBeings",
-	OpRemoveModel:    "RemoveModel",
+	OpAny:               "any",
+	OpServerTime:        "ServerTime",
+	OpNextSeq:           "NextSeq",
+	OpInsertBeing:       "InsertBeing",
+	OpWriteSlots:        "WriteSlots",
+	OpReadSlots:         "ReadSlots",
+	OpSlotsFrom:         "SlotsFrom",
+	OpBeingsOf:          "BeingsOf",
+	OpAllBeings:         "AllBeings",
+	OpCountOldSlots:     "CountOldSlots",
+	OpRemoveOldSlots:    "RemoveOldSlots",
+	OpRemoveBeings:      "RemoveBeings",
+	OpRemoveModel:       "RemoveModel",
+	OpReadSlotsOfModels: "ReadSlotsOfModels",
+	OpBeingsOfModels:    "BeingsOfModels",
 }
 
 // String returns the name of the Store method.
@@ -70,7 +74,8 @@ func (op Op) IsWrite() bool {
 type Call struct {
 	Store     string // the name of the Store making it
 	Op        Op
-	ModelUUID string               // empty for ServerTime and WriteSlots
+	ModelUUID string               // empty for ServerTime, WriteSlots and the reads of several models
+	Models    []string             // the models ReadSlotsOfModels and BeingsOfModels read; the rule must not modify them
 	Writes    []liveness.SlotWrite // WriteSlots' writes; the rule must not modify them
 }
 

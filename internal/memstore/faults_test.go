@@ -278,13 +278,16 @@ func TestOps(t *testing.T) {
 		memstore.OpNextSeq: true, memstore.OpInsertBeing: true, memstore.OpWriteSlots: true,
 		memstore.OpRemoveOldSlots: true, memstore.OpRemoveBeings: true, memstore.OpRemoveModel: true,
 	}
-	for op := memstore.OpServerTime; op <= memstore.OpRemoveModel; op++ {
+	for op := memstore.OpServerTime; op <= memstore.OpBeingsOfModels; op++ {
 		if op.IsWrite() != writes[op] {
 			t.Errorf("%v.IsWrite() = %v", op, op.IsWrite())
 		}
 	}
 	if got := memstore.OpRemoveOldSlots.String(); got != "RemoveOldSlots" {
 		t.Errorf("OpRemoveOldSlots is %q", got)
+	}
+	if got := memstore.OpBeingsOfModels.String(); got != "BeingsOfModels" {
+		t.Errorf("OpBeingsOfModels is %q", got)
 	}
 	if got := memstore.Op(99).String(); got != "Op(99)" {
 		t.Errorf("Op(99) is %q", got)

@@ -72,6 +72,9 @@ type Event struct {
 	Time  time.Time // the server's clock as it took effect
 
 	ModelUUID string
+	// Models are the models of a read of several (ReadSlotsOfModels,
+	// BeingsOfModels), which leaves ModelUUID empty.
+	Models []string
 	// Slot is the slot document a WriteSlots write went to; Alive and
 	// Dead are the bits it ORed.
 	Slot        int64
@@ -83,8 +86,9 @@ type Event struct {
 	// Doc is the document as a write left it (NextSeq, InsertBeing and
 	// each WriteSlots document); nil when the write failed.
 	Doc []byte
-	// Docs is what a read returned: the documents of ReadSlots or
-	// SlotsFrom, or one batch of BeingsOf or AllBeings.
+	// Docs is what a read returned: the documents of ReadSlots,
+	// ReadSlotsOfModels or SlotsFrom, or one batch of BeingsOf,
+	// BeingsOfModels or AllBeings.
 	Docs [][]byte
 	// N is how many documents a count or a removal counted or removed.
 	N int

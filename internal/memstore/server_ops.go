@@ -95,6 +95,25 @@ func (s *Server) readSlots(store, modelUUID string, slots []int64) [][]byte {
 	return docs
 }
 
+// readSlotsOfModels returns copies of the slot documents of slots of
+// each of the models that exist, in the order of their _id.
+func (s *Server) readSlotsOfModels(store string, modelUUIDs []string, slots []int64) [][]byte {
+	ids := make([]string, 0, len(modelUUIDs)*len(slots))
+	for _, model := range modelUUIDs {
+		for _, n := range slots {
+			ids = append(ids, layout.DocID(model, n))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	docs := s.byIDLocked(Pings, ids)
+	for i, doc := range docs {
+		docs[i] = clone(doc)
+	}
+	s.emitLocked(Event{Store: store, Op: OpReadSlotsOfModels, Models: modelUUIDs, Docs: docs})
+	return docs
+}
+
 // slotsFrom returns copies of the model's slot documents whose slot field
 // is at least from, in the order of their _id.
 func (s *Server) slotsFrom(store, modelUUID string, from int64) [][]byte {
@@ -125,6 +144,26 @@ func (s *Server) beingsOf(store, modelUUID string, seqs []int64) [][]byte {
 		docs[i] = projectBeing(doc)
 	}
 	s.emitLocked(Event{Store: store, Op: OpBeingsOf, ModelUUID: modelUUID, Docs: docs})
+	return docs
+}
+
+// beingsOfModels returns the being documents of seqs that exist,
+// projected onto _id, seq and key, in the order of their _id. They are
+// the server's own bytes: the caller must not modify them.
+func (s *Server) beingsOfModels(store string, models []string, seqs []liveness.ModelSeqs) [][]byte {
+	var ids []string
+	for _, m := range seqs {
+		for _, n := range m.Seqs {
+			ids = append(ids, layout.DocID(m.ModelUUID, n))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	docs := s.byIDLocked(Beings, ids)
+	for i, doc := range docs {
+		docs[i] = projectBeing(doc)
+	}
+	s.emitLocked(Event{Store: store, Op: OpBeingsOfModels, Models: models, Docs: docs})
 	return docs
 }
 

@@ -208,6 +208,19 @@ func (s *Store) ReadSlots(ctx context.Context, modelUUID string, slots []int64) 
 	return docs, nil
 }
 
+// ReadSlotsOfModels implements liveness.Store.
+func (s *Store) ReadSlotsOfModels(ctx context.Context, modelUUIDs []string, slots []int64) ([][]byte, error) {
+	var docs [][]byte
+	err := s.run(ctx, Call{Store: s.name, Op: OpReadSlotsOfModels, Models: modelUUIDs}, func() error {
+		docs = s.server.readSlotsOfModels(s.name, modelUUIDs, slots)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read slots %v of %d models from %s: %w", slots, len(modelUUIDs), s.server.names.Pings, err)
+	}
+	return docs, nil
+}
+
 // SlotsFrom implements liveness.Store.
 func (s *Store) SlotsFrom(ctx context.Context, modelUUID string, from int64) ([][]byte, error) {
 	var docs [][]byte
@@ -231,6 +244,29 @@ func (s *Store) BeingsOf(ctx context.Context, modelUUID string, seqs []int64, fn
 	})
 	if err != nil {
 		return fmt.Errorf("cannot read %d beings of model %q from %s: %w", len(seqs), modelUUID, s.server.names.Beings, err)
+	}
+	for _, doc := range docs {
+		fn(doc)
+	}
+	return nil
+}
+
+// BeingsOfModels implements liveness.Store. fn is called with no lock
+// held, once the documents are read.
+func (s *Store) BeingsOfModels(ctx context.Context, seqs []liveness.ModelSeqs, fn func(doc []byte)) error {
+	models := make([]string, len(seqs))
+	n := 0
+	for i, m := range seqs {
+		models[i] = m.ModelUUID
+		n += len(m.Seqs)
+	}
+	var docs [][]byte
+	err := s.run(ctx, Call{Store: s.name, Op: OpBeingsOfModels, Models: models}, func() error {
+		docs = s.server.beingsOfModels(s.name, models, seqs)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read %d beings of %d models from %s: %w", n, len(seqs), s.server.names.Beings, err)
 	}
 	for _, doc := range docs {
 		fn(doc)

@@ -26,6 +26,27 @@ func testBeingsOfByID(t *testing.T, f *fixture) {
 	wantIDs(t, "no beings of m", f.beingsOf(t, modelM))
 }
 
+// testBeingsOfModelsByID reads the beings of several models' sequences in
+// one request: the named ones that exist come back, once, and none of
+// another model's, however alike their ids.
+func testBeingsOfModelsByID(t *testing.T, f *fixture) {
+	for seq := int64(1); seq <= 3; seq++ {
+		f.being(t, modelM, seq, "k")
+		f.being(t, modelM2, seq, "k")
+	}
+	f.being(t, modelMM, 7, "k")
+	got := f.beingsOfModels(t,
+		liveness.ModelSeqs{ModelUUID: modelM, Seqs: []int64{3, 1, 7, 1}},
+		liveness.ModelSeqs{ModelUUID: modelM2, Seqs: []int64{2}},
+		liveness.ModelSeqs{ModelUUID: "none", Seqs: []int64{1}},
+	)
+	wantIDs(t, "beings 3, 1, 7, 1 of m and 2 of m2", got, "m:1", "m:3", "m2:2")
+	wantIDs(t, "being 7 of m and m2", f.beingsOfModels(t,
+		liveness.ModelSeqs{ModelUUID: modelM, Seqs: []int64{7}}, liveness.ModelSeqs{ModelUUID: modelM2, Seqs: []int64{7}}))
+	wantIDs(t, "no models", f.beingsOfModels(t))
+	wantIDs(t, "a model with no sequences", f.beingsOfModels(t, liveness.ModelSeqs{ModelUUID: modelM}))
+}
+
 // testBeingsProjected reads a being another program wrote with a field of
 // its own, by sequence and with the model's: only _id, seq and key come
 // back, in the document's order.
@@ -36,6 +57,7 @@ func testBeingsProjected(t *testing.T, f *fixture) {
 	want := bson.D{{Key: "_id", Value: "m:9"}, {Key: "key", Value: "k9"}, {Key: "seq", Value: int64(9)}}
 	wantDoc(t, "BeingsOf", f.beingsOf(t, modelM, 9)["m:9"], want)
 	wantDoc(t, "AllBeings", f.allBeings(t, modelM)["m:9"], want)
+	wantDoc(t, "BeingsOfModels", f.beingsOfModels(t, liveness.ModelSeqs{ModelUUID: modelM, Seqs: []int64{9}})["m:9"], want)
 }
 
 // testAllBeingsOfOneModel reads all of a model's beings: every one of its
@@ -124,8 +146,15 @@ func testCancelledContext(t *testing.T, f *fixture) {
 		"WriteSlots": func(ctx context.Context) error {
 			return f.WriteSlots(ctx, []liveness.SlotWrite{slotWrite(modelM, 30, "b", 1), slotWrite(modelM, 60, "a", 1)})
 		},
-		"ReadSlots":      func(ctx context.Context) error { _, err := f.ReadSlots(ctx, modelM, []int64{30}); return err },
-		"SlotsFrom":      func(ctx context.Context) error { _, err := f.SlotsFrom(ctx, modelM, 0); return err },
+		"ReadSlots": func(ctx context.Context) error { _, err := f.ReadSlots(ctx, modelM, []int64{30}); return err },
+		"ReadSlotsOfModels": func(ctx context.Context) error {
+			_, err := f.ReadSlotsOfModels(ctx, []string{modelM}, []int64{30})
+			return err
+		},
+		"SlotsFrom": func(ctx context.Context) error { _, err := f.SlotsFrom(ctx, modelM, 0); return err },
+		"BeingsOfModels": func(ctx context.Context) error {
+			return f.BeingsOfModels(ctx, []liveness.ModelSeqs{{ModelUUID: modelM, Seqs: []int64{1}}}, noDoc)
+		},
 		"BeingsOf":       func(ctx context.Context) error { return f.BeingsOf(ctx, modelM, []int64{1}, noDoc) },
 		"AllBeings":      func(ctx context.Context) error { return f.AllBeings(ctx, modelM, noDoc) },
 		"CountOldSlots":  func(ctx context.Context) error { _, err := f.CountOldSlots(ctx, modelM, 1<<62); return err },

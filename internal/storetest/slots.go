@@ -161,6 +161,26 @@ func testReadSlotsByID(t *testing.T, f *fixture) {
 	wantIDs(t, "slots 30 and 60 of m2", f.slotDocs(t, modelM2, 30, 60), "m2:30")
 }
 
+// testReadSlotsOfModelsByID reads slots of several models in one request:
+// each named model's documents of the named slots come back, once, and
+// no other model's, however alike their ids.
+func testReadSlotsOfModelsByID(t *testing.T, f *fixture) {
+	f.write(t,
+		slotWrite(modelM, 30, "a", 1), slotWrite(modelM, 60, "a", 1), slotWrite(modelM, 90, "a", 1),
+		slotWrite(modelM2, 30, "a", 1), slotWrite(modelMM, 60, "a", 1), slotWrite(modelMS, 30, "a", 1),
+	)
+	wantIDs(t, "slots 30 and 60 of m and m2", f.slotDocsOfModels(t, []string{modelM, modelM2}, 30, 60), "m:30", "m:60", "m2:30")
+	wantIDs(t, "slots 60, 90, 60 of m, mm and m, and of a model with none",
+		f.slotDocsOfModels(t, []string{modelM, modelMM, modelM, "none"}, 60, 90, 60), "m:60", "m:90", "mm:60")
+	wantIDs(t, "slot 120 of every model", f.slotDocsOfModels(t, []string{modelM, modelM2, modelMM, modelMS}, 120))
+	wantIDs(t, "no models", f.slotDocsOfModels(t, nil, 30))
+	wantDoc(t, "m2:30 as read with others", f.slotDocsOfModels(t, []string{modelM, modelM2}, 30)["m2:30"], bson.D{
+		{Key: "_id", Value: "m2:30"},
+		{Key: "alive", Value: bson.D{{Key: "a", Value: int64(1)}}},
+		{Key: "slot", Value: int64(30)},
+	})
+}
+
 // testSlotsFromBoundaries reads the slots from a slot on: the bound is
 // included, numbers of any type compare by value, other models' documents
 // and slots that are not numbers are left out.

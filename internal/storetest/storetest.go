@@ -68,9 +68,11 @@ var cases = []struct {
 	{"WriteSlotsBulk", testWriteSlotsBulk},
 	{"WriteSlotsUnorderedPastFailures", testWriteSlotsUnorderedPastFailures},
 	{"ReadSlotsByID", testReadSlotsByID},
+	{"ReadSlotsOfModelsByID", testReadSlotsOfModelsByID},
 	{"SlotsFromBoundaries", testSlotsFromBoundaries},
 	{"CountAndRemoveOldSlots", testCountAndRemoveOldSlots},
 	{"BeingsOfByID", testBeingsOfByID},
+	{"BeingsOfModelsByID", testBeingsOfModelsByID},
 	{"BeingsProjected", testBeingsProjected},
 	{"AllBeingsOfOneModel", testAllBeingsOfOneModel},
 	{"RemoveBeings", testRemoveBeings},
@@ -122,6 +124,30 @@ func (f *fixture) slotDoc(t *testing.T, model string, slot int64) []byte {
 		t.Fatalf("no slot document %s", id)
 	}
 	return doc
+}
+
+// slotDocsOfModels returns the slot documents of slots of models, by _id.
+func (f *fixture) slotDocsOfModels(t *testing.T, models []string, slots ...int64) map[string][]byte {
+	t.Helper()
+	docs, err := f.ReadSlotsOfModels(context.Background(), models, slots)
+	if err != nil {
+		t.Fatalf("ReadSlotsOfModels(%q, %v): %v", models, slots, err)
+	}
+	return byID(t, docs)
+}
+
+// beingsOfModels returns the being documents BeingsOfModels hands over,
+// by _id.
+func (f *fixture) beingsOfModels(t *testing.T, seqs ...liveness.ModelSeqs) map[string][]byte {
+	t.Helper()
+	var docs [][]byte
+	err := f.BeingsOfModels(context.Background(), seqs, func(doc []byte) {
+		docs = append(docs, bytes.Clone(doc))
+	})
+	if err != nil {
+		t.Fatalf("BeingsOfModels(%v): %v", seqs, err)
+	}
+	return byID(t, docs)
 }
 
 // beingsOf returns the being documents BeingsOf hands over, by _id.

@@ -162,6 +162,8 @@ func (w *world) observe(e memstore.Event) {
 			w.trace("op: %s writes %.8s:%d alive %v dead %v", e.Store, e.ModelUUID, e.Slot, e.Alive, e.Dead)
 		case memstore.OpReadSlots:
 			w.trace("op: %s reads %.8s, %d documents, server time %d", e.Store, e.ModelUUID, len(e.Docs), e.Time.Unix())
+		case memstore.OpReadSlotsOfModels:
+			w.trace("op: %s reads %d models, %d documents, server time %d", e.Store, len(e.Models), len(e.Docs), e.Time.Unix())
 		}
 	}
 	switch e.Op {
@@ -179,6 +181,12 @@ func (w *world) observe(e memstore.Event) {
 	case memstore.OpReadSlots:
 		if e.Err == nil {
 			w.lastReads.Store(e.Store+"/"+e.ModelUUID, time.Now())
+		}
+	case memstore.OpReadSlotsOfModels:
+		if e.Err == nil {
+			for _, m := range e.Models {
+				w.lastReads.Store(e.Store+"/"+m, time.Now())
+			}
 		}
 	}
 }

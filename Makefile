@@ -3,7 +3,7 @@
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test lint bench demo soak
+.PHONY: all test lint bench demo soak sim sim-short
 
 all: lint test
 
@@ -18,6 +18,7 @@ lint:
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -tags presence_mutants ./...
 	go run $(STATICCHECK) ./...
 
 # Runs the benchmarks (about half an hour on two cores; the database ones
@@ -38,3 +39,17 @@ demo:
 # pingers run; fails on any false death or flap. Not part of make test.
 soak:
 	go run ./cmd/presence-lab soak
+
+# Runs the deterministic simulator: a thousand seeds, each an hour of
+# several controllers on the in-memory store with faults and clock steps,
+# every promise checked (a few minutes on two cores); then the mutation
+# test, which puts back each defect found so far and checks that the
+# simulator reports it. A failing seed prints the command that replays it.
+sim:
+	go test ./internal/sim -run 'TestSim$$' -sim.seeds=1000 -timeout 30m -v
+	go test -tags presence_mutants ./internal/sim -run TestSimFindsEveryDefect -timeout 30m -v
+
+# The short run CI makes: forty seeds, and the mutation test on twenty.
+sim-short:
+	go test ./internal/sim -run 'TestSim$$' -sim.seeds=40 -timeout 10m
+	go test -tags presence_mutants ./internal/sim -run TestSimFindsEveryDefect -sim.mutant.seeds=20 -timeout 10m

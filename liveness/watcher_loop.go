@@ -103,13 +103,16 @@ func (w *Watcher) readOfPeriod(timer clock.Timer) error {
 	return nil
 }
 
-// nextRead returns how long to wait before the next read: a period after a
-// success, the backoff after a failure.
+// nextRead returns how long to wait before the next read: the backoff
+// after a failure; after a success, until a period after the read began,
+// so that a slow read leaves no view answered from for longer than a
+// period before the next read is tried (and, if it fails, the view is
+// stale).
 func (w *Watcher) nextRead() time.Duration {
 	if w.retry > 0 {
 		return w.retry
 	}
-	return w.cfg.period
+	return max(w.lastRead.Add(w.cfg.period).Sub(w.cfg.clock.Now()), 0)
 }
 
 // readAsked reads on a caller's request. A failure brings the next read

@@ -130,7 +130,7 @@ func (w *Watcher) pollSucceeded(d delivery, timer clock.Timer) error {
 	w.logUnresolved()
 	w.readSucceeded(d.readAt, d.began)
 	w.polling = false
-	w.schedule(timer, w.cfg.period)
+	w.schedule(timer, w.nextRead())
 	w.maybePrune()
 	return nil
 }

@@ -92,6 +92,7 @@ func (c *controller) startBatcher() {
 			return
 		}
 		c.w.trace("c%d's batcher died: %v", c.id, err)
+		c.w.o.batcherDied(pb)
 		c.w.o.addFault(fault{ctl: c.id, kind: "batcher died", from: time.Now().Add(-c.w.b.tolerance - c.w.b.slack), to: time.Now().Add(2 * c.w.period), excuses: true})
 		c.w.batcherDied(c)
 	})
@@ -134,7 +135,7 @@ func (r *recorder) Ping(modelUUID string, slotNum int64, fieldKey string, fieldB
 		r.ctl.w.trace("c%d: the ping racing its batcher's stop: %v", r.ctl.id, err)
 	}
 	if err == nil {
-		r.ctl.w.o.accept(r.ctl.id, pingRef{docKey{modelUUID, slotNum}, mustField(fieldKey), fieldBit})
+		r.ctl.w.o.accept(r.ctl.id, r.pb, pingRef{docKey{modelUUID, slotNum}, mustField(fieldKey), fieldBit})
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presence-go/presence/internal/slot"
+	"github.com/presence-go/presence/liveness"
 )
 
 // bounds are the library's documented numbers that the oracle holds the
@@ -103,6 +104,8 @@ type accepted struct {
 	ref pingRef
 	at  time.Time // true time of the Ping call
 	ctl int
+	// batcher is the controller's batcher that took it.
+	batcher *liveness.PingBatcher
 	// serverAt is the server's time then.
 	serverAt time.Time
 	checked  bool
@@ -471,11 +474,25 @@ func (o *oracle) describeLocked(k *keyTruth, now time.Time) string {
 	return s
 }
 
-// accept records a ping a batcher accepted.
-func (o *oracle) accept(ctl int, ref pingRef) {
+// accept records a ping batcher pb of controller ctl accepted.
+func (o *oracle) accept(ctl int, pb *liveness.PingBatcher, ref pingRef) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.pending = append(o.pending, &accepted{ref: ref, at: time.Now(), ctl: ctl, serverAt: o.serverNow()})
+	o.pending = append(o.pending, &accepted{ref: ref, at: time.Now(), ctl: ctl, batcher: pb, serverAt: o.serverNow()})
+}
+
+// batcherDied forgets the pings batcher pb took and had not written: a
+// batcher that stops with an error loses them, as its error says.
+func (o *oracle) batcherDied(pb *liveness.PingBatcher) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	kept := o.pending[:0]
+	for _, a := range o.pending {
+		if a.batcher != pb {
+			kept = append(kept, a)
+		}
+	}
+	o.pending = kept
 }
 
 // land records bits a write ORed into a slot document.
@@ -508,9 +525,9 @@ func (o *oracle) pruned(model string) {
 // checkWrites judges the accepted pings whose time has come: each must
 // land by the end of its slot's ping window (or its own arrival, if
 // later) and a flush, unless a fault or a clock step touched its
-// controller meanwhile. Pings of a batcher that stopped cleanly are judged
-// at once (final is set for that controller).
-func (o *oracle) checkWrites(final int) {
+// controller meanwhile. Pings of final, a batcher that stopped cleanly,
+// are judged at once.
+func (o *oracle) checkWrites(final *liveness.PingBatcher) {
 	now := time.Now()
 	serverNow := o.serverNow()
 	periodSeconds := slot.Seconds(o.b.period)
@@ -535,7 +552,7 @@ func (o *oracle) checkWrites(final int) {
 		switch {
 		case landed && !landedAt.After(deadline):
 			continue // on time
-		case !landed && now.Before(deadline) && final != a.ctl:
+		case !landed && now.Before(deadline) && final != a.batcher:
 			kept = append(kept, a) // not due yet
 			continue
 		}
@@ -543,7 +560,7 @@ func (o *oracle) checkWrites(final int) {
 		if landed {
 			to = landedAt
 		}
-		if final == a.ctl && !landed {
+		if final == a.batcher && !landed {
 			// The batcher stopped cleanly: its final flush wrote every
 			// ping it held but those of slots no longer read.
 			if stillRead && !o.steppedLocked(a.at, now) {

@@ -218,7 +218,7 @@ func (w *world) run() {
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(w.rng.ExpFloat64() * float64(2*time.Second)))
 		w.act()
-		w.o.checkWrites(-1)
+		w.o.checkWrites(nil)
 		for _, wk := range w.o.checkDeaths(checked) {
 			w.ctls[wk.id.ctl].describeKey(wk.id.model, wk.key)
 		}
@@ -247,7 +247,9 @@ func (w *world) finish() {
 		c.fault, c.faultEnd = memstore.Fault{}, time.Time{}
 		c.mu.Unlock()
 		if err := pb.Stop(); err == nil {
-			w.o.checkWrites(c.id)
+			w.o.checkWrites(pb)
+		} else {
+			w.o.batcherDied(pb)
 		}
 	}
 	w.wg.Wait()
@@ -313,8 +315,9 @@ func (w *world) restartController(c *controller) {
 		}
 	}
 	if err := pb.Stop(); err == nil {
-		w.o.checkWrites(c.id)
+		w.o.checkWrites(pb)
 	} else {
+		w.o.batcherDied(pb)
 		// The pings it held are lost, as Stop's error says.
 		w.trace("c%d's batcher stopped with %v", c.id, err)
 		now := time.Now()

@@ -133,13 +133,13 @@ func TestGracefulStop(t *testing.T) {
 		flushAndSync(t, pb, w)
 		ch := watch(t, w, "graceful", true)
 
-		pingsBefore := e.count("presence.pings")
 		e.stop(graceful)
 		w.Sync()
 		assertChange(t, ch, liveness.Change{Key: "graceful", Alive: false})
 
 		// The default Stop writes nothing: the key stays alive until its
 		// last ping expires.
+		pingsBefore := e.count("presence.pings")
 		var before bsonDocs = e.raw("presence.pings", bson.D{})
 		e.stop(quiet)
 		w.Sync()

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,7 +256,7 @@ func (p *Pinger) Stop() error {
 		return p.stopLocked()
 	}
 	loopErr := p.stopLocked()
-	if err := p.writeDead(context.Background(), p.lastSlot, false); err != nil {
+	if err := p.recordDeath(context.Background(), p.lastSlot); err != nil {
 		return err
 	}
 	return loopErr
@@ -295,10 +296,11 @@ func (p *Pinger) Wait() error {
 // KillForTesting stops p's periodical ping and immediately reports that it
 // is dead, so that watchers see the key dead at their next sync instead of
 // two slots later. As in Juju: a running pinger writes the dead bit of its
-// sequence into the slot it last pinged, even when its loop had already
-// stopped with an error, which is then returned; a pinger that is not
-// running takes a new sequence and writes it alive and dead into the
-// current slot, so that the key reads dead whatever ran for it before.
+// sequence into the slot it last pinged (and the next, see recordDeath),
+// even when its loop had already stopped with an error, which is then
+// returned; a pinger that is not running takes a new sequence and writes
+// it alive and dead into the current slot, so that the key reads dead
+// whatever ran for it before.
 func (p *Pinger) KillForTesting() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -308,7 +310,7 @@ func (p *Pinger) KillForTesting() error {
 	ctx := context.Background()
 	if p.started {
 		loopErr := p.stopLocked()
-		if err := p.writeDead(ctx, p.lastSlot, false); err != nil {
+		if err := p.recordDeath(ctx, p.lastSlot); err != nil {
 			return err
 		}
 		return loopErr
@@ -318,20 +320,53 @@ func (p *Pinger) KillForTesting() error {
 	if err := p.prepare(ctx, clock); err != nil {
 		return err
 	}
-	return p.writeDead(ctx, p.currentSlot(), true)
+	return p.recordBornDead(ctx, p.currentSlot())
 }
 
-// writeDead ORs the dead bit of p's sequence, and its alive bit too when
-// alive is set, into slot slotNum, straight to the database.
-func (p *Pinger) writeDead(ctx context.Context, slotNum int64, alive bool) error {
-	bits := []FieldBits{{Field: p.fieldKey, Bits: p.fieldBit}}
-	write := SlotWrite{ModelUUID: p.modelUUID, Slot: slotNum, Dead: bits}
-	if alive {
-		write.Alive = bits
+// recordDeath ORs the dead bit of p's sequence, straight to the database,
+// into slotNum, the slot it last pinged, as Juju does. Within the grace
+// after a move of the server clock's frame, when batchers write the old
+// frame's slot and the one after it too, its alive bit may be in those and
+// in the slot after slotNum: the dead bit goes there as well, so that the
+// key does not come back to life when the slot it was killed in leaves
+// the window.
+func (p *Pinger) recordDeath(ctx context.Context, slotNum int64) error {
+	return p.writeDeadBits(ctx, []FieldBits{}, slotNum)
+}
+
+// recordBornDead ORs both the alive and the dead bit of p's sequence into
+// slotNum, and the dead bit where recordDeath puts it.
+func (p *Pinger) recordBornDead(ctx context.Context, slotNum int64) error {
+	return p.writeDeadBits(ctx, []FieldBits{{Field: p.fieldKey, Bits: p.fieldBit}}, slotNum)
+}
+
+// writeDeadBits writes the dead bit of p's sequence where recordDeath says,
+// and alive, if any, into slotNum.
+func (p *Pinger) writeDeadBits(ctx context.Context, alive []FieldBits, slotNum int64) error {
+	dead := []FieldBits{{Field: p.fieldKey, Bits: p.fieldBit}}
+	periodSeconds := slot.Seconds(p.cfg.period)
+	slots := []int64{slotNum}
+	if p.clock != nil {
+		now := p.cfg.clock.Now()
+		if f := p.clock.current(); f.movedWithin(now, frameGrace(p.cfg.period)) {
+			old := f.oldSlot(now, p.cfg.period)
+			for _, s := range []int64{slotNum + periodSeconds, old, old + periodSeconds} {
+				if !slices.Contains(slots, s) {
+					slots = append(slots, s)
+				}
+			}
+		}
+	}
+	writes := make([]SlotWrite, len(slots))
+	for i, s := range slots {
+		writes[i] = SlotWrite{ModelUUID: p.modelUUID, Slot: s, Dead: dead}
+	}
+	if len(alive) > 0 {
+		writes[0].Alive = alive
 	}
 	ctx, cancel := p.cfg.op(ctx)
 	defer cancel()
-	if err := p.store.WriteSlots(ctx, []SlotWrite{write}); err != nil {
+	if err := p.store.WriteSlots(ctx, writes); err != nil {
 		return annotatef(err, "cannot record key %q of model %q dead", p.key, p.modelUUID)
 	}
 	return nil

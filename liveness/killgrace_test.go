@@ -1,0 +1,90 @@
+package liveness_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/juju/clock/testclock"
+
+	"github.com/presence-go/presence/internal/memstore"
+	"github.com/presence-go/presence/liveness"
+)
+
+// TestKillInTheGraceStaysDead is the regression test of a kill made in
+// the grace after a step of the server's clock: the batcher had also
+// written the key's bit into the old frame's slots, the next of which is
+// the new frame's next slot after a step of a period, and the kill's dead
+// bit went to the slot last pinged alone, so the key came back to life a
+// period later. The simulator found it. The dead bit now goes wherever
+// the grace put the alive one. It runs on the in-memory store, whose
+// server clock follows the test clock.
+func TestKillInTheGraceStaysDead(t *testing.T) {
+	clk := testclock.NewClock(start)
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	store := memstore.New()
+	store.Server().SetClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clk.Now().Add(offset)
+	})
+	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
+	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
+	defer pb.Stop()
+	w := liveness.NewWatcher(store, modelA, opts...)
+	defer w.Stop()
+	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timers := 4 // the batcher, watcher and pinger, and their clock's measurer
+	advance := func(d time.Duration) {
+		t.Helper()
+		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 12; i++ {
+		advance(5 * time.Second)
+	}
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.Sync()
+	ch := watch(t, w, "k", true)
+
+	// The server's clock steps back by a period and a half; the clock
+	// measures it at its next measure, within thirty seconds.
+	mu.Lock()
+	offset = -period * 3 / 2
+	mu.Unlock()
+	for i := 0; i < 8; i++ {
+		advance(5 * time.Second)
+	}
+	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
+		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
+	}
+	if err := p.KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+	timers-- // the pinger's
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.Sync()
+	assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
+	// Two periods on, past the slot the kill was written into: the key
+	// stays dead.
+	for i := 0; i < 12; i++ {
+		advance(5 * time.Second)
+		w.Sync()
+		if alive, err := w.Alive("k"); err != nil || alive {
+			t.Fatalf("%v after the kill: Alive = %v, %v", time.Duration(i+1)*5*time.Second, alive, err)
+		}
+	}
+	assertNoChange(t, ch)
+}

@@ -148,7 +148,10 @@ func (w *world) checkHangReported(c *controller, d time.Duration) {
 		// limit must have stopped.
 		r := pb.Report()
 		since, pending := r["unacknowledged-since"].(time.Time)
-		if state, _ := r["state"].(string); state == "running" && pending && c.clock.Now().Sub(since) >= limit {
+		w.o.mu.Lock()
+		stepped := w.o.hostSteppedLocked(time.Now().Add(-limit-d), time.Now(), c.id)
+		w.o.mu.Unlock()
+		if state, _ := r["state"].(string); state == "running" && pending && c.clock.Now().Sub(since) >= limit && !stepped {
 			w.o.mu.Lock()
 			w.o.violateLocked("hang unreported", "c%d's batcher still runs %v into a hang of %v, a write unacknowledged since %v ago (flush failures: %v)",
 				c.id, limit, d, c.clock.Now().Sub(since), r["flush-failures"])

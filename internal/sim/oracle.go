@@ -84,6 +84,8 @@ type watcherTruth struct {
 	aliveAt map[string]time.Time
 	// deadAt is when it last said a key dead.
 	deadAt map[string]time.Time
+	// eventAt is when it last sent a Change of a key.
+	eventAt map[string]time.Time
 }
 
 // docKey names a slot document.
@@ -365,7 +367,7 @@ func (o *oracle) watcherStarted(id watcherID) {
 	defer o.mu.Unlock()
 	o.watchers[id] = &watcherTruth{
 		running: true, since: time.Now(),
-		said: map[string]bool{}, aliveAt: map[string]time.Time{}, deadAt: map[string]time.Time{},
+		said: map[string]bool{}, aliveAt: map[string]time.Time{}, deadAt: map[string]time.Time{}, eventAt: map[string]time.Time{},
 	}
 }
 
@@ -395,7 +397,11 @@ func (o *oracle) said(id watcherID, key string, alive, event bool) {
 		if before, ok := w.said[key]; ok && before == alive {
 			o.violateLocked("repeated state", "watcher %v said %s %v twice in a row", id, key, alive)
 		}
+		if at, ok := w.eventAt[key]; ok && at.Equal(now) {
+			o.violateLocked("two changes in one read", "watcher %v said %s %v right after it said the opposite", id, key, alive)
+		}
 		w.said[key] = alive
+		w.eventAt[key] = now
 	} else {
 		o.countLocked("probes")
 	}

@@ -26,7 +26,7 @@
 // a host's clock stepped); no watcher says an agent alive past the bounds
 // after it stopped; every death is seen within its bound; every accepted
 // ping lands in time, and a clean Stop leaves none unwritten; each
-// watcher's events for a key alternate, one per read; a watcher whose
+// watcher's events for a key alternate; a watcher whose
 // reads fail answers with errors once its view is a period old; a hang
 // longer than the outage tolerance stops the batcher; a pinger of the
 // wrong period is refused; and the slot documents stay bounded between

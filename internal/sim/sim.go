@@ -383,6 +383,9 @@ func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	h.w.trace("log: %s", b.String())
+	if strings.Contains(r.Message, "server's clock moved") {
+		h.w.o.moveMeasured()
+	}
 	return nil
 }
 

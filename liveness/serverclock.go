@@ -3,13 +3,10 @@ package liveness
 import (
 	"context"
 	"log/slog"
-	"reflect"
 	"sync"
 	"time"
 
 	"github.com/juju/clock"
-
-	"github.com/presence-go/presence/internal/slot"
 )
 
 // serverClock is the database server's clock as the workers of one
@@ -25,7 +22,9 @@ import (
 // moveThreshold (plus the error of both measures) is a move: it is logged
 // and counted, and the workers are told through moved, so that the batcher
 // writes everything it holds at once, pingers ping the new frame's slot,
-// watchers hold deaths back for a while, and pruners wait.
+// and, through a grace (frameGrace), the batcher writes the old frame too,
+// watchers read both frames and pruners wait. Frames are in frame.go, the
+// registry of shared clocks in clockregistry.go.
 type serverClock struct {
 	store  Store
 	local  clock.Clock
@@ -81,180 +80,6 @@ const retryMeasure = time.Second
 // pingers' next pings to be written (a period).
 func frameGrace(period time.Duration) time.Duration {
 	return remeasureEvery + period
-}
-
-// reading pairs a reading of the server's clock with the local clock's at
-// the same instant. The local reading keeps the monotonic reading that
-// the local clock gives (the wall clock does), so that the server's time
-// worked out from it is not moved by a step of the local wall clock.
-type reading struct {
-	server, local time.Time
-}
-
-// at returns the server's time at local time now, by this reading; with no
-// reading, the local clock is the server's.
-func (r reading) at(now time.Time) time.Time {
-	if r.local.IsZero() {
-		return now
-	}
-	return r.server.Add(now.Sub(r.local))
-}
-
-// offset returns how far the server's clock was ahead of the local one.
-func (r reading) offset() time.Duration {
-	if r.local.IsZero() {
-		return 0
-	}
-	return r.server.Sub(r.local)
-}
-
-// frame is the server's clock as known at one instant.
-type frame struct {
-	now   reading
-	known bool // the clock was measured
-	// previous is the reading before the last move, and movedAt when that
-	// move happened (local time; zero if none).
-	previous reading
-	movedAt  time.Time
-}
-
-// server returns the server's time at local time now.
-func (f frame) server(now time.Time) time.Time { return f.now.at(now) }
-
-// slot returns the slot of local time now on the server's clock.
-func (f frame) slot(now time.Time, period time.Duration) int64 {
-	return slot.Of(f.server(now).Unix(), slot.Seconds(period))
-}
-
-// oldSlot returns the slot of local time now on the server's clock as
-// known before the last move.
-func (f frame) oldSlot(now time.Time, period time.Duration) int64 {
-	return slot.Of(f.previous.at(now).Unix(), slot.Seconds(period))
-}
-
-// local returns the local time at which the server's clock reads server.
-func (f frame) local(server time.Time) time.Time {
-	if f.now.local.IsZero() {
-		return server
-	}
-	return f.now.local.Add(server.Sub(f.now.server))
-}
-
-// movedWithin reports whether the frame moved in the d before now.
-func (f frame) movedWithin(now time.Time, d time.Duration) bool {
-	return !f.movedAt.IsZero() && now.Sub(f.movedAt) < d
-}
-
-// clockKey names a shared clock: the connection to the server, and the
-// local clock the workers go by.
-type clockKey struct {
-	connection any
-	local      clock.Clock
-}
-
-// SharedConnection is implemented by stores that can tell which connection
-// to the database server they use. Workers whose stores return equal
-// Connection values, and that go by the same local clock, share one
-// measure of the server's clock. A store that does not implement it is
-// its own connection: workers given the same Store value share.
-type SharedConnection interface {
-	Connection() any
-}
-
-var (
-	registryMu sync.Mutex
-	registry   = map[clockKey]*serverClock{}
-)
-
-// acquireServerClock returns the server clock of store for a worker
-// configured by cfg, shared with every other worker of the same
-// connection and local clock, and starts measuring it if it is the first
-// user. Each acquire must be matched by one release.
-func acquireServerClock(store Store, cfg config) *serverClock {
-	if !cfg.measureSkew {
-		return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, known: true, moved: make(chan struct{})}
-	}
-	conn := connectionOf(store)
-	if conn == nil || !reflect.TypeOf(cfg.clock).Comparable() {
-		c := newServerClock(store, cfg)
-		c.users = 1
-		c.start()
-		return c
-	}
-	key := clockKey{conn, cfg.clock}
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	c := registry[key]
-	if c == nil {
-		c = newServerClock(store, cfg)
-		c.key = &key
-		registry[key] = c
-	}
-	c.mu.Lock()
-	c.users++
-	first := c.users == 1
-	c.mu.Unlock()
-	if first {
-		c.start()
-	}
-	return c
-}
-
-// connectionOf returns what identifies store's connection, or nil when it
-// cannot be compared.
-func connectionOf(store Store) any {
-	var conn any = store
-	if s, ok := store.(SharedConnection); ok {
-		conn = s.Connection()
-	}
-	if conn == nil || !reflect.TypeOf(conn).Comparable() {
-		return nil
-	}
-	return conn
-}
-
-// privateServerClock returns a clock of one worker's own that measures once,
-// when first asked, and never again: the mutation test's
-// LonelyBatcherClock gives one to pingers and watchers.
-func privateServerClock(store Store, cfg config) *serverClock {
-	c := newServerClock(store, cfg)
-	c.users = 1
-	return c
-}
-
-func newServerClock(store Store, cfg config) *serverClock {
-	return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, measure: true, moved: make(chan struct{})}
-}
-
-// release gives back what acquireServerClock gave. The last user stops
-// the measuring goroutine, and waits for it.
-func (c *serverClock) release() {
-	if !c.measure {
-		return
-	}
-	if c.key != nil {
-		registryMu.Lock()
-	}
-	c.mu.Lock()
-	c.users--
-	last := c.users == 0
-	cancel, done := c.cancel, c.done
-	if last {
-		c.cancel, c.done = nil, nil
-	}
-	c.mu.Unlock()
-	if c.key != nil {
-		if last {
-			delete(registry, *c.key)
-		}
-		registryMu.Unlock()
-	}
-	if last && cancel != nil {
-		// Outside the registry's lock: a driver that takes no context
-		// may finish its round trip first.
-		cancel()
-		<-done
-	}
 }
 
 // start starts the measuring goroutine.

@@ -28,15 +28,16 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 		when = dueAll
 	}
 	current := f.slot(local, pb.cfg.period)
-	inGrace := f.movedWithin(local, frameGrace(pb.cfg.period))
-	oldSlot := f.oldSlot(local, pb.cfg.period)
+	oldSlots := f.graceSlots(local, pb.cfg.period)
 	var far []bucketKey
 	for _, b := range pb.take() {
 		near := pb.plan.add(b, current)
 		if !near {
 			far = append(far, b.bucketKey)
-		} else if inGrace {
-			pb.old.add(b, oldSlot)
+		} else {
+			for _, oldSlot := range oldSlots {
+				pb.old.add(b, oldSlot)
+			}
 		}
 	}
 	pb.logFar(far, current, local)
@@ -79,7 +80,7 @@ func (pb *PingBatcher) flush(when dueWhen) error {
 		pb.stats.unacked.Store(0)
 	}
 	pb.stats.dropped.Add(int64(pb.plan.forget(current)))
-	pb.old.forget(oldSlot - 3*slot.Seconds(pb.cfg.period))
+	pb.old.forget(oldSlots, slot.Seconds(pb.cfg.period))
 	return err
 }
 

@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"slices"
 	"time"
 
 	"github.com/presence-go/presence/internal/slot"
@@ -35,10 +36,32 @@ func (r reading) offset() time.Duration {
 type frame struct {
 	now   reading
 	known bool // the clock was measured
-	// previous is the reading before the last move, and movedAt when that
-	// move happened (local time; zero if none).
-	previous reading
-	movedAt  time.Time
+	// left holds the frames the clock moved away from lately, oldest
+	// first. Two moves may come within one grace (a step of the server's
+	// clock soon after another): the frame before both is still in use by
+	// controllers that measured neither, so it keeps its own grace.
+	left []leftFrame
+}
+
+// leftFrame is a frame moved away from: its last reading, and the local
+// time of the move.
+type leftFrame struct {
+	reading reading
+	at      time.Time
+}
+
+// maxLeft bounds how many frames a clock remembers having left: a clock
+// measures every remeasureEvery, so no more than a few moves fall within
+// one grace.
+const maxLeft = 8
+
+// leaving returns left with the frame whose reading was r, left at local
+// time at, added; a new slice, so that frames already handed out do not
+// change.
+func leaving(left []leftFrame, r reading, at time.Time) []leftFrame {
+	keep := left[max(0, len(left)-(maxLeft-1)):]
+	out := make([]leftFrame, 0, len(keep)+1)
+	return append(append(out, keep...), leftFrame{r, at})
 }
 
 // server returns the server's time at local time now.
@@ -49,10 +72,36 @@ func (f frame) slot(now time.Time, period time.Duration) int64 {
 	return slot.Of(f.server(now).Unix(), slot.Seconds(period))
 }
 
-// oldSlot returns the slot of local time now on the server's clock as
-// known before the last move.
-func (f frame) oldSlot(now time.Time, period time.Duration) int64 {
-	return slot.Of(f.previous.at(now).Unix(), slot.Seconds(period))
+// graceSlots returns the slot, at local time now, of every frame left
+// less than frameGrace(period) before now, oldest first, without repeats.
+func (f frame) graceSlots(now time.Time, period time.Duration) []int64 {
+	var slots []int64
+	for _, l := range f.left {
+		if now.Sub(l.at) >= frameGrace(period) {
+			continue
+		}
+		if s := slot.Of(l.reading.at(now).Unix(), slot.Seconds(period)); !slices.Contains(slots, s) {
+			slots = append(slots, s)
+		}
+	}
+	return slots
+}
+
+// lastLeftSlot returns the slot at local time now of the frame left at the
+// last move, and false if there was none.
+func (f frame) lastLeftSlot(now time.Time, period time.Duration) (int64, bool) {
+	if len(f.left) == 0 {
+		return 0, false
+	}
+	return slot.Of(f.left[len(f.left)-1].reading.at(now).Unix(), slot.Seconds(period)), true
+}
+
+// movedAt returns the local time of the last move; zero if none.
+func (f frame) movedAt() time.Time {
+	if len(f.left) == 0 {
+		return time.Time{}
+	}
+	return f.left[len(f.left)-1].at
 }
 
 // local returns the local time at which the server's clock reads server.
@@ -65,5 +114,6 @@ func (f frame) local(server time.Time) time.Time {
 
 // movedWithin reports whether the frame moved in the d before now.
 func (f frame) movedWithin(now time.Time, d time.Duration) bool {
-	return !f.movedAt.IsZero() && now.Sub(f.movedAt) < d
+	at := f.movedAt()
+	return !at.IsZero() && now.Sub(at) < d
 }

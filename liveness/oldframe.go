@@ -16,7 +16,8 @@ import (
 // measured the move yet read the slots of the old frame, and must still
 // find every live key there.
 //
-// Every ping taken in the grace is written, whatever the write plan knows
+// Two moves may come within one grace: the frames of both are then old
+// frames until their graces end. Every ping taken in the grace is written, whatever the write plan knows
 // of the new frame, into the old frame's slot of the moment and the one
 // after it: pings come a period apart, so no slot of the old frame is then
 // without the bit beside one that has it. A bit written into an old-frame
@@ -52,8 +53,8 @@ func (o *oldFrame) addBits(modelUUID string, fields iter.Seq2[uint64, uint64], o
 	}
 }
 
-// carry takes every bit the plan wrote into the live slots of the old frame
-// (oldSlot, the old frame's slot now, and the one before): at a move, the
+// carry takes every bit the plan wrote into the live slots of the frame
+// just left (oldSlot, its slot now, and the one before): at a move, the
 // sequences that were alive in the old frame must stay so there until
 // their pingers ping again, which may be a period away.
 func (o *oldFrame) carry(plan *writePlan, oldSlot int64) {
@@ -100,8 +101,16 @@ func (o *oldFrame) failed(w plannedWrite) {
 	}
 }
 
-// forget drops every document of slots before oldest.
-func (o *oldFrame) forget(oldest int64) {
+// forget drops every document no frame in its grace still reads: those
+// of slots more than three periods before the oldest of oldSlots (the
+// slots now of the frames in their grace), and every one once no frame is.
+func (o *oldFrame) forget(oldSlots []int64, periodSeconds int64) {
+	if len(oldSlots) == 0 {
+		clear(o.written)
+		clear(o.pending)
+		return
+	}
+	oldest := slices.Min(oldSlots) - 3*periodSeconds
 	for k := range o.written {
 		if k.slot < oldest {
 			delete(o.written, k)

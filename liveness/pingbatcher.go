@@ -197,8 +197,9 @@ func (pb *PingBatcher) loop() error {
 			timer.Stop()
 			moved = pb.clock.movesChan()
 			when = dueAll
-			f := pb.clock.current()
-			pb.old.carry(pb.plan, f.oldSlot(pb.cfg.clock.Now(), pb.cfg.period))
+			if oldSlot, ok := pb.clock.current().lastLeftSlot(pb.cfg.clock.Now(), pb.cfg.period); ok {
+				pb.old.carry(pb.plan, oldSlot)
+			}
 		}
 		err := pb.flush(when)
 		for _, reply := range replies {

@@ -349,8 +349,11 @@ func (p *Pinger) writeDeadBits(ctx context.Context, alive []FieldBits, slotNum i
 	if p.clock != nil {
 		now := p.cfg.clock.Now()
 		if f := p.clock.current(); f.movedWithin(now, frameGrace(p.cfg.period)) {
-			old := f.oldSlot(now, p.cfg.period)
-			for _, s := range []int64{slotNum + periodSeconds, old, old + periodSeconds} {
+			candidates := []int64{slotNum + periodSeconds}
+			for _, old := range f.graceSlots(now, p.cfg.period) {
+				candidates = append(candidates, old, old+periodSeconds)
+			}
+			for _, s := range candidates {
 				if !slices.Contains(slots, s) {
 					slots = append(slots, s)
 				}

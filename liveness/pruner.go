@@ -158,7 +158,7 @@ func (p *Pruner) serverNow(ctx context.Context) (now time.Time, wait bool, err e
 	}
 	if f.movedWithin(local, frameGrace(p.cfg.period)) {
 		p.cfg.logger.Warn("presence: not pruning: the database server's clock moved lately, and other controllers may still use the old frame",
-			"model", p.modelUUID, "moved", f.movedAt)
+			"model", p.modelUUID, "moved", f.movedAt())
 		return time.Time{}, true, nil
 	}
 	return f.server(local), false, nil

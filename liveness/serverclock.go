@@ -41,8 +41,7 @@ type serverClock struct {
 	errBound   time.Duration // half the round trip of the measure, plus the server's millisecond
 	known      bool          // the clock was measured (always true without measure)
 	measuredAt time.Time     // local time of the last measure
-	previous   reading       // the measure before the last move
-	movedAt    time.Time     // local time of the last move; zero if none
+	left       []leftFrame   // the frames moved away from lately (see frame)
 	moves      int64         // moves ever
 	failures   int64         // measures that failed
 	moved      chan struct{} // closed at the next move, then replaced
@@ -151,7 +150,7 @@ func (c *serverClock) current() frame {
 }
 
 func (c *serverClock) frameLocked() frame {
-	return frame{now: c.now, known: c.known, previous: c.previous, movedAt: c.movedAt}
+	return frame{now: c.now, known: c.known, left: c.left}
 }
 
 // get returns the frame, measuring it first if it never was; it gives up
@@ -244,7 +243,7 @@ func (c *serverClock) adopt(s sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if by := s.now.server.Sub(c.now.at(s.now.local)); isMove(c.known, c.errBound, by, s.errBound) {
-		c.previous, c.movedAt = c.now, s.at
+		c.left = leaving(c.left, c.now, s.at)
 		c.moves++
 		close(c.moved)
 		c.moved = make(chan struct{})

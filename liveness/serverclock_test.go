@@ -3,11 +3,14 @@ package liveness
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/juju/clock/testclock"
+
+	"github.com/presence-go/presence/internal/slot"
 )
 
 // clockStore is a Store whose only working operation is ServerTime: the
@@ -123,7 +126,7 @@ func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
 		t.Fatalf("a step of a minute was not signalled as a move")
 	}
 	f := c.current()
-	if f.now.offset() != -time.Minute || f.previous.offset() != 100*time.Millisecond || !f.movedAt.Equal(local.Now()) {
+	if f.now.offset() != -time.Minute || len(f.left) != 1 || f.left[0].reading.offset() != 100*time.Millisecond || !f.movedAt().Equal(local.Now()) {
 		t.Errorf("after the move, frame %+v; want offset -1m, previous 100ms, moved now", f)
 	}
 	if !f.movedWithin(local.Now().Add(frameGrace(DefaultPeriod)-time.Second), frameGrace(DefaultPeriod)) {
@@ -136,6 +139,44 @@ func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
 	c.report(r)
 	if r["clock-moves"] != int64(1) || r["clock-offset"] != -time.Minute {
 		t.Errorf("report %v; want one move and an offset of -1m", r)
+	}
+}
+
+// Two steps of the server's clock a remeasure apart: the frame before both
+// is still pinged by controllers that measured neither, so a watcher that
+// measured both reads its slots until its own grace ends, and the
+// batcher and the pinger write there too.
+func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := acquireServerClock(store, clockTestConfig(local))
+	defer c.release()
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	period := DefaultPeriod
+	first := local.Now() // the frame before both steps is the local clock
+	store.set(-90*time.Second, nil)
+	advanceMeasurer(t, local, remeasureEvery)
+	store.set(-180*time.Second, nil)
+	advanceMeasurer(t, local, remeasureEvery)
+	now := local.Now()
+	f := c.current()
+	firstSlot := slot.Of(now.Unix(), slot.Seconds(period))
+	if slots := liveSlots(f, now, period); !slices.Contains(slots, firstSlot) {
+		t.Errorf("a watcher that measured both moves, the last %v ago, reads slots %v; want the first frame's slot %d among them",
+			now.Sub(f.movedAt()), slots, firstSlot)
+	}
+	if slots := f.graceSlots(now, period); len(slots) != 2 {
+		t.Errorf("frames in their grace have slots %v; want both frames left", slots)
+	}
+	// The first frame's grace ends before the second's.
+	later := first.Add(remeasureEvery + frameGrace(period))
+	if slots := liveSlots(f, later, period); slices.Contains(slots, slot.Of(later.Unix(), slot.Seconds(period))) {
+		t.Errorf("once its grace is over the first frame's slots %v are still read", slots)
+	}
+	if slots := f.graceSlots(later, period); len(slots) != 1 {
+		t.Errorf("after the first grace, frames in their grace have slots %v; want only the second frame left", slots)
 	}
 }
 

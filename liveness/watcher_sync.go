@@ -62,8 +62,8 @@ func liveSlots(f frame, now time.Time, period time.Duration) []int64 {
 	periodSeconds := slot.Seconds(period)
 	previous, current := slot.Live(f.slot(now, period), periodSeconds)
 	slots := []int64{previous, current}
-	if f.movedWithin(now, frameGrace(period)) {
-		oldPrevious, oldCurrent := slot.Live(f.oldSlot(now, period), periodSeconds)
+	for _, old := range f.graceSlots(now, period) {
+		oldPrevious, oldCurrent := slot.Live(old, periodSeconds)
 		for _, s := range []int64{oldPrevious, oldCurrent} {
 			if !slices.Contains(slots, s) {
 				slots = append(slots, s)

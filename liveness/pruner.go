@@ -152,10 +152,15 @@ func (p *Pruner) serverNow(ctx context.Context) (now time.Time, wait bool, err e
 		clock = acquireServerClock(p.store, p.cfg)
 		defer clock.release()
 	}
-	f, err := clock.get(ctx)
+	// A prune cannot be undone: it judges by a frame a fresh sample of the
+	// server's clock confirms, not one up to a remeasure old, which a step
+	// back of the server's clock since would put ahead of the slots the
+	// other controllers ping.
+	f, err := clock.confirm(ctx)
 	if err != nil {
 		return time.Time{}, false, annotatef(err, "pruner of model %q", p.modelUUID)
 	}
+	local = p.cfg.clock.Now()
 	if f.movedWithin(local, frameGrace(p.cfg.period)) {
 		p.cfg.logger.Warn("presence: not pruning: the database server's clock moved lately, and other controllers may still use the old frame",
 			"model", p.modelUUID, "moved", f.movedAt())

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/presence-go/presence/internal/slot"
+	"github.com/presence-go/presence/internal/wirebridge"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -367,11 +368,16 @@ func TestPrunePreviewRemovesNothing(t *testing.T) {
 // behind this host's. A watcher that has not yet read the database has not
 // measured that, and must not prune: judged on this host's clock, the
 // model's live slot documents would look old. Once it has read, it prunes
-// with the delta it measured: the old slot goes and the live ones stay.
+// with the delta it measured, which a fresh sample of the server's clock
+// confirms: the old slot goes and the live ones stay.
 func TestPruneWaitsForTheServerClock(t *testing.T) {
-	forEachFace(t, func(t *testing.T, e *env) {
+	forEachFaceWithFaults(t, func(t *testing.T, e *env, bridge *wirebridge.Bridge) {
 		serverDelta := -7 * period / 2
-		const model = modelB // its server is behind
+		bridge.SetClock(e.clock.Now)
+		defer bridge.SetClock(nil)
+		bridge.SetClockOffset(serverDelta)
+		defer bridge.SetClockOffset(0)
+		const model = modelB
 		current := slot.At(e.clock.Now(), serverDelta, period)
 		for _, s := range []int64{current - 150, current - 30, current} {
 			e.insert("presence.pings", slotDoc(model, s, 2, 0))

@@ -179,6 +179,31 @@ func (c *serverClock) get(ctx context.Context) (frame, error) {
 	}
 }
 
+// confirm returns the frame once one fresh sample of the server's clock
+// agrees with it. A sample far from where the frame puts the server's
+// clock (a step since the last measure) brings on a full measure, which
+// moves the frame, and the moved frame is returned. It is for work that
+// cannot be undone, such as pruning, which must not act on a frame up to
+// remeasureEvery old.
+func (c *serverClock) confirm(ctx context.Context) (frame, error) {
+	if _, err := c.get(ctx); err != nil {
+		return frame{}, err
+	}
+	s, err := sampleClock(ctx, c.store, c.local.Now)
+	if err != nil {
+		return frame{}, bareAnnotatef(err, "%s", clockSyncText)
+	}
+	c.mu.Lock()
+	far := isMove(c.known, c.errBound, s.now.server.Sub(c.now.at(s.now.local)), s.errBound)
+	c.mu.Unlock()
+	if far {
+		if err := c.measureNow(ctx); err != nil {
+			return frame{}, err
+		}
+	}
+	return c.current(), nil
+}
+
 // moves returns a channel closed at the next move of the frame.
 func (c *serverClock) movesChan() <-chan struct{} {
 	c.mu.Lock()

@@ -75,8 +75,9 @@ type Event struct {
 	// Models are the models of a read of several (ReadSlotsOfModels,
 	// BeingsOfModels), which leaves ModelUUID empty.
 	Models []string
-	// Slot is the slot document a WriteSlots write went to; Alive and
-	// Dead are the bits it ORed.
+	// Slot is the slot document a WriteSlots write went to, or the slot
+	// before which CountOldSlots and RemoveOldSlots counted; Alive and
+	// Dead are the bits a write ORed.
 	Slot        int64
 	Alive, Dead []liveness.FieldBits
 	// Seq is the value NextSeq returned, or the sequence InsertBeing

@@ -212,7 +212,7 @@ func (s *Server) oldSlots(store, modelUUID string, before int64, remove bool) in
 			s.colls[Pings].remove(id)
 		}
 	}
-	s.emitLocked(Event{Store: store, Op: op, ModelUUID: modelUUID, N: len(ids)})
+	s.emitLocked(Event{Store: store, Op: op, ModelUUID: modelUUID, Slot: before, N: len(ids)})
 	return len(ids)
 }
 

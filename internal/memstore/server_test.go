@@ -72,7 +72,7 @@ func TestObserveSeesEveryOperationInOrder(t *testing.T) {
 		{Store: "a", Op: memstore.OpWriteSlots, ModelUUID: "m", Slot: 30, Alive: alive},
 		{Store: "a", Op: memstore.OpWriteSlots, ModelUUID: "m2", Slot: 60, Dead: dead},
 		{Store: "b", Op: memstore.OpReadSlots, ModelUUID: "m", Docs: [][]byte{slot30}},
-		{Store: "b", Op: memstore.OpRemoveOldSlots, ModelUUID: "m", N: 1},
+		{Store: "b", Op: memstore.OpRemoveOldSlots, ModelUUID: "m", Slot: 31, N: 1},
 	}
 	if len(events) != len(want) {
 		t.Fatalf("observed %d events, want %d: %+v", len(events), len(want), events)

@@ -156,7 +156,7 @@ func (p *Pruner) serverNow(ctx context.Context) (now time.Time, wait bool, err e
 	// server's clock confirms, not one up to a remeasure old, which a step
 	// back of the server's clock since would put ahead of the slots the
 	// other controllers ping.
-	f, err := clock.confirm(ctx)
+	f, err := clock.confirm(ctx, p.cfg.period/2)
 	if err != nil {
 		return time.Time{}, false, annotatef(err, "pruner of model %q", p.modelUUID)
 	}

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,10 +46,11 @@ type serverClock struct {
 	moves      int64         // moves ever
 	failures   int64         // measures that failed
 	moved      chan struct{} // closed at the next move, then replaced
-	// measuring is closed when the measure in flight ends; nil when none
-	// is. Callers that need a measure while one is in flight wait for it,
-	// or for their context, rather than make another.
-	measuring chan struct{}
+	// measuring is the measure in flight; nil when none is. Callers that
+	// need a measure while one is in flight wait for it, or for their
+	// context, rather than make another, and take its outcome.
+	measuring *measureCall
+	waiting   int // callers waiting for the measure in flight
 	users     int // workers holding the clock (registry clocks)
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the measuring goroutine ends
@@ -153,8 +155,8 @@ func (c *serverClock) frameLocked() frame {
 	return frame{now: c.now, known: c.known, left: c.left}
 }
 
-// get returns the frame, measuring it first if it never was; it gives up
-// when ctx ends.
+// get returns the frame, measuring it first if it never was (or waiting
+// for the measure in flight); it gives up when ctx ends.
 func (c *serverClock) get(ctx context.Context) (frame, error) {
 	for {
 		c.mu.Lock()
@@ -163,29 +165,22 @@ func (c *serverClock) get(ctx context.Context) (frame, error) {
 			c.mu.Unlock()
 			return f, nil
 		}
-		inflight := c.measuring
 		c.mu.Unlock()
-		if inflight == nil {
-			if err := c.measureNow(ctx); err != nil {
-				return frame{}, err
-			}
-			continue
-		}
-		select {
-		case <-inflight:
-		case <-ctx.Done():
-			return frame{}, bareAnnotatef(ctx.Err(), "%s", clockSyncText)
+		if err := c.measureNow(ctx); err != nil {
+			return frame{}, err
 		}
 	}
 }
 
-// confirm returns the frame once one fresh sample of the server's clock
-// agrees with it. A sample far from where the frame puts the server's
-// clock (a step since the last measure) brings on a full measure, which
-// moves the frame, and the moved frame is returned. It is for work that
-// cannot be undone, such as pruning, which must not act on a frame up to
-// remeasureEvery old.
-func (c *serverClock) confirm(ctx context.Context) (frame, error) {
+// confirm returns the frame once one fresh sample of the server's clock,
+// within maxErr, agrees with it. A sample far from where the frame puts
+// the server's clock (a step since the last measure) brings on a full
+// measure, which moves the frame, and the moved frame is returned if the
+// sample agrees with it. Otherwise it returns an error: a sample too rough
+// to judge by, or a measure that failed (its own, or the one in flight it
+// waited for). It is for work that cannot be undone, such as pruning,
+// which must not act on a frame up to remeasureEvery old.
+func (c *serverClock) confirm(ctx context.Context, maxErr time.Duration) (frame, error) {
 	if _, err := c.get(ctx); err != nil {
 		return frame{}, err
 	}
@@ -193,15 +188,24 @@ func (c *serverClock) confirm(ctx context.Context) (frame, error) {
 	if err != nil {
 		return frame{}, bareAnnotatef(err, "%s", clockSyncText)
 	}
-	c.mu.Lock()
-	far := isMove(c.known, c.errBound, s.now.server.Sub(c.now.at(s.now.local)), s.errBound)
-	c.mu.Unlock()
-	if far {
+	if s.errBound > maxErr {
+		return frame{}, fmt.Errorf("%s: a sample took %v, too long to judge by", clockSyncText, 2*s.errBound)
+	}
+	for measured := false; ; measured = true {
+		c.mu.Lock()
+		far := isMove(c.known, c.errBound, s.now.server.Sub(c.now.at(s.now.local)), s.errBound)
+		f := c.frameLocked()
+		c.mu.Unlock()
+		switch {
+		case !far:
+			return f, nil
+		case measured:
+			return frame{}, fmt.Errorf("%s: the server's clock is %v from where it was last measured", clockSyncText, s.now.server.Sub(f.now.at(s.now.local)))
+		}
 		if err := c.measureNow(ctx); err != nil {
 			return frame{}, err
 		}
 	}
-	return c.current(), nil
 }
 
 // moves returns a channel closed at the next move of the frame.
@@ -211,29 +215,44 @@ func (c *serverClock) movesChan() <-chan struct{} {
 	return c.moved
 }
 
+// measureCall is a measure in flight; err is its outcome once done is
+// closed.
+type measureCall struct {
+	done chan struct{}
+	err  error
+}
+
 // measureNow measures the clock and adopts the result, unless another
-// measure is in flight, whose end it waits for (or for ctx).
+// measure is in flight, whose end it waits for (or for ctx), taking its
+// outcome.
 func (c *serverClock) measureNow(ctx context.Context) error {
 	c.mu.Lock()
-	if inflight := c.measuring; inflight != nil {
+	if call := c.measuring; call != nil {
+		c.waiting++
 		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.waiting--
+			c.mu.Unlock()
+		}()
 		select {
-		case <-inflight:
-			return nil
+		case <-call.done:
+			return call.err
 		case <-ctx.Done():
 			return bareAnnotatef(ctx.Err(), "%s", clockSyncText)
 		}
 	}
-	done := make(chan struct{})
-	c.measuring = done
+	call := &measureCall{done: make(chan struct{})}
+	c.measuring = call
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.measuring = nil
 		c.mu.Unlock()
-		close(done)
+		close(call.done)
 	}()
-	return c.measureLocked(ctx)
+	call.err = c.measureLocked(ctx)
+	return call.err
 }
 
 // measureLocked measures the clock, as the measure in flight, and adopts

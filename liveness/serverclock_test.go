@@ -3,6 +3,7 @@ package liveness
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -23,14 +24,44 @@ type clockStore struct {
 	offset time.Duration
 	fail   error
 	calls  int
+	// failAfter, when set, makes every call after that many fail.
+	failAfter int
+	// takes, when set, is how long each call takes on the local clock.
+	takes time.Duration
+	// hold, when set, holds the next call until it is closed, then fails
+	// it; held is closed once that call is held.
+	hold, held chan struct{}
+}
+
+// holdNext holds the next call until the returned release is called, then
+// fails it; held is closed once the call is held.
+func (s *clockStore) holdNext() (held <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold, s.held = make(chan struct{}), make(chan struct{})
+	hold := s.hold
+	return s.held, func() { close(hold) }
 }
 
 func (s *clockStore) ServerTime(context.Context) (time.Time, error) {
 	s.mu.Lock()
+	if hold := s.hold; hold != nil {
+		s.hold = nil
+		close(s.held)
+		s.mu.Unlock()
+		<-hold
+		return time.Time{}, errors.New("the server went away while the call was held")
+	}
 	defer s.mu.Unlock()
 	s.calls++
+	if s.takes > 0 {
+		s.local.Advance(s.takes)
+	}
 	if s.fail != nil {
 		return time.Time{}, s.fail
+	}
+	if s.failAfter > 0 && s.calls > s.failAfter {
+		return time.Time{}, errors.New("the server went away")
 	}
 	return s.local.Now().Add(s.offset), nil
 }
@@ -177,6 +208,88 @@ func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
 	}
 	if slots := f.graceSlots(later, period); len(slots) != 1 {
 		t.Errorf("after the first grace, frames in their grace have slots %v; want only the second frame left", slots)
+	}
+}
+
+// TestConfirmTrustsNoFrameItCannotCheck is the regression test of a
+// prune's check of its frame when a measure was already in flight: the
+// check's sample found the server's clock three minutes from the frame, it
+// waited for the measure in flight, which failed, and took that for
+// success, handing the pruner the frame, never moved. The simulator found
+// it. Now whoever waits for a measure takes its outcome, and confirm
+// checks the sample against the frame again.
+func TestConfirmTrustsNoFrameItCannotCheck(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := &serverClock{store: store, local: local, measure: true, logger: clockTestConfig(local).logger, moved: make(chan struct{})}
+	ctx := context.Background()
+	if _, err := c.get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.confirm(ctx, time.Second); err != nil {
+		t.Fatalf("confirm with the server's clock where it was measured: %v", err)
+	}
+
+	store.set(-3*time.Minute, nil)
+	held, release := store.holdNext()
+	inflight := make(chan error, 1)
+	go func() { inflight <- c.measureNow(ctx) }()
+	<-held
+	type confirmed struct {
+		f   frame
+		err error
+	}
+	result := make(chan confirmed, 1)
+	go func() {
+		f, err := c.confirm(ctx, time.Second)
+		result <- confirmed{f, err}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		c.mu.Lock()
+		waiting := c.waiting
+		c.mu.Unlock()
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("confirm never waited for the measure in flight")
+		}
+	}
+	release()
+	if err := <-inflight; err == nil {
+		t.Fatalf("the measure in flight succeeded; its only sample failed")
+	}
+	if r := <-result; r.err == nil {
+		t.Errorf("confirm returned frame %+v, three minutes from the server's clock, the measure it waited for having failed", r.f)
+	}
+
+	f, err := c.confirm(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.now.offset() != -3*time.Minute || !f.movedWithin(local.Now(), frameGrace(DefaultPeriod)) {
+		t.Errorf("confirm after a step returned frame %+v; want it measured and moved", f)
+	}
+}
+
+// TestConfirmRefusesARoughSample: a sample whose round trip leaves it
+// further off than the caller can bear confirms nothing.
+func TestConfirmRefusesARoughSample(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := &serverClock{store: store, local: local, measure: true, logger: clockTestConfig(local).logger, moved: make(chan struct{})}
+	ctx := context.Background()
+	if _, err := c.get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	store.takes = 3 * time.Second
+	store.mu.Unlock()
+	if _, err := c.confirm(ctx, time.Second); err == nil {
+		t.Errorf("confirm within 1s took a sample of a 3s round trip")
+	}
+	if _, err := c.confirm(ctx, 2*time.Second); err != nil {
+		t.Errorf("confirm within 2s refused a sample of a 3s round trip: %v", err)
 	}
 }
 

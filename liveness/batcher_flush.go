@@ -20,11 +20,12 @@ import (
 // command, and a smaller command is less likely to time out on a slow
 // server). What fails to be written stays in the plan, to be ORed with
 // newer pings and written by the next flush. Slots are judged on the
-// server's clock; while it is not known, everything is written at once.
+// server's clock; while it is not known, or its measures have failed for a
+// while (an overdue frame), everything is written at once.
 func (pb *PingBatcher) flush(when dueWhen) error {
 	local := pb.cfg.clock.Now()
 	f := pb.clock.current()
-	if !f.known {
+	if f.overdue(local) {
 		when = dueAll
 	}
 	current := f.slot(local, pb.cfg.period)

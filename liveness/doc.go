@@ -83,9 +83,12 @@
 // driver, one Store value otherwise) and a local clock share one measure
 // of it: taken when the first of them needs it, and again every 30 s
 // while any of them runs, each time the fastest of three round trips, its
-// error half that round trip. A frame is kept as a reading of the server's
-// clock and of the local clock's monotonic reading at once, so a step of
-// the host's wall clock moves no slot.
+// error half that round trip; a failed measure is tried again within 1 to
+// 5 s. A frame is kept as a reading of the server's clock and of the local
+// clock's monotonic reading at once, so a step of the host's wall clock
+// moves no slot. A frame last measured more than 35 s ago (its measures
+// failing) is overdue: the batcher then holds no refresh on its word and
+// writes every ping at its next flush.
 //
 // A measure that moves the frame by more than 250 ms beyond the measuring
 // errors (an NTP step on the database host, a failover to a member whose

@@ -36,6 +36,9 @@ func (r reading) offset() time.Duration {
 type frame struct {
 	now   reading
 	known bool // the clock was measured
+	// measuredAt is the local time of the last measure; zero for a frame
+	// that is the local clock itself (WithClockSkew(false)).
+	measuredAt time.Time
 	// left holds the frames the clock moved away from lately, oldest
 	// first. Two moves may come within one grace (a step of the server's
 	// clock soon after another): the frame before both is still in use by
@@ -110,6 +113,13 @@ func (f frame) local(server time.Time) time.Time {
 		return server
 	}
 	return f.now.local.Add(server.Sub(f.now.server))
+}
+
+// overdue reports whether, at local time now, the frame is not known or
+// its last measure is older than overdueAfter: the measures since failed,
+// and the server's clock may have stepped unseen.
+func (f frame) overdue(now time.Time) bool {
+	return !f.known || (!f.measuredAt.IsZero() && now.Sub(f.measuredAt) > overdueAfter)
 }
 
 // movedWithin reports whether the frame moved in the d before now.

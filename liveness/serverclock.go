@@ -71,8 +71,18 @@ const moveThreshold = 250 * time.Millisecond
 const measureSamples = 3
 
 // retryMeasure is how long a clock waits after a failed measure before
-// trying again, at first; each failure doubles it, up to remeasureEvery.
-const retryMeasure = time.Second
+// trying again, at first; each failure doubles it, up to maxRetryMeasure,
+// so that a clock measures again within seconds of the end of an outage
+// (a step of the server's clock during it would go unseen meanwhile).
+const (
+	retryMeasure    = time.Second
+	maxRetryMeasure = 5 * time.Second
+)
+
+// overdueAfter is how long after its last measure a frame is overdue:
+// measures have been failing, so the server's clock may have stepped
+// unseen, and nothing is held on the frame's word (see frame.overdue).
+const overdueAfter = remeasureEvery + maxRetryMeasure
 
 // frameGrace returns how long after a move of its own frame a controller
 // keeps every guarantee by other means (deaths held back, writes made in
@@ -128,7 +138,7 @@ func (c *serverClock) run(ctx context.Context) {
 		case wait == 0 || wait >= remeasureEvery:
 			wait = retryMeasure
 		default:
-			wait = min(2*wait, remeasureEvery)
+			wait = min(2*wait, maxRetryMeasure)
 		}
 	}
 }
@@ -152,7 +162,11 @@ func (c *serverClock) current() frame {
 }
 
 func (c *serverClock) frameLocked() frame {
-	return frame{now: c.now, known: c.known, left: c.left}
+	f := frame{now: c.now, known: c.known, left: c.left}
+	if c.measure {
+		f.measuredAt = c.measuredAt
+	}
+	return f
 }
 
 // get returns the frame, measuring it first if it never was (or waiting

@@ -86,6 +86,10 @@ func writeFindings(b *strings.Builder, run *Run) {
 	if len(slow) > 0 {
 		items = append(items, "**The official face was slower than 1.2× the mgo face** on: "+strings.Join(slow, ", ")+". Both faces send the same commands (the round trips match) and the test server's time dominates these figures; rerun them (`benchstat`) before acting on a single run.")
 	}
+	if res, ok := simulatorRun(run); ok && res.Metrics["failed-seeds"] > 0 {
+		items = append(items, fmt.Sprintf("**%s of %d seeds of the simulator broke a promise.** Pass [%s] in `benchmarks.txt` names each seed with the promises it broke; `go test ./internal/sim -run 'TestSim$' -sim.seed=N -v` replays one with its whole trace. Its speed counts those runs too.",
+			whole(res.Metrics["failed-seeds"]), res.Iterations, res.Pass))
+	}
 	if len(items) == 0 {
 		return
 	}

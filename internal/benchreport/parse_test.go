@@ -301,6 +301,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| `presence` | 21,792,158 bytes | 0 |", "| `presence-lab` | 44,000,000 bytes | 3 |",
 		"| `presence` before the split (reference) | 43,699,102 bytes |",
 		"| 18 | The operator's binary links no test database",
+		"| `BenchmarkBinarySize/cmd=presence` | cmd/presence | F | 1 | — | 21792158 bytes, 0 test-db-modules |",
 		"- [E] `go test -count 1 -run 'TestSim$'", "- [F] `go build -o <temporary directory>/ ./cmd/presence ./cmd/presence-lab`",
 	} {
 		if !strings.Contains(md, want) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -141,7 +142,8 @@ func others(res Result) string {
 	sort.Strings(units)
 	parts := make([]string, len(units))
 	for i, unit := range units {
-		parts[i] = fmt.Sprintf("%g %s", res.Metrics[unit], unit)
+		// As printed, never in exponent form: 177261648 B/op, not 1.77e+08.
+		parts[i] = strconv.FormatFloat(res.Metrics[unit], 'f', -1, 64) + " " + unit
 	}
 	return strings.Join(parts, ", ")
 }

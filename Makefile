@@ -22,8 +22,9 @@ lint:
 	go run $(STATICCHECK) ./...
 
 # Runs the benchmarks (about half an hour on two cores; the database ones
-# are in internal/benchsuite) and writes BENCHMARKS.md, benchmarks.txt (raw,
-# for benchstat) and benchmarks-sync.svg.
+# are in internal/benchsuite), two hundred seeds of the simulator for its
+# speed, and builds the commands for their sizes; writes BENCHMARKS.md,
+# benchmarks.txt (raw, for benchstat) and benchmarks-sync.svg.
 bench:
 	go run ./cmd/benchreport
 

@@ -23,6 +23,8 @@ func writeHow(b *strings.Builder, run *Run) {
 		"- **Heap** figures are `runtime.ReadMemStats` HeapAlloc after two forced collections, before and after, the watcher still running.\n" +
 		"- **Driven clock**: the runs of a fleet over time (steady writes, the heartbeat comparison, the load runs) give every worker a clock that moves only when told. The run moves it to the next timer once every worker waits on one again, so each acts at the instant it would in real time and the database sees the same traffic; minutes are played in seconds. Delays in those runs are in driven seconds.\n" +
 		"- **Database taken out**: the comparison with Juju's algorithm also serves the same raw documents from memory to both watchers, so that what is measured is what each costs its controller; on the test server, its cost dominates.\n" +
+		"- **The simulator** runs in a test, not a benchmark (`testing/synctest` needs a test's `*testing.T`): `TestSim -sim.bench` times its seeds and prints the speed as a benchmark result. A seed that breaks a promise fails the test; the report shows how many did rather than stopping there.\n" +
+		"- **Binary sizes** are of `go build` with no flags, for the machine's OS and architecture, into a temporary directory; the modules linked are read from each binary's build information (`debug/buildinfo`).\n" +
 		"- **Noise**: the machine has two cores, shared with other work while these figures were taken, and the test server runs on them too. Ratios near a threshold may fall either side from run to run; compare runs with `benchstat benchmarks.txt new.txt`.\n\n")
 }
 
@@ -83,6 +85,10 @@ func writeFindings(b *strings.Builder, run *Run) {
 	}
 	if len(slow) > 0 {
 		items = append(items, "**The official face was slower than 1.2× the mgo face** on: "+strings.Join(slow, ", ")+". Both faces send the same commands (the round trips match) and the test server's time dominates these figures; rerun them (`benchstat`) before acting on a single run.")
+	}
+	if res, ok := simulatorRun(run); ok && res.Metrics["failed-seeds"] > 0 {
+		items = append(items, fmt.Sprintf("**%s of %d seeds of the simulator broke a promise.** Pass [%s] in `benchmarks.txt` names each seed with the promises it broke; `go test ./internal/sim -run 'TestSim$' -sim.seed=N -v` replays one with its whole trace. Its speed counts those runs too.",
+			whole(res.Metrics["failed-seeds"]), res.Iterations, res.Pass))
 	}
 	if len(items) == 0 {
 		return

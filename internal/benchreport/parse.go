@@ -4,8 +4,10 @@
 // of sync and cold start cost against the number of keys.
 //
 // It knows the benchmark names of this module (internal/benchsuite and
-// the *_bench_test.go files of liveness and internal/) and nothing of how
-// they run; cmd/benchreport runs them.
+// the *_bench_test.go files of liveness and internal/, and the results
+// that TestSim and cmd/benchreport print in the same form: the
+// simulator's speed and the commands' binaries) and nothing of how they
+// run; cmd/benchreport runs them.
 package benchreport
 
 import (

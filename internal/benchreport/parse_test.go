@@ -56,6 +56,17 @@ BenchmarkSharedReader/run=churn/agents=10000/models=1000/reader=shared-2       	
 BenchmarkSharedReader/run=poll/agents=100000/models=10000/reader=per-model-2   	       1	400000000000 ns/op	      3221 read-KB/period	     10000 requests/period	     10000 roundtrips/period	      2691 sent-KB/period	         0.3210 sync-read-KB	         1.000 sync-roundtrips
 BenchmarkSharedReader/run=poll/agents=100000/models=10000/reader=shared-2      	       1	20000000000 ns/op	      2082 read-KB/period	        20.00 requests/period	       200.0 roundtrips/period	      1150 sent-KB/period	         0.3220 sync-read-KB	         1.000 sync-roundtrips
 PASS
+pass: E go test -count 1 -run 'TestSim$' -timeout 30m ./internal/sim -sim.seeds=200 -sim.bench
+pkg: github.com/presence-go/presence/internal/sim
+BenchmarkSimulator/seeds=200-2	200	112500000 ns/op	8.89 sim-hours/s	3 failed-seeds
+--- FAIL: TestSim (22.50s)
+    sim_test.go:47: seed 11 broke 8 promises; replay: go test ./internal/sim -run 'TestSim$' -sim.seed=11 -v
+FAIL
+pass: F go build -o <temporary directory>/ ./cmd/presence ./cmd/presence-lab
+pkg: github.com/presence-go/presence/cmd/presence
+BenchmarkBinarySize/cmd=presence	1	21792158 bytes	0 test-db-modules
+pkg: github.com/presence-go/presence/cmd/presence-lab
+BenchmarkBinarySize/cmd=presence-lab	1	44000000 bytes	3 test-db-modules
 `
 
 func parseSample(t *testing.T) *Run {
@@ -72,7 +83,7 @@ func TestParse(t *testing.T) {
 	if run.CPU != "AMD EPYC" || run.Commit != "abc1234" {
 		t.Errorf("cpu %q, commit %q", run.CPU, run.Commit)
 	}
-	if len(run.Passes) != 4 || run.Passes[3].Label != "D" || !strings.HasPrefix(run.Passes[3].Command, "go test -benchtime 1x") {
+	if len(run.Passes) != 6 || run.Passes[3].Label != "D" || !strings.HasPrefix(run.Passes[3].Command, "go test -benchtime 1x") {
 		t.Fatalf("passes %+v", run.Passes)
 	}
 	if ns, _ := run.Metric("BenchmarkPing/face=mgo", "ns/op"); ns != 36.55 {
@@ -84,10 +95,74 @@ func TestParse(t *testing.T) {
 	if got := run.PassOf("BenchmarkTrackerHeap/keys=1000000"); got != "A" {
 		t.Errorf("pass of a tracker heap %q, want A", got)
 	}
-	for _, r := range run.Results {
-		if r.Name == "BenchmarkSteadySync/face=official/keys=1000/changed=0" && r.Pkg != "github.com/presence-go/presence/internal/benchsuite" {
-			t.Errorf("pkg = %q", r.Pkg)
+	for name, pkg := range map[string]string{
+		"BenchmarkSteadySync/face=official/keys=1000/changed=0": "github.com/presence-go/presence/internal/benchsuite",
+		"BenchmarkSimulator/seeds=200":                          "github.com/presence-go/presence/internal/sim",
+		"BenchmarkBinarySize/cmd=presence-lab":                  "github.com/presence-go/presence/cmd/presence-lab",
+	} {
+		for _, r := range run.Results {
+			if r.Name == name && r.Pkg != pkg {
+				t.Errorf("%s: pkg = %q, want %q", name, r.Pkg, pkg)
+			}
 		}
+	}
+	if got := run.PassOf("BenchmarkSimulator/seeds=200"); got != "E" {
+		t.Errorf("pass of the simulator %q, want E", got)
+	}
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkSimulator/seeds=200", "sim-hours/s", 8.89}, {"BenchmarkSimulator/seeds=200", "failed-seeds", 3},
+		{"BenchmarkBinarySize/cmd=presence", "bytes", 21792158}, {"BenchmarkBinarySize/cmd=presence-lab", "test-db-modules", 3},
+	} {
+		if got, ok := run.Metric(c.name, c.unit); !ok || got != c.want {
+			t.Errorf("%s %s = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
+		}
+	}
+}
+
+// TestBinaryResultParses checks that what cmd/benchreport prints of a
+// binary reads back as the result the report looks for.
+func TestBinaryResultParses(t *testing.T) {
+	run, err := Parse(strings.NewReader(BinaryResult("presence", "example.com/cmd/presence", 1234567, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Results) != 1 || run.Results[0].Pkg != "example.com/cmd/presence" {
+		t.Fatalf("results %+v", run.Results)
+	}
+	size, ok1 := run.Metric("BenchmarkBinarySize/cmd=presence", "bytes")
+	linked, ok2 := run.Metric("BenchmarkBinarySize/cmd=presence", "test-db-modules")
+	if !ok1 || !ok2 || size != 1234567 || linked != 0 {
+		t.Errorf("size %v, %v; modules %v, %v", size, ok1, linked, ok2)
+	}
+}
+
+// TestSimulatorTarget checks the verdict on make sim's speed on either
+// side of five minutes for a thousand simulated hours.
+func TestSimulatorTarget(t *testing.T) {
+	for _, c := range []struct {
+		rate   string
+		want   Status
+		secs   string
+		failed string
+	}{{"8.89", Met, "112.49 s", "0"}, {"3.2", NotMet, "312.50 s", "1"}} {
+		run, err := Parse(strings.NewReader("BenchmarkSimulator/seeds=100-2\t100\t1 ns/op\t" + c.rate + " sim-hours/s\t" + c.failed + " failed-seeds\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs := simTargets(run)
+		if vs[0].Status != c.want || !strings.Contains(vs[0].Measured, "1,000 seeds in "+c.secs) {
+			t.Errorf("at %s simulated hours per second: %s (%s), want %s in %s", c.rate, vs[0].Status, vs[0].Measured, c.want, c.secs)
+		}
+		if want := statusOf(c.failed == "0"); vs[1].Status != want || !strings.HasPrefix(vs[1].Measured, c.failed+" of 100 seeds") {
+			t.Errorf("%s failed seeds: %s (%s), want %s", c.failed, vs[1].Status, vs[1].Measured, want)
+		}
+	}
+	empty, _ := Parse(strings.NewReader(""))
+	if vs := simTargets(empty); vs[0].Status != NotMeasured || vs[1].Status != NotMeasured {
+		t.Errorf("no simulator run: %+v", vs)
 	}
 }
 
@@ -184,6 +259,11 @@ func TestTargetsOnSample(t *testing.T) {
 		{"… with restarts, kills and quiet stops", NotMet},
 		{"100,000 agents in 10,000 models: round trips", Info},
 		{"… Sync of one model's watcher", Met},
+		// 1,000 seeds in 112 s.
+		{"`make sim`: 1,000 seeds of a simulated hour each", Met},
+		// 3 of 200 seeds broke a promise.
+		{"… every seed keeps every promise", NotMet},
+		{"The operator's binary links no test database", Met},
 	} {
 		if got := v(c.prefix); got.Status != c.want {
 			t.Errorf("%s: %s (%s), want %s", c.prefix, got.Status, got.Measured, c.want)
@@ -212,6 +292,17 @@ func TestWriteMarkdown(t *testing.T) {
 		"## Shared reads: one poll a period for a controller's watchers",
 		"| poll | round trips in a period | 10,000 | 200 |", "| churn | kill → Change, mean / most (s) | 14.5 s / 28.6 s | 15.0 s / 29.0 s |",
 		"`BenchmarkSharedReader/run=R/agents=A/models=M/reader=*` [D]",
+		"## The simulator: simulated hours per second", "`BenchmarkSimulator/seeds=200` [E]",
+		"| Simulated hours per second | 8.89 |", "| Wall time of the run | 22.50 s |",
+		"| `make sim`'s 1,000 seeds at that speed (target: under five minutes on two cores) | 112.49 s |",
+		"| Seeds that broke a promise | 3 of 200 |", "under pass [E]", "**3 of 200 seeds of the simulator broke a promise.** Pass [E]",
+		"| 17 | `make sim`: 1,000 seeds", "8.89 simulated hours per second over 200 seeds",
+		"## The commands' binaries", "`BenchmarkBinarySize/cmd=*` [F]",
+		"| `presence` | 21,792,158 bytes | 0 |", "| `presence-lab` | 44,000,000 bytes | 3 |",
+		"| `presence` before the split (reference) | 43,699,102 bytes |",
+		"| 18 | The operator's binary links no test database",
+		"| `BenchmarkBinarySize/cmd=presence` | cmd/presence | F | 1 | — | 21792158 bytes, 0 test-db-modules |",
+		"- [E] `go test -count 1 -run 'TestSim$'", "- [F] `go build -o <temporary directory>/ ./cmd/presence ./cmd/presence-lab`",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the page lacks %q", want)

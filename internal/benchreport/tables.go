@@ -11,6 +11,7 @@ func sec(x float64) string { return fmt.Sprintf("%.1f s", x) }
 func plain(x float64) string {
 	return num(x)
 }
+func whole(x float64) string { return count(int(x + 0.5)) }
 
 // writeFaces writes the two faces side by side (issue 11).
 func writeFaces(b *strings.Builder, run *Run) {

@@ -65,8 +65,8 @@ var LoadShape = [2]int{10000, 1000}
 
 const million = 1000000
 
-// Targets checks the figures of run against the targets of issues 11, 12
-// and 19.
+// Targets checks the figures of run against the targets of issues 11, 12,
+// 17, 18 and 19.
 func Targets(run *Run) []Verdict {
 	var vs []Verdict
 	vs = append(vs, faceTargets(run)...)
@@ -76,6 +76,8 @@ func Targets(run *Run) []Verdict {
 	vs = append(vs, jujuTargets(run)...)
 	loads := loadVerdicts(run)
 	vs = append(vs, heartbeatVerdict(run), loads[0], loads[1])
+	vs = append(vs, simTargets(run)...)
+	vs = append(vs, binaryTargets(run)...)
 	vs = append(vs, sharedTargets(run)...)
 	return vs
 }

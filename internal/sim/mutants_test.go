@@ -70,5 +70,5 @@ func TestSimMutant(t *testing.T) {
 	cfg.Seed = *seedFlag
 	var res Result
 	synctest.Test(t, func(*testing.T) { res = Run(cfg) })
-	t.Logf("%d violations\n%s", len(res.Violations), report(res, true))
+	t.Logf("%d violations\n%s", len(res.Violations), report(res, -1))
 }

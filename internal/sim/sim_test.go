@@ -3,6 +3,7 @@ package sim
 import (
 	"flag"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/presence-go/presence/internal/benchreport"
 )
 
 var (
@@ -19,6 +22,7 @@ var (
 	durationFlag = flag.Duration("sim.duration", time.Hour, "simulated time of each run")
 	opsFromFlag  = flag.Duration("sim.ops.from", 0, "with sim.seed, trace every read and write of slot documents from this simulated time...")
 	opsToFlag    = flag.Duration("sim.ops.to", 0, "...until this one")
+	benchFlag    = flag.Bool("sim.bench", false, "also print the run's speed to stdout as a go test -bench result, for make bench")
 )
 
 // TestSim runs the simulator over seeds, each a run of several controllers
@@ -41,14 +45,42 @@ func TestSim(t *testing.T) {
 		cfg.TraceLines = 1 << 20 // a replay keeps the whole trace
 		cfg.TraceOps.From, cfg.TraceOps.To = *opsFromFlag, *opsToFlag
 	}
+	traceLines := 40
+	switch {
+	case *seedFlag != 0:
+		traceLines = -1
+	case *benchFlag:
+		// make bench keeps the output; the replay shows the trace.
+		traceLines = 0
+	}
 	failed := runSeeds(t, seeds, cfg, func(res Result) {
 		t.Errorf("seed %d broke %d promises; replay: go test ./internal/sim -run 'TestSim$' -sim.seed=%d -v\n%s",
-			res.Seed, len(res.Violations), res.Seed, report(res, *seedFlag != 0))
+			res.Seed, len(res.Violations), res.Seed, report(res, traceLines))
 	})
+	elapsed := time.Since(began)
 	simulated := time.Duration(len(seeds)) * *durationFlag
 	t.Logf("%d seeds, %v simulated in %v: %.0f simulated hours per second; %d failed",
-		len(seeds), simulated, time.Since(began).Round(time.Millisecond),
-		simulated.Hours()/time.Since(began).Seconds(), failed)
+		len(seeds), simulated, elapsed.Round(time.Millisecond), simulated.Hours()/elapsed.Seconds(), failed)
+	if *benchFlag {
+		fmt.Print(benchResult(len(seeds), *durationFlag, elapsed, failed))
+	}
+}
+
+// benchResult renders a run of seeds as go test -bench prints a result,
+// with the package header before it, so that make bench reads the
+// simulator's speed with the benchmarks (testing/synctest needs the
+// *testing.T of a test, so no benchmark can run the simulator). An op is
+// one seed's run, of simulated time each; failed counts the seeds that
+// broke a promise, whose runs are in the figures too.
+func benchResult(seeds int, each, elapsed time.Duration, failed int) string {
+	name := fmt.Sprintf("BenchmarkSimulator/seeds=%d", seeds)
+	if procs := runtime.GOMAXPROCS(0); procs > 1 {
+		name += fmt.Sprintf("-%d", procs) // as the testing package names a result
+	}
+	hours := float64(seeds) * each.Hours()
+	return fmt.Sprintf("pkg: %s\n%s\t%d\t%.0f ns/op\t%.2f sim-hours/s\t%d failed-seeds\n",
+		reflect.TypeFor[Config]().PkgPath(), name, seeds, float64(elapsed.Nanoseconds())/float64(seeds),
+		hours/elapsed.Seconds(), failed)
 }
 
 // runSeeds runs cfg for every seed, as many at once as there are
@@ -87,9 +119,10 @@ func runSeeds(t *testing.T, seeds []uint64, cfg Config, failure func(Result)) in
 	return int(failed.Load())
 }
 
-// report renders a failed run: its violations, the end of its trace (all
-// of it kept, when asked), and its figures.
-func report(res Result, whole bool) string {
+// report renders a failed run: its violations, the last traceLines lines
+// of its trace (all of it if traceLines is negative, none if zero), and
+// its figures.
+func report(res Result, traceLines int) string {
 	var b strings.Builder
 	for i, v := range res.Violations {
 		if i == 10 {
@@ -98,14 +131,32 @@ func report(res Result, whole bool) string {
 		}
 		fmt.Fprintf(&b, "  %s\n", v)
 	}
-	trace := res.Trace
-	if !whole && len(trace) > 40 {
-		trace = trace[len(trace)-40:]
-	}
-	b.WriteString("  trace:\n")
-	for _, line := range trace {
-		fmt.Fprintf(&b, "    %s\n", line)
+	if trace := res.Trace; traceLines != 0 {
+		if traceLines > 0 && len(trace) > traceLines {
+			trace = trace[len(trace)-traceLines:]
+		}
+		b.WriteString("  trace:\n")
+		for _, line := range trace {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
 	}
 	fmt.Fprintf(&b, "  figures: %s\n", strings.Join(res.Summary, "; "))
 	return b.String()
+}
+
+// TestBenchResult checks that make bench reads the simulator's speed from
+// what -sim.bench prints.
+func TestBenchResult(t *testing.T) {
+	run, err := benchreport.Parse(strings.NewReader(benchResult(200, time.Hour, 25*time.Second, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Results) != 1 || run.Results[0].Pkg != "github.com/presence-go/presence/internal/sim" || run.Results[0].Iterations != 200 {
+		t.Fatalf("results %+v", run.Results)
+	}
+	for unit, want := range map[string]float64{"ns/op": 125e6, "sim-hours/s": 8, "failed-seeds": 3} {
+		if got, ok := run.Metric("BenchmarkSimulator/seeds=200", unit); !ok || got != want {
+			t.Errorf("%s = %v, %v; want %v", unit, got, ok, want)
+		}
+	}
 }

@@ -101,7 +101,8 @@
 // key alive in either is alive), kills record their dead bit in both, and
 // nothing is pruned. A second move within that grace leaves the first
 // frame its own grace: every frame left within a grace is read and
-// written. A prune, which cannot be undone, does not trust a frame up to
+// written; and a frame left stays so past its grace until the next
+// measure, which would see a second step that came meanwhile. A prune, which cannot be undone, does not trust a frame up to
 // 30 s old: it first takes one sample of the server's clock (one more
 // round trip), and a sample far from the frame brings on a measure, and
 // the grace; a sample whose round trip exceeds a period, or a measure that

@@ -76,11 +76,11 @@ func (f frame) slot(now time.Time, period time.Duration) int64 {
 }
 
 // graceSlots returns the slot, at local time now, of every frame left
-// less than frameGrace(period) before now, oldest first, without repeats.
+// still in its grace, oldest first, without repeats.
 func (f frame) graceSlots(now time.Time, period time.Duration) []int64 {
 	var slots []int64
 	for _, l := range f.left {
-		if now.Sub(l.at) >= frameGrace(period) {
+		if !f.inGrace(l, now, period) {
 			continue
 		}
 		if s := slot.Of(l.reading.at(now).Unix(), slot.Seconds(period)); !slices.Contains(slots, s) {
@@ -88,6 +88,20 @@ func (f frame) graceSlots(now time.Time, period time.Duration) []int64 {
 		}
 	}
 	return slots
+}
+
+// inGrace reports whether a frame left is still read and written at local
+// time now: for frameGrace(period) after it was left, and then until the
+// clock has been measured again. The second part is for a step of the
+// server's clock soon after the one that left the frame: a controller that
+// measured neither step until after both moves straight from this frame
+// to the newest one, and writes this frame through its own grace; a
+// controller still in the frame between, which has not measured the second
+// step yet, would find it in neither frame it reads. Its next measure
+// moves it to the newest frame too.
+func (f frame) inGrace(l leftFrame, now time.Time, period time.Duration) bool {
+	graceEnd := l.at.Add(frameGrace(period))
+	return now.Before(graceEnd) || (!f.measuredAt.IsZero() && f.measuredAt.Before(graceEnd))
 }
 
 // lastLeftSlot returns the slot at local time now of the frame left at the

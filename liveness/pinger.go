@@ -348,9 +348,9 @@ func (p *Pinger) writeDeadBits(ctx context.Context, alive []FieldBits, slotNum i
 	slots := []int64{slotNum}
 	if p.clock != nil {
 		now := p.cfg.clock.Now()
-		if f := p.clock.current(); f.movedWithin(now, frameGrace(p.cfg.period)) {
+		if olds := p.clock.current().graceSlots(now, p.cfg.period); len(olds) > 0 {
 			candidates := []int64{slotNum + periodSeconds}
-			for _, old := range f.graceSlots(now, p.cfg.period) {
+			for _, old := range olds {
 				candidates = append(candidates, old, old+periodSeconds)
 			}
 			for _, s := range candidates {

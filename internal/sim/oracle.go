@@ -283,11 +283,18 @@ func (o *oracle) land(doc docKey, field uint64, bits uint64) {
 	}
 }
 
-// pruned records that old slots of a model were removed.
-func (o *oracle) pruned(model string) {
+// pruned records that the slots of a model before slot before were
+// removed. A prune whose removal landed late (a hang) removed what was old
+// when it took its cut: it counts from then.
+func (o *oracle) pruned(model string, before int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.lastPrune[model] = time.Now()
+	cutAt := time.Unix(before, 0).Add(3 * o.b.period)
+	late := o.serverNow().Sub(cutAt)
+	if late < 0 {
+		late = 0
+	}
+	o.lastPrune[model] = time.Now().Add(-late)
 	o.countLocked("prunes")
 }
 

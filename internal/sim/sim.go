@@ -164,6 +164,8 @@ func (w *world) observe(e memstore.Event) {
 			w.trace("op: %s reads %.8s, %d documents, server time %d", e.Store, e.ModelUUID, len(e.Docs), e.Time.Unix())
 		case memstore.OpReadSlotsOfModels:
 			w.trace("op: %s reads %d models, %d documents, server time %d", e.Store, len(e.Models), len(e.Docs), e.Time.Unix())
+		case memstore.OpServerTime:
+			w.trace("op: %s reads the server's clock", e.Store)
 		case memstore.OpRemoveOldSlots:
 			w.trace("op: %s prunes %.8s: %d documents before slot %d", e.Store, e.ModelUUID, e.N, e.Slot)
 		}
@@ -178,7 +180,7 @@ func (w *world) observe(e memstore.Event) {
 		}
 	case memstore.OpRemoveOldSlots:
 		if e.Err == nil {
-			w.o.pruned(e.ModelUUID)
+			w.o.pruned(e.ModelUUID, e.Slot)
 		}
 	case memstore.OpReadSlots:
 		if e.Err == nil {

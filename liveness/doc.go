@@ -98,19 +98,21 @@
 // period after it, while the other controllers have not all measured the
 // move yet, the batcher also writes every ping into the old frame's
 // current and next slots, watchers read the live slots of both frames (a
-// key alive in either is alive), kills record their dead bit in both, and
-// nothing is pruned. A second move within that grace leaves the first
-// frame its own grace: every frame left within a grace is read and
-// written; and a frame left stays so past its grace until the next
-// measure, which would see a second step that came meanwhile. A prune, which cannot be undone, does not trust a frame up to
-// 30 s old: it first takes one sample of the server's clock (one more
-// round trip), and a sample far from the frame brings on a measure, and
-// the grace; a sample whose round trip exceeds a period, or a measure that
-// fails, makes the prune return an error, and nothing is removed. So a step
-// of the server's clock makes no live key read dead on any controller,
-// provided each measures it within 30 s. Its
+// key alive in either is alive), kills record their dead bit in both (and
+// in every slot of the old frame the grace wrote the key's alive bit in,
+// which a step back brings round again), and nothing is pruned. A second
+// move within that grace leaves the first frame its own grace: every frame
+// left within a grace is read and written; and a frame left stays so past
+// its grace until the next measure, which would see a second step that
+// came meanwhile (for 35 s at most). A prune, which cannot be undone, does
+// not trust a frame up to 30 s old: it first takes one sample of the
+// server's clock (one more round trip), and a sample far from the frame
+// brings on a measure, and the grace; a sample whose round trip exceeds a
+// period, or a measure that fails, makes the prune return an error, and
+// nothing is removed. So a step of the server's clock makes no live key
+// read dead on any controller, provided each measures it within 30 s. Its
 // cost is on the other side: within the grace a stopped key may read
-// alive up to a grace and two periods longer; and after a step back by X,
+// alive up to a grace, 35 s and two periods longer; and after a step back by X,
 // the slots of the X before the step come round again with the pings they
 // hold, so a key that stopped in that time may read alive again until the
 // server's clock has passed its highest reading before the step, plus the

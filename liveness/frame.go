@@ -92,16 +92,62 @@ func (f frame) graceSlots(now time.Time, period time.Duration) []int64 {
 
 // inGrace reports whether a frame left is still read and written at local
 // time now: for frameGrace(period) after it was left, and then until the
-// clock has been measured again. The second part is for a step of the
-// server's clock soon after the one that left the frame: a controller that
-// measured neither step until after both moves straight from this frame
-// to the newest one, and writes this frame through its own grace; a
-// controller still in the frame between, which has not measured the second
-// step yet, would find it in neither frame it reads. Its next measure
-// moves it to the newest frame too.
+// clock has been measured again, or has been overdue for as long as a
+// frame becomes overdue (see graceLimit). The second part is for a step of
+// the server's clock soon after the one that left the frame: a controller
+// that measured neither step until after both moves straight from this
+// frame to the newest one, and writes this frame through its own grace; a
+// controller still in the frame between, which has not measured the
+// second step yet, would find it in neither frame it reads. Its next
+// measure moves it to the newest frame too.
 func (f frame) inGrace(l leftFrame, now time.Time, period time.Duration) bool {
 	graceEnd := l.at.Add(frameGrace(period))
-	return now.Before(graceEnd) || (!f.measuredAt.IsZero() && f.measuredAt.Before(graceEnd))
+	if now.Before(graceEnd) {
+		return true
+	}
+	return !f.measuredAt.IsZero() && f.measuredAt.Before(graceEnd) && now.Before(graceLimit(l, period))
+}
+
+// graceLimit returns the local time after which a frame left is never in
+// its grace, measured again or not.
+func graceLimit(l leftFrame, period time.Duration) time.Time {
+	return l.at.Add(frameGrace(period) + overdueAfter)
+}
+
+// graceWritten returns every slot of the frames left into which a batcher
+// may have written, through their grace, the alive bit of a sequence that
+// started at local time since, as it dies at local time now: the slots of
+// each left frame from when the frame was left, or the sequence started, to
+// when its grace can have ended at the latest, or now, and the slot after
+// the last. A death writes its dead bit into each, so that none of them
+// brings the key back when the server's clock comes round to it (after a
+// step back).
+func (f frame) graceWritten(since, now time.Time, period time.Duration) []int64 {
+	var slots []int64
+	add := func(s int64) {
+		if !slices.Contains(slots, s) {
+			slots = append(slots, s)
+		}
+	}
+	periodSeconds := slot.Seconds(period)
+	for _, l := range f.left {
+		from, to := l.at, graceLimit(l, period)
+		if since.After(from) {
+			from = since
+		}
+		if now.Before(to) {
+			to = now
+		}
+		if to.Before(from) {
+			continue
+		}
+		first := slot.Of(l.reading.at(from).Unix(), periodSeconds)
+		last := slot.Of(l.reading.at(to).Unix(), periodSeconds)
+		for s := first; s <= last+periodSeconds; s += periodSeconds {
+			add(s)
+		}
+	}
+	return slots
 }
 
 // lastLeftSlot returns the slot at local time now of the frame left at the

@@ -88,3 +88,78 @@ func TestKillInTheGraceStaysDead(t *testing.T) {
 	}
 	assertNoChange(t, ch)
 }
+
+// TestKillAfterTheGraceStaysDeadWhenTheClockComesRound is the regression
+// test of a kill made after the grace that followed a step back of the
+// server's clock: through the grace the batcher had written the key's alive
+// bit into the old frame's slots, a step ahead of the new frame's; the kill
+// wrote its dead bit into the new frame's slot only, so when the server's
+// clock came round to the old frame's slots the key read alive again. The
+// simulator found it. A death now writes its dead bit into every slot the
+// grace may have put the alive one in.
+func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
+	clk := testclock.NewClock(start)
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	store := memstore.New()
+	store.Server().SetClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clk.Now().Add(offset)
+	})
+	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
+	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
+	defer pb.Stop()
+	w := liveness.NewWatcher(store, modelA, opts...)
+	defer w.Stop()
+	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timers := 4 // the batcher, watcher and pinger, and their clock's measurer
+	advance := func(d time.Duration) {
+		t.Helper()
+		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 12; i++ {
+		advance(5 * time.Second)
+	}
+
+	// The server's clock steps back by three periods; the clock measures
+	// it within thirty seconds, and its grace of a minute and a half passes
+	// with the pinger pinging.
+	mu.Lock()
+	offset = -3 * period
+	mu.Unlock()
+	for i := 0; i < 30; i++ {
+		advance(5 * time.Second)
+	}
+	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
+		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
+	}
+	if err := p.KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+	timers-- // the pinger's
+	if err := pb.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.Sync()
+	if alive, err := w.Alive("k"); err != nil || alive {
+		t.Fatalf("after the kill: Alive = %v, %v", alive, err)
+	}
+	// Four periods on, the server's clock has come round to every slot the
+	// grace wrote in the old frame: the key stays dead.
+	for i := 0; i < 24; i++ {
+		advance(5 * time.Second)
+		w.Sync()
+		if alive, err := w.Alive("k"); err != nil || alive {
+			t.Fatalf("%v after the kill: Alive = %v, %v", time.Duration(i+1)*5*time.Second, alive, err)
+		}
+	}
+}

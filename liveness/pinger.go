@@ -38,6 +38,7 @@ type Pinger struct {
 	seq      int64
 	fieldKey string
 	fieldBit uint64
+	since    time.Time // local time of the last Start
 	// clock is the server's clock, shared with the controller's other
 	// workers, held from Start until the loop ends.
 	clock    *serverClock
@@ -106,6 +107,7 @@ func (p *Pinger) StartContext(ctx context.Context) error {
 		clock.release()
 		clock = privateServerClock(p.store, p.cfg)
 	}
+	p.since = p.cfg.clock.Now()
 	if err := p.prepare(ctx, clock); err != nil {
 		clock.release()
 		return err
@@ -325,11 +327,13 @@ func (p *Pinger) KillForTesting() error {
 
 // recordDeath ORs the dead bit of p's sequence, straight to the database,
 // into slotNum, the slot it last pinged, as Juju does. Within the grace
-// after a move of the server clock's frame, when batchers write the old
-// frame's slot and the one after it too, its alive bit may be in those and
-// in the slot after slotNum: the dead bit goes there as well, so that the
-// key does not come back to life when the slot it was killed in leaves
-// the window.
+// after a move of the server clock's frame its alive bit may also be in the
+// slot after slotNum; and wherever the batcher wrote it into the slots of a
+// frame left, through that frame's grace (see frame.graceWritten). The dead
+// bit goes there as well, so that the key does not come back to life when
+// the slot it was killed in leaves the window, nor when the server's clock
+// comes round to an old frame's slot after a step back. When the frame did
+// not move while the pinger ran, the documents are Juju's.
 func (p *Pinger) recordDeath(ctx context.Context, slotNum int64) error {
 	return p.writeDeadBits(ctx, []FieldBits{}, slotNum)
 }
@@ -348,15 +352,14 @@ func (p *Pinger) writeDeadBits(ctx context.Context, alive []FieldBits, slotNum i
 	slots := []int64{slotNum}
 	if p.clock != nil {
 		now := p.cfg.clock.Now()
-		if olds := p.clock.current().graceSlots(now, p.cfg.period); len(olds) > 0 {
-			candidates := []int64{slotNum + periodSeconds}
-			for _, old := range olds {
-				candidates = append(candidates, old, old+periodSeconds)
-			}
-			for _, s := range candidates {
-				if !slices.Contains(slots, s) {
-					slots = append(slots, s)
-				}
+		f := p.clock.current()
+		var candidates []int64
+		if len(f.graceSlots(now, p.cfg.period)) > 0 {
+			candidates = append(candidates, slotNum+periodSeconds)
+		}
+		for _, s := range append(candidates, f.graceWritten(p.since, now, p.cfg.period)...) {
+			if !slices.Contains(slots, s) {
+				slots = append(slots, s)
 			}
 		}
 	}

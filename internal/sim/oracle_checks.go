@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/presence-go/presence/internal/slot"
@@ -134,15 +135,22 @@ type watcherKey struct {
 // checkStorage judges the slot documents per model: between two prunes,
 // one new document per slot, and a few more for the live slots and a
 // frame that moved.
-func (o *oracle) checkStorage(slotsPerModel map[string]int) {
+func (o *oracle) checkStorage(slotsPerModel map[string][]int64) {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for model, n := range slotsPerModel {
+	current := slot.Of(o.serverNow().Unix(), int64(o.b.period/time.Second))
+	for model, slots := range slotsPerModel {
 		last := o.lastPrune[model]
 		allowed := int(now.Sub(last)/o.b.period) + 10
-		if n > allowed+len(o.moves)*4 {
-			o.violateLocked("storage", "model %s holds %d slot documents, %v after its last prune", model, n, now.Sub(last))
+		if n := len(slots); n > allowed+len(o.moves)*4 {
+			ages := make([]int64, n)
+			for i, s := range slots {
+				ages[i] = (current - s) / int64(o.b.period/time.Second)
+			}
+			slices.Sort(ages)
+			o.violateLocked("storage", "model %s holds %d slot documents, %v after its last prune, of slots %v periods old",
+				model, n, now.Sub(last), ages)
 		}
 	}
 }

@@ -336,19 +336,21 @@ func (w *world) restartController(c *controller) {
 	}
 }
 
-// checkStorage counts every model's slot documents for the oracle.
+// checkStorage hands the oracle every model's slot documents, by slot.
 func (w *world) checkStorage() {
-	counts := map[string]int{}
+	slots := map[string][]int64{}
 	for _, m := range w.models {
-		counts[m] = 0
+		slots[m] = nil
 	}
 	for _, doc := range w.server.Docs(memstore.Pings) {
 		id := docID(doc)
 		if i := strings.IndexByte(id, ':'); i > 0 {
-			counts[id[:i]]++
+			if n, err := strconv.ParseInt(id[i+1:], 10, 64); err == nil {
+				slots[id[:i]] = append(slots[id[:i]], n)
+			}
 		}
 	}
-	w.o.checkStorage(counts)
+	w.o.checkStorage(slots)
 }
 
 // trace adds a line to the run's trace, stamped with the simulated time.

@@ -27,7 +27,7 @@ func TestSimFindsEveryDefect(t *testing.T) {
 	// the same seeds.
 	mutate.Set(mutate.None)
 	if clean := runSeeds(t, seeds, Config{Duration: time.Hour, Faults: true}, func(res Result) {
-		t.Errorf("seed %d broke %d promises with no defect put back:\n%s", res.Seed, len(res.Violations), report(res, false))
+		t.Errorf("seed %d broke %d promises with no defect put back:\n%s", res.Seed, len(res.Violations), report(res, 20))
 	}); clean != 0 {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/juju/clock/testclock"
 
 	"github.com/presence-go/presence/internal/memstore"
+	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
 
@@ -160,6 +161,70 @@ func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
 		w.Sync()
 		if alive, err := w.Alive("k"); err != nil || alive {
 			t.Fatalf("%v after the kill: Alive = %v, %v", time.Duration(i+1)*5*time.Second, alive, err)
+		}
+	}
+}
+
+// TestKillWritesNoSlotThePastHolds: after a step forward of the server's
+// clock the old frame's slots are behind the new frame's; once its grace
+// is over nobody reads them again, and a death writes no dead bit there,
+// which would only bring back documents a prune removed.
+func TestKillWritesNoSlotThePastHolds(t *testing.T) {
+	clk := testclock.NewClock(start)
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	store := memstore.New()
+	store.Server().SetClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clk.Now().Add(offset)
+	})
+	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
+	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
+	defer pb.Stop()
+	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timers := 3 // the batcher and pinger, and their clock's measurer
+	advance := func(d time.Duration) {
+		t.Helper()
+		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 12; i++ {
+		advance(5 * time.Second)
+	}
+	mu.Lock()
+	offset = 3 * period
+	mu.Unlock()
+	// The step is measured, and the grace and a measure after it pass.
+	for i := 0; i < 30; i++ {
+		advance(5 * time.Second)
+	}
+	var written []int64
+	store.Server().Observe(func(e memstore.Event) {
+		if e.Op == memstore.OpWriteSlots && len(e.Dead) > 0 {
+			written = append(written, e.Slot)
+		}
+	})
+	if err := p.KillForTesting(); err != nil {
+		t.Fatal(err)
+	}
+	store.Server().Observe(nil)
+	mu.Lock()
+	current := slot.Of(clk.Now().Add(offset).Unix(), slot.Seconds(period))
+	mu.Unlock()
+	if len(written) == 0 {
+		t.Fatalf("the kill wrote no dead bit")
+	}
+	for _, s := range written {
+		if s < current-slot.Seconds(period) {
+			t.Errorf("the kill wrote its dead bit into slot %d, %d periods before the current one", s, (current-s)/slot.Seconds(period))
 		}
 	}
 }

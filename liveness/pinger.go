@@ -354,10 +354,21 @@ func (p *Pinger) writeDeadBits(ctx context.Context, alive []FieldBits, slotNum i
 		now := p.cfg.clock.Now()
 		f := p.clock.current()
 		var candidates []int64
-		if len(f.graceSlots(now, p.cfg.period)) > 0 {
+		if olds := f.graceSlots(now, p.cfg.period); len(olds) > 0 {
 			candidates = append(candidates, slotNum+periodSeconds)
+			for _, old := range olds {
+				candidates = append(candidates, old, old+periodSeconds)
+			}
 		}
-		for _, s := range append(candidates, f.graceWritten(p.since, now, p.cfg.period)...) {
+		// Of the slots the grace wrote, those the server's clock has not
+		// passed yet: the others are never read again.
+		previous := f.slot(now, p.cfg.period) - periodSeconds
+		for _, s := range f.graceWritten(p.since, now, p.cfg.period) {
+			if s >= previous {
+				candidates = append(candidates, s)
+			}
+		}
+		for _, s := range candidates {
 			if !slices.Contains(slots, s) {
 				slots = append(slots, s)
 			}

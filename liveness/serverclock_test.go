@@ -95,6 +95,21 @@ func advanceMeasurer(t *testing.T, local *testclock.Clock, d time.Duration) {
 	}
 }
 
+// measured has c measured, and waits until its measuring goroutine waits
+// for its next measure: from then on the store's answers change only what
+// the test's advances of local bring on. (Without the wait, the goroutine's
+// first look, which measures unless the clock was just measured, may come
+// after the test has changed the store.)
+func measured(t *testing.T, c *serverClock, local *testclock.Clock) {
+	t.Helper()
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.WaitAdvance(0, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestServerClockIsSharedByStoreAndClock(t *testing.T) {
 	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
 	store := &clockStore{local: local, offset: 42 * time.Second}
@@ -133,9 +148,7 @@ func TestServerClockMeasuresAgainAndMoves(t *testing.T) {
 	store := &clockStore{local: local}
 	c := acquireServerClock(store, clockTestConfig(local))
 	defer c.release()
-	if _, err := c.get(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	measured(t, c, local)
 	moved := c.movesChan()
 	// A change within the threshold is drift: adopted, not a move.
 	store.set(100*time.Millisecond, nil)
@@ -182,9 +195,7 @@ func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
 	store := &clockStore{local: local}
 	c := acquireServerClock(store, clockTestConfig(local))
 	defer c.release()
-	if _, err := c.get(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	measured(t, c, local)
 	period := DefaultPeriod
 	first := local.Now() // the frame before both steps is the local clock
 	store.set(-90*time.Second, nil)

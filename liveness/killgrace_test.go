@@ -1,11 +1,8 @@
 package liveness_test
 
 import (
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/juju/clock/testclock"
 
 	"github.com/presence-go/presence/internal/memstore"
 	"github.com/presence-go/presence/internal/slot"
@@ -21,37 +18,9 @@ import (
 // the grace put the alive one. It runs on the in-memory store, whose
 // server clock follows the test clock.
 func TestKillInTheGraceStaysDead(t *testing.T) {
-	clk := testclock.NewClock(start)
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	store := memstore.New()
-	store.Server().SetClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return clk.Now().Add(offset)
-	})
-	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
-	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
-	defer pb.Stop()
-	w := liveness.NewWatcher(store, modelA, opts...)
-	defer w.Stop()
-	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timers := 4 // the batcher, watcher and pinger, and their clock's measurer
-	advance := func(d time.Duration) {
-		t.Helper()
-		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 12; i++ {
-		advance(5 * time.Second)
-	}
+	s := newSteppedServer(t)
+	pb, p, w := s.pinging(true)
+	s.advance(time.Minute, 5*time.Second)
 	if err := pb.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,19 +29,15 @@ func TestKillInTheGraceStaysDead(t *testing.T) {
 
 	// The server's clock steps back by a period and a half; the clock
 	// measures it at its next measure, within thirty seconds.
-	mu.Lock()
-	offset = -period * 3 / 2
-	mu.Unlock()
-	for i := 0; i < 8; i++ {
-		advance(5 * time.Second)
-	}
+	s.step(-period * 3 / 2)
+	s.advance(40*time.Second, 5*time.Second)
 	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
 		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
 	}
 	if err := p.KillForTesting(); err != nil {
 		t.Fatal(err)
 	}
-	timers-- // the pinger's
+	s.timers-- // the pinger's
 	if err := pb.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +46,7 @@ func TestKillInTheGraceStaysDead(t *testing.T) {
 	// Two periods on, past the slot the kill was written into: the key
 	// stays dead.
 	for i := 0; i < 12; i++ {
-		advance(5 * time.Second)
+		s.advance(5*time.Second, 5*time.Second)
 		w.Sync()
 		if alive, err := w.Alive("k"); err != nil || alive {
 			t.Fatalf("%v after the kill: Alive = %v, %v", time.Duration(i+1)*5*time.Second, alive, err)
@@ -99,54 +64,22 @@ func TestKillInTheGraceStaysDead(t *testing.T) {
 // simulator found it. A death now writes its dead bit into every slot the
 // grace may have put the alive one in.
 func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
-	clk := testclock.NewClock(start)
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	store := memstore.New()
-	store.Server().SetClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return clk.Now().Add(offset)
-	})
-	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
-	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
-	defer pb.Stop()
-	w := liveness.NewWatcher(store, modelA, opts...)
-	defer w.Stop()
-	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timers := 4 // the batcher, watcher and pinger, and their clock's measurer
-	advance := func(d time.Duration) {
-		t.Helper()
-		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 12; i++ {
-		advance(5 * time.Second)
-	}
+	s := newSteppedServer(t)
+	pb, p, w := s.pinging(true)
+	s.advance(time.Minute, 5*time.Second)
 
 	// The server's clock steps back by three periods; the clock measures
 	// it within thirty seconds, and its grace of a minute and a half passes
 	// with the pinger pinging.
-	mu.Lock()
-	offset = -3 * period
-	mu.Unlock()
-	for i := 0; i < 30; i++ {
-		advance(5 * time.Second)
-	}
+	s.step(-3 * period)
+	s.advance(150*time.Second, 5*time.Second)
 	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
 		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
 	}
 	if err := p.KillForTesting(); err != nil {
 		t.Fatal(err)
 	}
-	timers-- // the pinger's
+	s.timers-- // the pinger's
 	if err := pb.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +90,7 @@ func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
 	// Four periods on, the server's clock has come round to every slot the
 	// grace wrote in the old frame: the key stays dead.
 	for i := 0; i < 24; i++ {
-		advance(5 * time.Second)
+		s.advance(5*time.Second, 5*time.Second)
 		w.Sync()
 		if alive, err := w.Alive("k"); err != nil || alive {
 			t.Fatalf("%v after the kill: Alive = %v, %v", time.Duration(i+1)*5*time.Second, alive, err)
@@ -170,44 +103,14 @@ func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
 // is over nobody reads them again, and a death writes no dead bit there,
 // which would only bring back documents a prune removed.
 func TestKillWritesNoSlotThePastHolds(t *testing.T) {
-	clk := testclock.NewClock(start)
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	store := memstore.New()
-	store.Server().SetClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return clk.Now().Add(offset)
-	})
-	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
-	pb := liveness.NewPingBatcher(store, append(opts, liveness.WithFlushInterval(time.Second))...)
-	defer pb.Stop()
-	p := liveness.NewPinger(store, modelA, "k", pb, opts...)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timers := 3 // the batcher and pinger, and their clock's measurer
-	advance := func(d time.Duration) {
-		t.Helper()
-		if err := clk.WaitAdvance(d, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-		if err := clk.WaitAdvance(0, waitTimeout, timers); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 12; i++ {
-		advance(5 * time.Second)
-	}
-	mu.Lock()
-	offset = 3 * period
-	mu.Unlock()
+	s := newSteppedServer(t)
+	_, p, _ := s.pinging(false)
+	s.advance(time.Minute, 5*time.Second)
+	s.step(3 * period)
 	// The step is measured, and the grace and a measure after it pass.
-	for i := 0; i < 30; i++ {
-		advance(5 * time.Second)
-	}
+	s.advance(150*time.Second, 5*time.Second)
 	var written []int64
-	store.Server().Observe(func(e memstore.Event) {
+	s.store.Server().Observe(func(e memstore.Event) {
 		if e.Op == memstore.OpWriteSlots && len(e.Dead) > 0 {
 			written = append(written, e.Slot)
 		}
@@ -215,16 +118,14 @@ func TestKillWritesNoSlotThePastHolds(t *testing.T) {
 	if err := p.KillForTesting(); err != nil {
 		t.Fatal(err)
 	}
-	store.Server().Observe(nil)
-	mu.Lock()
-	current := slot.Of(clk.Now().Add(offset).Unix(), slot.Seconds(period))
-	mu.Unlock()
+	s.store.Server().Observe(nil)
+	current := slot.Of(s.serverNow().Unix(), slot.Seconds(period))
 	if len(written) == 0 {
 		t.Fatalf("the kill wrote no dead bit")
 	}
-	for _, s := range written {
-		if s < current-slot.Seconds(period) {
-			t.Errorf("the kill wrote its dead bit into slot %d, %d periods before the current one", s, (current-s)/slot.Seconds(period))
+	for _, slotNum := range written {
+		if slotNum < current-slot.Seconds(period) {
+			t.Errorf("the kill wrote its dead bit into slot %d, %d periods before the current one", slotNum, (current-slotNum)/slot.Seconds(period))
 		}
 	}
 }

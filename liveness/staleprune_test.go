@@ -2,13 +2,9 @@ package liveness_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/juju/clock/testclock"
-
-	"github.com/presence-go/presence/internal/memstore"
 	"github.com/presence-go/presence/internal/slot"
 	"github.com/presence-go/presence/liveness"
 )
@@ -23,18 +19,8 @@ import (
 // the frame moves, and the prune waits out the grace. It runs on the
 // in-memory store, whose server clock follows the test clock.
 func TestPruneConfirmsTheServerClock(t *testing.T) {
-	clk := testclock.NewClock(start)
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	server := memstore.NewServer()
-	server.SetClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return clk.Now().Add(offset)
-	})
-	store := server.NewStore("c0")
-	opts := []liveness.Option{liveness.WithClock(clk), liveness.WithPeriod(period), liveness.WithPruning(false), liveness.WithSharedReader(false)}
-	w := liveness.NewWatcher(store, modelA, opts...)
+	s := newSteppedServer(t)
+	w := liveness.NewWatcher(s.store, modelA, s.opts()...)
 	defer func() {
 		if err := w.Stop(); err != nil {
 			t.Errorf("stopping the watcher: %v", err)
@@ -42,30 +28,27 @@ func TestPruneConfirmsTheServerClock(t *testing.T) {
 	}()
 	// The watcher has read, and its clock measured the server's and waits
 	// to measure it again a remeasure later.
-	if err := clk.WaitAdvance(0, waitTimeout, 2); err != nil {
-		t.Fatal(err)
-	}
+	s.timers = 2
+	s.settle()
 
-	mu.Lock()
-	offset = -3 * time.Minute
-	mu.Unlock()
+	s.step(-3 * time.Minute)
 	// Another controller measured the step, and pings the new frame's
 	// slots.
-	current := slot.Of(clk.Now().Add(offset).Unix(), slot.Seconds(period))
+	current := slot.Of(s.serverNow().Unix(), slot.Seconds(period))
 	live := []int64{current - slot.Seconds(period), current}
 	ctx := context.Background()
 	var writes []liveness.SlotWrite
-	for _, s := range live {
-		writes = append(writes, liveness.SlotWrite{ModelUUID: modelA, Slot: s, Alive: []liveness.FieldBits{{Field: "0", Bits: 2}}})
+	for _, slotNum := range live {
+		writes = append(writes, liveness.SlotWrite{ModelUUID: modelA, Slot: slotNum, Alive: []liveness.FieldBits{{Field: "0", Bits: 2}}})
 	}
-	if err := store.WriteSlots(ctx, writes); err != nil {
+	if err := s.store.WriteSlots(ctx, writes); err != nil {
 		t.Fatal(err)
 	}
 
-	if err := liveness.NewPruner(store, modelA, 0, opts...).Prune(nil); err != nil {
+	if err := liveness.NewPruner(s.store, modelA, 0, s.opts()...).Prune(nil); err != nil {
 		t.Fatal(err)
 	}
-	docs, err := store.ReadSlots(ctx, modelA, live)
+	docs, err := s.store.ReadSlots(ctx, modelA, live)
 	if err != nil {
 		t.Fatal(err)
 	}

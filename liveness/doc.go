@@ -112,23 +112,24 @@
 // nothing is removed. So a step of the server's clock makes no live key
 // read dead on any controller, provided each measures it within 30 s. Its
 // cost is on the other side: within the grace a stopped key may read
-// alive up to a grace, 35 s and two periods longer; and after a step back by X,
-// the slots of the X before the step come round again with the pings they
-// hold, so a key that stopped in that time may read alive again until the
-// server's clock has passed its highest reading before the step, plus the
-// grace and about four periods. The simulator (internal/sim) checks these
-// bounds, and the absence of false deaths, over a thousand seeded hours
-// of controllers, faults and clock steps.
+// alive up to a grace, 35 s and two periods longer (65 s and three
+// periods in all); and after a step back by X, the slots of the X before
+// the step come round again with the pings they hold, so a key that
+// stopped in that time may read alive again until the server's clock has
+// passed its highest reading before the step, plus the grace and about
+// four periods. The simulator (internal/sim) checks these bounds, and the
+// absence of false deaths, over a thousand seeded hours of controllers,
+// faults and clock steps.
 //
 // A watcher answers only from what it has read: Alive and Watch wait for
 // its first read (AliveContext, AliveKeysContext, KeyStatesContext and
 // SyncContext no longer than their context); it reads again a period
 // after its last good read began, and once reads have failed for longer
 // than a period since then, Alive returns an error rather than an answer
-// that may no longer be true. Failed
-// reads are retried after a second, then twice as long each time up to a
-// period; a watcher that cannot read for longer than its outage tolerance
-// (a period by default) stops with an error. A read costs in proportion to
+// that may no longer be true. Failed reads are retried after a second,
+// then twice as long each time up to a period; a watcher that cannot read
+// for longer than its outage tolerance (a period by default) stops with
+// an error. A read costs in proportion to
 // what changed since the last one, whatever the size of the model.
 // Watchers that share a reader keep these guarantees each: a failed poll
 // is a failed read of every watcher it serves, one that has not answered
@@ -145,8 +146,9 @@
 // another model). A worker made WithJujuFace, as the root package's are,
 // takes any id Juju took: non-empty and without ':', such as the
 // "test-uuid" of Juju's tests. A PingBatcher, whose pingers may be of
-// either face, asks only that much of the ids they hand it. Every error starts "presence: "
-// once. Every database operation is bounded by WithOperationTimeout.
+// either face, asks only that much of the ids they hand it. Every error
+// starts "presence: " once. Every database operation is bounded by
+// WithOperationTimeout.
 //
 // The states a caller branches on have sentinels, to compare with
 // errors.Is rather than by text: ErrStopped (Ping and Sync on a stopped
@@ -170,12 +172,13 @@
 // shows a dead→alive pair), WithRandSource (replayable draws), and
 // WithJujuFace (Juju's error texts and model ids). Juju's watchers each
 // read their own model every period; sharing those reads goes beyond it,
-// and WithSharedReader(false) turns it off for a watcher. A Watcher can follow a
-// whole model without naming keys (WatchModel), list the alive keys in one
-// call (AliveKeys), and tell of every key the sequence that decides its
-// liveness and the last slot that sequence pinged (KeyStates). Pingers,
-// batchers and watchers have Report (a Pruner has none), and NewCollector
-// exposes the reports, and each watcher's alive keys, to Prometheus.
+// and WithSharedReader(false) turns it off for a watcher. A Watcher can
+// follow a whole model without naming keys (WatchModel), list the alive
+// keys in one call (AliveKeys), and tell of every key the sequence that
+// decides its liveness and the last slot that sequence pinged
+// (KeyStates). Pingers, batchers and watchers have Report (a Pruner has
+// none), and NewCollector exposes the reports, and each watcher's alive
+// keys, to Prometheus.
 //
 // Every worker follows the tomb lifecycle: Kill asks it to stop, Wait
 // returns its first error, Stop does both; a Watcher also has Dead and Err.

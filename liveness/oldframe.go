@@ -17,11 +17,12 @@ import (
 // find every live key there.
 //
 // Two moves may come within one grace: the frames of both are then old
-// frames until their graces end. Every ping taken in the grace is written, whatever the write plan knows
-// of the new frame, into the old frame's slot of the moment and the one
-// after it: pings come a period apart, so no slot of the old frame is then
-// without the bit beside one that has it. A bit written into an old-frame
-// document is not written there again. It belongs to the batcher's loop.
+// frames until their graces end. Every ping taken in the grace is
+// written, whatever the write plan knows of the new frame, into the old
+// frame's slot of the moment and the one after it: pings come a period
+// apart, so no slot of the old frame is then without the bit beside one
+// that has it. A bit written into an old-frame document is not written
+// there again. It belongs to the batcher's loop.
 type oldFrame struct {
 	period time.Duration
 	// pending holds the bits to write, written the bits written, by

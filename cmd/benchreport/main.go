@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/buildinfo"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,7 +58,8 @@ var passes = []pass{
 	{"D", []string{"test", "-run", "^$", "-count", "1", "-benchtime", "1x", "-timeout", "60m",
 		"-bench", "^(BenchmarkSteadySync|BenchmarkColdStart|BenchmarkJujuColdStart|BenchmarkMillionSlotWrite|BenchmarkSteadyWrites|BenchmarkHeartbeatRun|BenchmarkHeartbeatSync|BenchmarkLoad|BenchmarkSharedReader)$",
 		"./internal/benchsuite"}, false},
-	{"E", []string{"test", "-count", "1", "-run", "TestSim$", "-timeout", "30m",
+	// -v: go test shows what a package that passes printed only with it.
+	{"E", []string{"test", "-v", "-count", "1", "-run", "TestSim$", "-timeout", "30m",
 		"./internal/sim", "-sim.seeds=200", "-sim.bench"}, true},
 }
 
@@ -142,17 +144,30 @@ func runPass(all *bytes.Buffer, p pass) error {
 	cmd := exec.Command("go", p.args...)
 	cmd.Stdout = io.MultiWriter(all, &out, os.Stdout)
 	cmd.Stderr = os.Stderr
-	err := cmd.Run()
-	if err == nil {
+	if err := judgePass(p, out.Bytes(), cmd.Run()); err != nil {
+		return fmt.Errorf("%s: %w", command, err)
+	}
+	return nil
+}
+
+// judgePass says whether a pass that ran, with the output and error it
+// had, gave the report its figures: a pass that printed no result failed,
+// even if go test did not (a passing package's output is shown only with
+// -v), and a pass whose failure is a finding counts when it printed its
+// result.
+func judgePass(p pass, out []byte, runErr error) error {
+	printed, err := benchreport.Parse(bytes.NewReader(out))
+	results := err == nil && len(printed.Results) > 0
+	switch {
+	case runErr == nil && results:
+		return nil
+	case runErr == nil:
+		return errors.New("printed no benchmark result")
+	case p.finding && results:
+		fmt.Fprintf(os.Stderr, "benchreport: [%s] failed (%v); the report shows what it found\n", p.label, runErr)
 		return nil
 	}
-	if p.finding {
-		if printed, _ := benchreport.Parse(&out); printed != nil && len(printed.Results) > 0 {
-			fmt.Fprintf(os.Stderr, "benchreport: [%s] failed (%v); the report shows what it found\n", p.label, err)
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: %w", command, err)
+	return runErr
 }
 
 // measureBinaries builds the commands into a temporary directory and

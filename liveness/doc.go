@@ -83,24 +83,28 @@
 // driver, one Store value otherwise) and a local clock share one measure
 // of it: taken when the first of them needs it, and again every 30 s
 // while any of them runs, each time the fastest of three round trips, its
-// error half that round trip; a failed measure is tried again within 1 to
-// 5 s. A frame is kept as a reading of the server's clock and of the local
-// clock's monotonic reading at once, so a step of the host's wall clock
-// moves no slot. A frame last measured more than 35 s ago (its measures
-// failing) is overdue: the batcher then holds no refresh on its word and
-// writes every ping at its next flush.
+// error half that round trip. A measure whose fastest round trip took
+// more than 2 s would put the frame too far off to trust: it fails, as a
+// measure that gets no answer does, and a failed measure is tried again
+// within 1 to 5 s. A frame is kept as a reading of the server's clock and
+// of the local clock's monotonic reading at once, so a step of the host's
+// wall clock moves no slot. A frame last measured more than 35 s ago (its
+// measures failing) is overdue: the batcher then holds no refresh on its
+// word and writes every ping at its next flush.
 //
-// A measure that moves the frame by more than 250 ms beyond the measuring
-// errors (an NTP step on the database host, a failover to a member whose
-// clock differs) is a move: it is logged and counted in the batcher's
-// Report ("clock-moves"); the batcher writes everything it holds at once
-// and pingers ping the new frame's slot at once. For a grace of 30 s and a
-// period after it, while the other controllers have not all measured the
-// move yet, the batcher also writes every ping into the old frame's
-// current and next slots, watchers read the live slots of both frames (a
-// key alive in either is alive), kills record their dead bit in both (and
-// in every slot of the old frame the grace wrote the key's alive bit in,
-// which a step back brings round again), and nothing is pruned. A second
+// A measure that moves the frame by more than 250 ms (an NTP step on the
+// database host, a failover to a member whose clock differs, or a finer
+// measure of a frame that was off) is a move, unless it is no finer than
+// the frame and agrees with it within their errors, when the frame stays.
+// A move is logged and counted in the batcher's Report ("clock-moves");
+// the batcher writes everything it holds at once and pingers ping the new
+// frame's slot at once. For a grace of 30 s and a period after it, while
+// the other controllers have not all measured the move yet, the batcher
+// also writes every ping into the old frame's current and next slots,
+// watchers read the live slots of both frames (a key alive in either is
+// alive), kills record their dead bit in both (and in every slot of the
+// old frame the grace wrote the key's alive bit in, which a step back
+// brings round again), and nothing is pruned. A second
 // move within that grace leaves the first frame its own grace: every frame
 // left within a grace is read and written; and a frame left stays so past
 // its grace until the next measure, which would see a second step that

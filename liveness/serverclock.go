@@ -70,6 +70,14 @@ const moveThreshold = 250 * time.Millisecond
 // one with the shortest round trip, whose error is smallest.
 const measureSamples = 3
 
+// maxMeasureErr is the largest error a measure may have and still be
+// adopted: half a round trip of two seconds. A frame is off by up to its
+// error, which every ping and read of the frame would take out of the
+// write slack; a measure whose fastest round trip took longer fails, and
+// is tried again within seconds (a database that slow fails most of what
+// it is asked anyway).
+const maxMeasureErr = time.Second
+
 // retryMeasure is how long a clock waits after a failed measure before
 // trying again, at first; each failure doubles it, up to maxRetryMeasure,
 // so that a clock measures again within seconds of the end of an outage
@@ -292,15 +300,24 @@ func (c *serverClock) measureLocked(ctx context.Context) error {
 		c.mu.Unlock()
 		return bareAnnotatef(err, "%s", clockSyncText)
 	}
-	c.adopt(best)
-	return nil
+	return c.adopt(best)
 }
 
-// adopt makes s the frame, as a move when it is far from the last one.
-func (c *serverClock) adopt(s sample) {
+// adopt makes s the frame, as judgeSample says: as a move when the frame
+// shifts by more than moveThreshold, with the grace that brings. It fails,
+// as a failed measure does, when s is too rough to adopt.
+func (c *serverClock) adopt(s sample) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if by := s.now.server.Sub(c.now.at(s.now.local)); isMove(c.known, c.errBound, by, s.errBound) {
+	by := s.now.server.Sub(c.now.at(s.now.local))
+	switch judgeSample(c.known, c.errBound, by, s.errBound) {
+	case refuseSample:
+		c.failures++
+		return fmt.Errorf("%s: the fastest of %d round trips took %v, too long to measure by", clockSyncText, measureSamples, 2*(s.errBound-time.Millisecond))
+	case keepFrame:
+		c.measuredAt = s.at
+		return nil
+	case moveFrame:
 		c.left = leaving(c.left, c.now, s.at)
 		c.moves++
 		close(c.moved)
@@ -309,11 +326,48 @@ func (c *serverClock) adopt(s sample) {
 			"by", by, "offset", s.now.offset(), "error", s.errBound, "grace-from", s.at)
 	}
 	c.now, c.errBound, c.known, c.measuredAt = s.now, s.errBound, true, s.at
+	return nil
+}
+
+// verdict is what a measure does to the frame.
+type verdict int
+
+const (
+	refineFrame  verdict = iota // adopt it: the first measure, or drift
+	moveFrame                   // adopt it as a move, with its grace
+	keepFrame                   // keep the frame, measured again
+	refuseSample                // adopt nothing: a failed measure
+)
+
+// judgeSample says what a measure within sampleErr, finding the server's
+// clock by away from where the frame (known, within errBound) puts it,
+// does to the frame. A measure rougher than maxMeasureErr is refused. One
+// within moveThreshold of the frame refines it. Beyond that, the frame's
+// shift is a move whoever is right: the workers that used the old frame
+// need the grace, whether the server's clock stepped or the old frame was
+// off. So a measure that proves the server's clock moved (far beyond both
+// errors) is a move, and so is one that may only be finer than the frame;
+// one that is no finer, and agrees with the frame within their errors,
+// leaves the frame as it is.
+func judgeSample(known bool, errBound, by, sampleErr time.Duration) verdict {
+	if by < 0 {
+		by = -by
+	}
+	switch {
+	case sampleErr > maxMeasureErr:
+		return refuseSample
+	case !known || by <= moveThreshold:
+		return refineFrame
+	case isMove(known, errBound, by, sampleErr) || sampleErr < errBound:
+		return moveFrame
+	}
+	return keepFrame
 }
 
 // isMove reports whether a measure that finds the server's clock by away
 // from where the frame (known, within errBound) puts it, itself within
-// sampleErr, moves the frame rather than refines it.
+// sampleErr, proves that the server's clock moved since the frame was
+// measured.
 func isMove(known bool, errBound, by, sampleErr time.Duration) bool {
 	if !known {
 		return false

@@ -315,6 +315,76 @@ func TestConfirmRefusesARoughSample(t *testing.T) {
 	}
 }
 
+// A measure whose round trips all take long (a database that answers
+// late) is off by up to half of one: such a frame would put pings and
+// reads in the wrong slot for a remeasure, and the next good measure
+// would take them back with no grace. It is refused, as a failed measure
+// is, and tried again soon; the frame stays where it was. (The simulator
+// found a frame 13 s ahead of the server's clock for a remeasure: a key
+// killed then read alive for 15 s against a bound of 12.)
+func TestRoughMeasureLeavesTheFrame(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := acquireServerClock(store, clockTestConfig(local))
+	defer c.release()
+	measured(t, c, local)
+	moved := c.movesChan()
+	// Each answer comes 27 s after the question: the server's time, read
+	// as the reply leaves, is put at the middle of the round trip, 13.5 s
+	// ahead of the truth.
+	store.mu.Lock()
+	store.takes = 27 * time.Second
+	store.mu.Unlock()
+	advanceMeasurer(t, local, remeasureEvery)
+	if f := c.current(); f.now.offset() != 0 {
+		t.Errorf("a measure of 27 s round trips moved the frame's offset to %v; want it left at 0", f.now.offset())
+	}
+	select {
+	case <-moved:
+		t.Errorf("a measure of 27 s round trips moved the frame")
+	default:
+	}
+	r := map[string]interface{}{}
+	c.report(r)
+	if r["clock-measure-failures"].(int64) != 1 {
+		t.Errorf("report %v; want the rough measure counted as a failure", r)
+	}
+	// It is tried again after retryMeasure; a good measure is adopted.
+	store.mu.Lock()
+	store.takes = 0
+	store.mu.Unlock()
+	store.set(100*time.Millisecond, nil)
+	advanceMeasurer(t, local, retryMeasure)
+	if f := c.current(); f.now.offset() != 100*time.Millisecond {
+		t.Errorf("the retry after the rough measure left the offset at %v; want 100ms", f.now.offset())
+	}
+}
+
+func TestJudgeSample(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name                    string
+		known                   bool
+		errBound, by, sampleErr time.Duration
+		want                    verdict
+	}{
+		{"first measure", false, 0, time.Hour, ms, refineFrame},
+		{"first measure, too rough", false, 0, 0, 2 * time.Second, refuseSample},
+		{"drift", true, ms, 200 * ms, ms, refineFrame},
+		{"drift measured roughly", true, ms, 200 * ms, 900 * ms, refineFrame},
+		{"step", true, ms, 300 * ms, ms, moveFrame},
+		{"step back", true, ms, -time.Minute, ms, moveFrame},
+		{"too rough to judge a step by", true, ms, 13 * time.Second, 13 * time.Second, refuseSample},
+		{"within a rougher sample's error", true, ms, 800 * ms, 900 * ms, keepFrame},
+		{"a finer sample shifts a rough frame", true, 900 * ms, -800 * ms, ms, moveFrame},
+		{"beyond both errors", true, 400 * ms, 2 * time.Second, 900 * ms, moveFrame},
+	} {
+		if got := judgeSample(c.known, c.errBound, c.by, c.sampleErr); got != c.want {
+			t.Errorf("%s: judgeSample = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestServerClockRetriesAFailedMeasureSoon(t *testing.T) {
 	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
 	store := &clockStore{local: local, fail: errors.New("no server")}

@@ -55,6 +55,7 @@ func acquireServerClock(store Store, cfg config) *serverClock {
 	c.mu.Lock()
 	c.users++
 	first := c.users == 1
+	c.period = min(c.period, cfg.period)
 	c.mu.Unlock()
 	if first {
 		c.start()
@@ -85,7 +86,7 @@ func privateServerClock(store Store, cfg config) *serverClock {
 }
 
 func newServerClock(store Store, cfg config) *serverClock {
-	return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, measure: true, moved: make(chan struct{})}
+	return &serverClock{store: store, local: cfg.clock, logger: cfg.logger, measure: true, moved: make(chan struct{}), period: cfg.period}
 }
 
 // release gives back what acquireServerClock gave. The last user stops

@@ -84,9 +84,11 @@
 // of it: taken when the first of them needs it, and again every 30 s
 // while any of them runs, each time the fastest of three round trips, its
 // error half that round trip. A measure whose fastest round trip took
-// more than 2 s would put the frame too far off to trust: it fails, as a
-// measure that gets no answer does, and a failed measure is tried again
-// within 1 to 5 s. A frame is kept as a reading of the server's clock and
+// more than 2 s, or a quarter of the shortest period of the workers that
+// share it, would put the frame too far off to trust: it fails, as a
+// measure that gets no answer does (the first such measure is taken as an
+// overdue frame, since workers need one), and a failed measure is tried
+// again within 1 to 5 s. A frame is kept as a reading of the server's clock and
 // of the local clock's monotonic reading at once, so a step of the host's
 // wall clock moves no slot. A frame last measured more than 35 s ago (its
 // measures failing) is overdue: the batcher then holds no refresh on its

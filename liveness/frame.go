@@ -39,6 +39,9 @@ type frame struct {
 	// measuredAt is the local time of the last measure; zero for a frame
 	// that is the local clock itself (WithClockSkew(false)).
 	measuredAt time.Time
+	// rough marks a frame taken from a first measure too rough to trust:
+	// it is overdue until a finer one.
+	rough bool
 	// left holds the frames the clock moved away from lately, oldest
 	// first. Two moves may come within one grace (a step of the server's
 	// clock soon after another): the frame before both is still in use by
@@ -175,11 +178,11 @@ func (f frame) local(server time.Time) time.Time {
 	return f.now.local.Add(server.Sub(f.now.server))
 }
 
-// overdue reports whether, at local time now, the frame is not known or
-// its last measure is older than overdueAfter: the measures since failed,
-// and the server's clock may have stepped unseen.
+// overdue reports whether, at local time now, the frame is not known, is
+// rough, or its last measure is older than overdueAfter: the measures
+// since failed, and the server's clock may have stepped unseen.
 func (f frame) overdue(now time.Time) bool {
-	return !f.known || (!f.measuredAt.IsZero() && now.Sub(f.measuredAt) > overdueAfter)
+	return !f.known || f.rough || (!f.measuredAt.IsZero() && now.Sub(f.measuredAt) > overdueAfter)
 }
 
 // movedWithin reports whether the frame moved in the d before now.

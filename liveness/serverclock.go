@@ -42,6 +42,8 @@ type serverClock struct {
 	errBound   time.Duration // half the round trip of the measure, plus the server's millisecond
 	known      bool          // the clock was measured (always true without measure)
 	measuredAt time.Time     // local time of the last measure
+	rough      bool          // the frame is a first measure rougher than maxErr allows
+	period     time.Duration // the shortest slot period of the workers that acquired the clock
 	left       []leftFrame   // the frames moved away from lately (see frame)
 	moves      int64         // moves ever
 	failures   int64         // measures that failed
@@ -71,12 +73,22 @@ const moveThreshold = 250 * time.Millisecond
 const measureSamples = 3
 
 // maxMeasureErr is the largest error a measure may have and still be
-// adopted: half a round trip of two seconds. A frame is off by up to its
-// error, which every ping and read of the frame would take out of the
-// write slack; a measure whose fastest round trip took longer fails, and
-// is tried again within seconds (a database that slow fails most of what
-// it is asked anyway).
+// adopted: half a round trip of two seconds, and at most an eighth of the
+// shortest slot period of the clock's workers (see maxErrFor). A frame is
+// off by up to its error, which every ping and read of the frame would
+// take out of the write slack; a measure whose fastest round trip took
+// longer fails, and is tried again within seconds (a database that slow
+// fails most of what it is asked anyway).
 const maxMeasureErr = time.Second
+
+// maxErrFor returns the largest error a measure may have for workers
+// whose shortest slot period is period (0: not known).
+func maxErrFor(period time.Duration) time.Duration {
+	if period <= 0 {
+		return maxMeasureErr
+	}
+	return min(maxMeasureErr, period/8)
+}
 
 // retryMeasure is how long a clock waits after a failed measure before
 // trying again, at first; each failure doubles it, up to maxRetryMeasure,
@@ -170,7 +182,7 @@ func (c *serverClock) current() frame {
 }
 
 func (c *serverClock) frameLocked() frame {
-	f := frame{now: c.now, known: c.known, left: c.left}
+	f := frame{now: c.now, known: c.known, left: c.left, rough: c.rough}
 	if c.measure {
 		f.measuredAt = c.measuredAt
 	}
@@ -189,7 +201,12 @@ func (c *serverClock) get(ctx context.Context) (frame, error) {
 		}
 		c.mu.Unlock()
 		if err := c.measureNow(ctx); err != nil {
-			return frame{}, err
+			c.mu.Lock()
+			known := c.known // a first measure too rough to trust is a frame still
+			c.mu.Unlock()
+			if !known {
+				return frame{}, err
+			}
 		}
 	}
 }
@@ -310,10 +327,18 @@ func (c *serverClock) adopt(s sample) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	by := s.now.server.Sub(c.now.at(s.now.local))
-	switch judgeSample(c.known, c.errBound, by, s.errBound) {
-	case refuseSample:
+	verdict := judgeSample(c.known, c.errBound, by, s.errBound, maxErrFor(c.period))
+	switch verdict {
+	case refuseSample, roughFrame:
 		c.failures++
-		return fmt.Errorf("%s: the fastest of %d round trips took %v, too long to measure by", clockSyncText, measureSamples, 2*(s.errBound-time.Millisecond))
+		err := fmt.Errorf("%s: the fastest of %d round trips took %v, too long to measure by", clockSyncText, measureSamples, 2*(s.errBound-time.Millisecond))
+		if verdict == refuseSample {
+			return err
+		}
+		// The first measure: a rough frame is better than none. It is
+		// overdue until a finer measure, which moves it if it was off.
+		c.now, c.errBound, c.known, c.measuredAt, c.rough = s.now, s.errBound, true, s.at, true
+		return err
 	case keepFrame:
 		c.measuredAt = s.at
 		return nil
@@ -325,7 +350,7 @@ func (c *serverClock) adopt(s sample) error {
 		c.logger.Warn("presence: the database server's clock moved; writing what is held at once, and reading both frames for a while",
 			"by", by, "offset", s.now.offset(), "error", s.errBound, "grace-from", s.at)
 	}
-	c.now, c.errBound, c.known, c.measuredAt = s.now, s.errBound, true, s.at
+	c.now, c.errBound, c.known, c.measuredAt, c.rough = s.now, s.errBound, true, s.at, false
 	return nil
 }
 
@@ -337,24 +362,28 @@ const (
 	moveFrame                   // adopt it as a move, with its grace
 	keepFrame                   // keep the frame, measured again
 	refuseSample                // adopt nothing: a failed measure
+	roughFrame                  // a first measure too rough: adopt it as overdue, and measure again soon
 )
 
 // judgeSample says what a measure within sampleErr, finding the server's
 // clock by away from where the frame (known, within errBound) puts it,
-// does to the frame. A measure rougher than maxMeasureErr is refused. One
-// within moveThreshold of the frame refines it. Beyond that, the frame's
+// does to the frame. A measure rougher than maxErr is refused, or taken
+// as a rough frame when there is none. One within moveThreshold of the
+// frame refines it. Beyond that, the frame's
 // shift is a move whoever is right: the workers that used the old frame
 // need the grace, whether the server's clock stepped or the old frame was
 // off. So a measure that proves the server's clock moved (far beyond both
 // errors) is a move, and so is one that may only be finer than the frame;
 // one that is no finer, and agrees with the frame within their errors,
 // leaves the frame as it is.
-func judgeSample(known bool, errBound, by, sampleErr time.Duration) verdict {
+func judgeSample(known bool, errBound, by, sampleErr, maxErr time.Duration) verdict {
 	if by < 0 {
 		by = -by
 	}
 	switch {
-	case sampleErr > maxMeasureErr:
+	case sampleErr > maxErr && !known:
+		return roughFrame
+	case sampleErr > maxErr:
 		return refuseSample
 	case !known || by <= moveThreshold:
 		return refineFrame

@@ -119,19 +119,24 @@ func TestServerClockIsSharedByStoreAndClock(t *testing.T) {
 	if a != b {
 		t.Fatalf("two workers of one store and clock got two server clocks")
 	}
-	other := acquireServerClock(&clockStore{local: local}, cfg)
-	if other == a {
-		t.Fatalf("workers of two stores share a server clock")
-	}
 	f, err := a.get(context.Background())
 	if err != nil || f.now.offset() != 42*time.Second {
 		t.Fatalf("get = %+v, %v; want an offset of 42s", f, err)
 	}
+	// The measuring goroutine's first look may measure again, if it
+	// looked before a's measure ended; once it waits, b's get reads the
+	// server no more.
+	measured(t, a, local)
+	before := store.callCount()
 	if _, err := b.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := store.callCount(); n != measureSamples {
-		t.Errorf("the server's clock was read %d times; want one measure of %d samples for both workers", n, measureSamples)
+	if n := store.callCount(); n != before || (n != measureSamples && n != 2*measureSamples) {
+		t.Errorf("the server's clock was read %d times, %d of them for the second worker; want one or two measures of %d samples, none for the second worker", n, n-before, measureSamples)
+	}
+	other := acquireServerClock(&clockStore{local: local}, cfg)
+	if other == a {
+		t.Fatalf("workers of two stores share a server clock")
 	}
 	other.release()
 	a.release()
@@ -360,6 +365,70 @@ func TestRoughMeasureLeavesTheFrame(t *testing.T) {
 	}
 }
 
+// A first measure too rough to trust is still a frame, since workers
+// need one, but an overdue one (the batcher holds nothing on its word),
+// measured again soon; the finer measure that follows moves it, grace and
+// all, when it was off.
+func TestRoughFirstMeasureIsOverdueUntilAFinerOne(t *testing.T) {
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local, takes: 27 * time.Second}
+	c := acquireServerClock(store, clockTestConfig(local))
+	defer c.release()
+	moved := c.movesChan()
+	f, err := c.get(context.Background())
+	if err != nil {
+		t.Fatalf("get with only rough measures: %v; want the rough frame", err)
+	}
+	if !f.rough || !f.overdue(local.Now()) {
+		t.Errorf("a frame from round trips of 27 s is not rough and overdue: %+v", f)
+	}
+	if err := local.WaitAdvance(0, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	store.takes = 0
+	store.mu.Unlock()
+	advanceMeasurer(t, local, maxRetryMeasure)
+	f = c.current()
+	if f.rough || f.overdue(local.Now()) || f.now.offset() != 0 {
+		t.Errorf("after a fine measure, frame %+v; want it fine, not overdue, at offset 0", f)
+	}
+	select {
+	case <-moved:
+	default:
+		t.Errorf("the fine measure took the frame 13.5 s back without a move")
+	}
+}
+
+// The error a measure may have follows the shortest period of the
+// clock's workers: an eighth of it, and a second at most.
+func TestMeasureErrorFollowsThePeriod(t *testing.T) {
+	for _, c := range []struct{ period, want time.Duration }{
+		{0, time.Second},
+		{DefaultPeriod, time.Second},
+		{2 * time.Second, 250 * time.Millisecond},
+		{time.Second, 125 * time.Millisecond},
+	} {
+		if got := maxErrFor(c.period); got != c.want {
+			t.Errorf("maxErrFor(%v) = %v, want %v", c.period, got, c.want)
+		}
+	}
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	slow := acquireServerClock(store, clockTestConfig(local))
+	defer slow.release()
+	fast := acquireServerClock(store, newConfig([]Option{WithClock(local), WithPeriod(2 * time.Second)}))
+	defer fast.release()
+	measured(t, fast, local)
+	// Round trips of 600 ms: fine for a period of 30 s, too rough for 2 s.
+	store.mu.Lock()
+	store.takes = 600 * time.Millisecond
+	store.mu.Unlock()
+	if err := fast.measureNow(context.Background()); err == nil {
+		t.Errorf("a clock with a worker of a 2 s period took a measure of 600 ms round trips")
+	}
+}
+
 func TestJudgeSample(t *testing.T) {
 	ms := time.Millisecond
 	for _, c := range []struct {
@@ -369,7 +438,7 @@ func TestJudgeSample(t *testing.T) {
 		want                    verdict
 	}{
 		{"first measure", false, 0, time.Hour, ms, refineFrame},
-		{"first measure, too rough", false, 0, 0, 2 * time.Second, refuseSample},
+		{"first measure, too rough", false, 0, 0, 2 * time.Second, roughFrame},
 		{"drift", true, ms, 200 * ms, ms, refineFrame},
 		{"drift measured roughly", true, ms, 200 * ms, 900 * ms, refineFrame},
 		{"step", true, ms, 300 * ms, ms, moveFrame},
@@ -379,7 +448,7 @@ func TestJudgeSample(t *testing.T) {
 		{"a finer sample shifts a rough frame", true, 900 * ms, -800 * ms, ms, moveFrame},
 		{"beyond both errors", true, 400 * ms, 2 * time.Second, 900 * ms, moveFrame},
 	} {
-		if got := judgeSample(c.known, c.errBound, c.by, c.sampleErr); got != c.want {
+		if got := judgeSample(c.known, c.errBound, c.by, c.sampleErr, maxMeasureErr); got != c.want {
 			t.Errorf("%s: judgeSample = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -31,17 +31,7 @@ func TestKillInTheGraceStaysDead(t *testing.T) {
 	// measures it at its next measure, within thirty seconds.
 	s.step(-period * 3 / 2)
 	s.advance(40*time.Second, 5*time.Second)
-	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
-		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
-	}
-	if err := p.KillForTesting(); err != nil {
-		t.Fatal(err)
-	}
-	s.timers-- // the pinger's
-	if err := pb.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	w.Sync()
+	s.killAfterMove(pb, p, w)
 	assertChange(t, ch, liveness.Change{Key: "k", Alive: false})
 	// Two periods on, past the slot the kill was written into: the key
 	// stays dead.
@@ -73,17 +63,7 @@ func TestKillAfterTheGraceStaysDeadWhenTheClockComesRound(t *testing.T) {
 	// with the pinger pinging.
 	s.step(-3 * period)
 	s.advance(150*time.Second, 5*time.Second)
-	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
-		t.Fatalf("the batcher reports %v moves; want the step measured", moves)
-	}
-	if err := p.KillForTesting(); err != nil {
-		t.Fatal(err)
-	}
-	s.timers-- // the pinger's
-	if err := pb.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	w.Sync()
+	s.killAfterMove(pb, p, w)
 	if alive, err := w.Alive("k"); err != nil || alive {
 		t.Fatalf("after the kill: Alive = %v, %v", alive, err)
 	}

@@ -248,7 +248,7 @@ func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
 func TestConfirmTrustsNoFrameItCannotCheck(t *testing.T) {
 	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
 	store := &clockStore{local: local}
-	c := &serverClock{store: store, local: local, measure: true, logger: clockTestConfig(local).logger, moved: make(chan struct{})}
+	c := newServerClock(store, clockTestConfig(local)) // measured only when asked
 	ctx := context.Background()
 	if _, err := c.get(ctx); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestConfirmTrustsNoFrameItCannotCheck(t *testing.T) {
 func TestConfirmRefusesARoughSample(t *testing.T) {
 	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
 	store := &clockStore{local: local}
-	c := &serverClock{store: store, local: local, measure: true, logger: clockTestConfig(local).logger, moved: make(chan struct{})}
+	c := newServerClock(store, clockTestConfig(local)) // measured only when asked
 	ctx := context.Background()
 	if _, err := c.get(ctx); err != nil {
 		t.Fatal(err)

@@ -92,3 +92,20 @@ func (s *steppedServer) pinging(watched bool) (*liveness.PingBatcher, *liveness.
 	s.timers++
 	return pb, p, w
 }
+
+// killAfterMove checks that the batcher measured the one step made, then
+// kills p and has the batcher and w sync, so that w has read the kill.
+func (s *steppedServer) killAfterMove(pb *liveness.PingBatcher, p *liveness.Pinger, w *liveness.Watcher) {
+	s.t.Helper()
+	if moves := pb.Report()["clock-moves"]; moves != int64(1) {
+		s.t.Fatalf("the batcher reports %v moves; want the step measured", moves)
+	}
+	if err := p.KillForTesting(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.timers-- // the pinger's
+	if err := pb.Sync(); err != nil {
+		s.t.Fatal(err)
+	}
+	w.Sync()
+}

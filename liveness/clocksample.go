@@ -23,13 +23,13 @@ const (
 // clock by away from where the frame (known, within errBound) puts it,
 // does to the frame. A measure rougher than maxErr is refused, or taken
 // as a rough frame when there is none. One within moveThreshold of the
-// frame refines it. Beyond that, the frame's
-// shift is a move whoever is right: the workers that used the old frame
-// need the grace, whether the server's clock stepped or the old frame was
-// off. So a measure that proves the server's clock moved (far beyond both
-// errors) is a move, and so is one that may only be finer than the frame;
-// one that is no finer, and agrees with the frame within their errors,
-// leaves the frame as it is.
+// frame refines it. Beyond that, the frame's shift is a move whoever is
+// right: the workers that used the old frame need the grace, whether the
+// server's clock stepped or the old frame was off. So a measure that
+// proves the server's clock moved (far beyond both errors) is a move, and
+// so is one that may only be finer than the frame; one that is no finer,
+// and agrees with the frame within their errors, leaves the frame as it
+// is.
 func judgeSample(known bool, errBound, by, sampleErr, maxErr time.Duration) verdict {
 	if by < 0 {
 		by = -by

@@ -238,6 +238,19 @@ func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
 	}
 }
 
+// measuredOnAsking returns a server clock with no measuring goroutine,
+// measured once: it measures again only when a test asks.
+func measuredOnAsking(t *testing.T) (*testclock.Clock, *clockStore, *serverClock) {
+	t.Helper()
+	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
+	store := &clockStore{local: local}
+	c := newServerClock(store, clockTestConfig(local))
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return local, store, c
+}
+
 // TestConfirmTrustsNoFrameItCannotCheck is the regression test of a
 // prune's check of its frame when a measure was already in flight: the
 // check's sample found the server's clock three minutes from the frame, it
@@ -246,13 +259,8 @@ func TestTwoMovesInOneGraceKeepTheFirstFrame(t *testing.T) {
 // it. Now whoever waits for a measure takes its outcome, and confirm
 // checks the sample against the frame again.
 func TestConfirmTrustsNoFrameItCannotCheck(t *testing.T) {
-	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
-	store := &clockStore{local: local}
-	c := newServerClock(store, clockTestConfig(local)) // measured only when asked
+	local, store, c := measuredOnAsking(t)
 	ctx := context.Background()
-	if _, err := c.get(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.confirm(ctx, time.Second); err != nil {
 		t.Fatalf("confirm with the server's clock where it was measured: %v", err)
 	}
@@ -302,13 +310,8 @@ func TestConfirmTrustsNoFrameItCannotCheck(t *testing.T) {
 // TestConfirmRefusesARoughSample: a sample whose round trip leaves it
 // further off than the caller can bear confirms nothing.
 func TestConfirmRefusesARoughSample(t *testing.T) {
-	local := testclock.NewClock(time.Unix(1_700_000_000, 0))
-	store := &clockStore{local: local}
-	c := newServerClock(store, clockTestConfig(local)) // measured only when asked
+	_, store, c := measuredOnAsking(t)
 	ctx := context.Background()
-	if _, err := c.get(ctx); err != nil {
-		t.Fatal(err)
-	}
 	store.mu.Lock()
 	store.takes = 3 * time.Second
 	store.mu.Unlock()

@@ -250,12 +250,17 @@ func (c *controller) setFault(f memstore.Fault, d time.Duration) {
 	c.fault, c.faultEnd = f, time.Now().Add(d)
 }
 
+// watcher returns the controller's watcher of model m, or nil.
+func (c *controller) watcher(m int) *watcherRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.watchers[m]
+}
+
 // probe asks the controller's watcher of model m whether key is alive, and
 // hands the answer to the oracle.
 func (c *controller) probe(m int, key string) {
-	c.mu.Lock()
-	wr := c.watchers[m]
-	c.mu.Unlock()
+	wr := c.watcher(m)
 	if wr == nil {
 		return
 	}
@@ -284,9 +289,7 @@ func (c *controller) probe(m int, key string) {
 
 // describeKey traces what the controller's watcher of model m knows of key.
 func (c *controller) describeKey(m int, key string) {
-	c.mu.Lock()
-	wr := c.watchers[m]
-	c.mu.Unlock()
+	wr := c.watcher(m)
 	if wr == nil {
 		return
 	}
